@@ -1,0 +1,157 @@
+// Builds the extension zip:
+//
+//   npm run package [-- --bundle PATH] [--version X.Y.Z] [--out DIR]
+//
+// → <out>/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-<version>[-simulated].zip (out defaults to dist/).
+// Without --bundle the simulator's fake OMS bundle is packaged and the name ends in -simulated; such a package is
+// for tests and demos only (its manifest.xml label says so). The runtime is always the pinned official Node binary
+// (scripts/runtime.ts). Entries sit at the zip ROOT, which is where the guest agent looks for HandlerManifest.json.
+//
+// Modes: 0755 for omsagent-shim and runtime/node, 0644 for everything else. The Azure guest agent's
+// zipfile.extractall ignores them and adds u+x to every file, but other unpackers (Arc, humans) honour them.
+// Entries are sorted and share one timestamp (SOURCE_DATE_EPOCH when set), so equal inputs give an equal zip.
+import { once } from "node:events";
+import { createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import yazl from "yazl";
+import { EXTENSION_FULL_NAME, parseBundleName, REPO_ROOT, stageExtension, VERSION_PATTERN } from "./stage.ts";
+
+export interface BuildPackageOptions {
+  /** Output directory; default `<repo>/dist`. */
+  outDir?: string;
+  version?: string;
+  /** A real `omsagent-<x.y.z>-<build>.universal.x64.sh`; default the simulated bundle. */
+  bundlePath?: string;
+  /** Handler script to ship as bin/handler.cjs; default dist/handler.cjs. */
+  handlerPath?: string;
+  /** Runtime cache directory; default `<repo>/.cache`. */
+  cacheDir?: string;
+  log?: (message: string) => void;
+}
+
+export interface BuiltPackage {
+  zipPath: string;
+  zipSize: number;
+  /** Sum of the sizes of the files in the zip. */
+  unpackedSize: number;
+  version: string;
+  simulated: boolean;
+  bundleName: string;
+  entries: Array<{ name: string; mode: number; size: number }>;
+}
+
+export const EXECUTABLE_ENTRIES = new Set(["omsagent-shim", "runtime/node"]);
+
+export function zipFileName(version: string, simulated: boolean): string {
+  return `${EXTENSION_FULL_NAME}-${version}${simulated ? "-simulated" : ""}.zip`;
+}
+
+function entryTime(): Date {
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  if (epoch && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000);
+  return new Date();
+}
+
+export async function buildPackage(options: BuildPackageOptions = {}): Promise<BuiltPackage> {
+  const log = options.log ?? (() => {});
+  if (options.bundlePath !== undefined) {
+    const name = basename(options.bundlePath);
+    if (!parseBundleName(name)) {
+      throw new Error(`--bundle must be an OMS shell bundle named omsagent-<x.y.z>-<build>.universal.x64.sh, got ${name}`);
+    }
+  }
+  if (options.version !== undefined && !VERSION_PATTERN.test(options.version)) {
+    throw new Error(`--version must be MAJOR.MINOR.PATCH, got ${options.version}`);
+  }
+  const outDir = resolve(options.outDir ?? join(REPO_ROOT, "dist"));
+  const stageRoot = mkdtempSync(join(tmpdir(), "omsagent-package-"));
+  try {
+    const staged = stageExtension({
+      outDir: join(stageRoot, "ext"),
+      version: options.version,
+      bundlePath: options.bundlePath,
+      handlerPath: options.handlerPath,
+      runtime: { kind: "official", cacheDir: options.cacheDir, log },
+    });
+    const bundle = parseBundleName(staged.bundleName)!;
+    if (!bundle.simulated && bundle.version !== staged.version) {
+      log(`note: bundle version ${bundle.version} differs from extension version ${staged.version}`);
+    }
+
+    const zip = new yazl.ZipFile();
+    const mtime = entryTime();
+    const entries: BuiltPackage["entries"] = [];
+    for (const name of staged.files) {
+      const abs = join(staged.dir, name);
+      if (lstatSync(abs).isSymbolicLink()) throw new Error(`refusing to zip symlink ${name}`);
+      const mode = EXECUTABLE_ENTRIES.has(name) ? 0o755 : 0o644;
+      const size = statSync(abs).size;
+      zip.addFile(abs, name, { mode: 0o100000 | mode, mtime, compress: true });
+      entries.push({ name, mode, size });
+    }
+    zip.end();
+
+    mkdirSync(outDir, { recursive: true });
+    const zipPath = join(outDir, zipFileName(staged.version, staged.simulated));
+    const tmpZip = `${zipPath}.${process.pid}.tmp`;
+    const out = createWriteStream(tmpZip);
+    zip.outputStream.pipe(out);
+    await once(out, "close");
+    renameSync(tmpZip, zipPath);
+
+    return {
+      zipPath,
+      zipSize: statSync(zipPath).size,
+      unpackedSize: entries.reduce((sum, e) => sum + e.size, 0),
+      version: staged.version,
+      simulated: staged.simulated,
+      bundleName: staged.bundleName,
+      entries,
+    };
+  } finally {
+    rmSync(stageRoot, { recursive: true, force: true });
+  }
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      bundle: { type: "string" },
+      version: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log("usage: npm run package [-- --bundle omsagent-<x.y.z>-<n>.universal.x64.sh] [--version X.Y.Z] [--out DIR]");
+    return;
+  }
+  if (values.bundle !== undefined && !existsSync(values.bundle)) throw new Error(`--bundle ${values.bundle}: no such file`);
+  const built = await buildPackage({
+    outDir: values.out,
+    version: values.version,
+    bundlePath: values.bundle,
+    log: (m) => console.error(m),
+  });
+  console.log(`${built.zipPath}`);
+  console.log(
+    `  version ${built.version}, bundle ${built.bundleName}${built.simulated ? " (SIMULATED — not for production)" : ""}`,
+  );
+  console.log(`  zip ${mb(built.zipSize)} (${built.zipSize} bytes), unpacked ${mb(built.unpackedSize)} (${built.unpackedSize} bytes), ${built.entries.length} files`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  main().catch((error: unknown) => {
+    console.error(`package: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}

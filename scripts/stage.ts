@@ -1,0 +1,214 @@
+// Lays out an unpacked extension directory: exactly what the root of the extension zip holds (design §1, §2).
+//
+//   HandlerManifest.json            generated from handler/HandlerManifest.json with the version filled in
+//   manifest.xml                    ExtensionImage, <Version> = the version; <Label> marks a simulated bundle
+//   omsagent-shim                   POSIX sh entry point (arch/glibc preflight, then exec runtime/node)
+//   bin/handler.cjs                 the esbuild bundle of src/handler (dist/handler.cjs)
+//   runtime/node                    official Node binary (or, for fast tests, a symlink to a given node)
+//   runtime/LICENSE                 Node's license, shipped with the official binary
+//   schemas/*.json                  public and protected settings schemas
+//   packages/<bundle>.sh            the OMS shell bundle
+//   packages/<bundle>.sha256sums    `<hex>  <bundle>.sh`, as `sha256sum` writes it (`cd packages; sha256sum -c`)
+//
+// stageExtension() is synchronous and, with a linked runtime, takes a few milliseconds, so tests can build an
+// extension directory per test. It writes nothing outside outDir (the official runtime is fetched into .cache/).
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, isAbsolute, join, resolve } from "node:path";
+import { ensureOfficialRuntime, REPO_ROOT } from "./runtime.ts";
+
+export { REPO_ROOT };
+
+export const PUBLISHER = "Microsoft.EnterpriseCloud.Monitoring";
+export const EXTENSION_TYPE = "OmsAgentForLinux";
+export const EXTENSION_FULL_NAME = `${PUBLISHER}.${EXTENSION_TYPE}`;
+
+/** The simulator's fake shell bundle (written by the simulator's authors; may not exist yet). */
+export const SIMULATED_BUNDLE_PATH = join(REPO_ROOT, "simulator", "omsagent-0.0.0-sim.universal.x64.sh");
+export const SIMULATED_LABEL_SUFFIX = " (simulated OMS bundle — not for production)";
+
+export type RuntimeChoice =
+  | { kind: "official"; cacheDir?: string; log?: (message: string) => void }
+  | { kind: "link"; nodePath: string };
+
+export interface StageOptions {
+  /** Directory to create (must not exist, or be empty). */
+  outDir: string;
+  /** Extension version; default the `<Version>` of manifest.xml. */
+  version?: string;
+  /** OMS shell bundle `omsagent-<ver>-<build>.universal.x64.sh`; default the simulated bundle. */
+  bundlePath?: string;
+  runtime: RuntimeChoice;
+  /** The bundled handler; default `<repo>/dist/handler.cjs`. Tests may pass a stand-in script. */
+  handlerPath?: string;
+}
+
+export interface StagedExtension {
+  dir: string;
+  version: string;
+  /** File name of the shell bundle inside packages/. */
+  bundleName: string;
+  /** True when the bundle is the simulator's (`-sim` build tag). */
+  simulated: boolean;
+  /** Every file and symlink, relative to dir, sorted. */
+  files: string[];
+}
+
+export interface BundleName {
+  /** e.g. 1.19.0 */
+  version: string;
+  /** e.g. "0", or "sim" for the simulator's bundle */
+  build: string;
+  simulated: boolean;
+}
+
+const BUNDLE_PATTERN = /^omsagent-(\d+\.\d+\.\d+)-(\d+|sim)\.universal\.x64\.sh$/;
+export const VERSION_PATTERN = /^\d+\.\d+\.\d+$/;
+
+/** Parses `omsagent-<MAJ>.<MIN>.<PATCH>-<BUILD>.universal.x64.sh` (BUILD is a number, or `sim`). */
+export function parseBundleName(name: string): BundleName | null {
+  const m = BUNDLE_PATTERN.exec(name);
+  if (!m) return null;
+  return { version: m[1]!, build: m[2]!, simulated: m[2] === "sim" };
+}
+
+/** The `<Version>` in manifest.xml, the single source of the extension version. */
+export function readManifestXmlVersion(repoRoot: string = REPO_ROOT): string {
+  const xml = readFileSync(join(repoRoot, "manifest.xml"), "utf8");
+  const versions = [...xml.matchAll(/<Version>([^<]*)<\/Version>/g)];
+  if (versions.length !== 1) throw new Error(`manifest.xml must contain exactly one <Version>, found ${versions.length}`);
+  return versions[0]![1]!.trim();
+}
+
+/** manifest.xml text with the version replaced and, for a simulated bundle, the label marked. */
+export function renderManifestXml(template: string, version: string, simulated: boolean): string {
+  let count = 0;
+  let xml = template.replace(/<Version>[^<]*<\/Version>/g, () => {
+    count++;
+    return `<Version>${version}</Version>`;
+  });
+  if (count !== 1) throw new Error(`manifest.xml must contain exactly one <Version>, found ${count}`);
+  if (simulated) {
+    let labels = 0;
+    xml = xml.replace(/<Label>([^<]*)<\/Label>/g, (_all, label: string) => {
+      labels++;
+      return `<Label>${label.trim()}${SIMULATED_LABEL_SUFFIX}</Label>`;
+    });
+    if (labels !== 1) throw new Error(`manifest.xml must contain exactly one <Label>, found ${labels}`);
+  }
+  return xml;
+}
+
+/** HandlerManifest.json text: the handler/ template with the top-level "version" set. */
+export function renderHandlerManifest(template: string, version: string): string {
+  const manifest = JSON.parse(template) as Array<Record<string, unknown>>;
+  if (!Array.isArray(manifest) || !manifest[0] || typeof manifest[0] !== "object") {
+    throw new Error("handler/HandlerManifest.json must be a JSON array whose first element is an object (guest agent reads [0])");
+  }
+  manifest[0].version = version;
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+export function sha256File(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+function listFiles(dir: string, prefix = ""): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...listFiles(join(dir, entry.name), rel));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+function copy(src: string, dest: string, mode: number): void {
+  copyFileSync(src, dest);
+  chmodSync(dest, mode);
+}
+
+export function stageExtension(options: StageOptions): StagedExtension {
+  const dir = resolve(options.outDir);
+  const handlerPath = resolve(options.handlerPath ?? join(REPO_ROOT, "dist", "handler.cjs"));
+  if (!existsSync(handlerPath)) {
+    throw new Error(
+      options.handlerPath
+        ? `handler script not found: ${handlerPath}`
+        : `dist/handler.cjs not found (${handlerPath}) — run npm run build first`,
+    );
+  }
+
+  const bundlePath = resolve(options.bundlePath ?? SIMULATED_BUNDLE_PATH);
+  const bundleName = basename(bundlePath);
+  const bundle = parseBundleName(bundleName);
+  if (!bundle) {
+    throw new Error(`OMS bundle name must look like omsagent-<x.y.z>-<build>.universal.x64.sh, got ${bundleName}`);
+  }
+  if (!existsSync(bundlePath) || !statSync(bundlePath).isFile()) {
+    throw new Error(
+      options.bundlePath
+        ? `OMS bundle not found: ${bundlePath}`
+        : `simulated OMS bundle not found: ${bundlePath} (it is part of simulator/; pass bundlePath to use another)`,
+    );
+  }
+  const head = Buffer.alloc(2);
+  const bundleBytes = readFileSync(bundlePath);
+  bundleBytes.copy(head, 0, 0, 2);
+  if (head.toString("latin1") !== "#!") {
+    throw new Error(`${bundlePath} does not start with "#!": not a shell bundle`);
+  }
+
+  const version = options.version ?? readManifestXmlVersion();
+  if (!VERSION_PATTERN.test(version)) throw new Error(`version must be MAJOR.MINOR.PATCH, got ${JSON.stringify(version)}`);
+
+  if (options.runtime.kind === "link" && !isAbsolute(options.runtime.nodePath)) {
+    throw new Error(`runtime.nodePath must be absolute, got ${options.runtime.nodePath}`);
+  }
+
+  if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`outDir ${dir} exists and is not empty`);
+  for (const sub of ["bin", "runtime", "schemas", "packages"]) mkdirSync(join(dir, sub), { recursive: true });
+
+  writeFileSync(
+    join(dir, "HandlerManifest.json"),
+    renderHandlerManifest(readFileSync(join(REPO_ROOT, "handler", "HandlerManifest.json"), "utf8"), version),
+    { mode: 0o644 },
+  );
+  writeFileSync(
+    join(dir, "manifest.xml"),
+    renderManifestXml(readFileSync(join(REPO_ROOT, "manifest.xml"), "utf8"), version, bundle.simulated),
+    { mode: 0o644 },
+  );
+  copy(join(REPO_ROOT, "handler", "omsagent-shim"), join(dir, "omsagent-shim"), 0o755);
+  copy(handlerPath, join(dir, "bin", "handler.cjs"), 0o644);
+
+  if (options.runtime.kind === "official") {
+    const official = ensureOfficialRuntime({ cacheDir: options.runtime.cacheDir, log: options.runtime.log });
+    copy(official.nodePath, join(dir, "runtime", "node"), 0o755);
+    copy(official.licensePath, join(dir, "runtime", "LICENSE"), 0o644);
+  } else {
+    symlinkSync(options.runtime.nodePath, join(dir, "runtime", "node"));
+  }
+
+  const schemaDir = join(REPO_ROOT, "schemas");
+  for (const name of readdirSync(schemaDir).filter((n) => n.endsWith(".json")).sort()) {
+    copy(join(schemaDir, name), join(dir, "schemas", name), 0o644);
+  }
+
+  writeFileSync(join(dir, "packages", bundleName), bundleBytes, { mode: 0o644 });
+  chmodSync(join(dir, "packages", bundleName), 0o644);
+  const sums = `${createHash("sha256").update(bundleBytes).digest("hex")}  ${bundleName}\n`;
+  writeFileSync(join(dir, "packages", bundleName.replace(/\.sh$/, ".sha256sums")), sums, { mode: 0o644 });
+
+  return { dir, version, bundleName, simulated: bundle.simulated, files: listFiles(dir) };
+}
