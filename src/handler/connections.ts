@@ -1,0 +1,65 @@
+// stopOnMultipleConnections: before connecting, find other workspaces and System Center Operations
+// Manager so we can refuse (code 10) and name them, instead of silently multi-homing (billed per workspace).
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Deadline } from "./deadline.ts";
+import { ExtensionError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import type { SystemPaths } from "./paths.ts";
+import { runChild } from "./process.ts";
+
+const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const SCOM_PORT = "1270";
+
+/** Workspace ids configured on this machine: directories under /etc/opt/microsoft/omsagent and `omsadmin.sh -l`. */
+export async function configuredWorkspaces(paths: SystemPaths, deadline: Deadline, log: Logger): Promise<{ workspaces: Set<string>; scom: boolean }> {
+  const workspaces = new Set<string>();
+  let scom = false;
+  try {
+    for (const entry of readdirSync(paths.omsagentEtc)) {
+      const full = join(paths.omsagentEtc, entry);
+      if (!statSync(full).isDirectory()) continue;
+      if (/^[0-9a-f-]{36}$/i.test(entry)) workspaces.add(entry.toLowerCase());
+      if (entry.toLowerCase() === "scom") scom = true;
+    }
+  } catch {
+    // No agent configuration at all.
+  }
+  if (existsSync(paths.omsadmin)) {
+    const listed = await runChild({ label: "omsadmin list", file: paths.omsadmin, args: ["-l"], timeoutMs: 60_000 }, deadline, log);
+    for (const line of listed.output.split("\n")) {
+      for (const id of line.match(GUID) ?? []) workspaces.add(id.toLowerCase());
+      if (/workspace:\s*scom\b/i.test(line)) scom = true;
+    }
+  }
+  return { workspaces, scom: scom || scomPortConfigured(paths) };
+}
+
+/** OMI listening on 1270 is how an Operations Manager agent is wired. */
+export function scomPortConfigured(paths: SystemPaths): boolean {
+  try {
+    const text = readFileSync(paths.omiServerConf, "utf8");
+    const ports = /^\s*httpsport\s*=(.*)$/m.exec(text)?.[1] ?? "";
+    return ports.split(/[\s,]+/).includes(SCOM_PORT);
+  } catch {
+    return false;
+  }
+}
+
+export async function refuseMultipleConnections(paths: SystemPaths, workspaceId: string, deadline: Deadline, log: Logger): Promise<void> {
+  const { workspaces, scom } = await configuredWorkspaces(paths, deadline, log);
+  const others = [...workspaces].filter((id) => id !== workspaceId.toLowerCase()).sort();
+  if (others.length === 0 && !scom) return;
+  const connections = [
+    ...(others.length > 0 ? [`workspace${others.length > 1 ? "s" : ""} ${others.join(", ")}`] : []),
+    ...(scom ? ["System Center Operations Manager (OMI port 1270)"] : []),
+  ].join(" and ");
+  throw new ExtensionError(
+    10,
+    "MultipleConnections",
+    `this machine already reports to ${connections}, and stopOnMultipleConnections is true`,
+    others.length > 0
+      ? `remove the other connection (/opt/microsoft/omsagent/bin/omsadmin.sh -x ${others[0]}) or set stopOnMultipleConnections to false to report to several workspaces (each one bills separately)`
+      : "remove the Operations Manager connection or set stopOnMultipleConnections to false",
+  );
+}

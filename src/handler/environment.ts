@@ -1,0 +1,98 @@
+// Where the guest agent wants our logs, config, status and events: HandlerEnvironment.json, found in the
+// extension directory or one level above (never the working directory), plus our own name and version
+// from manifest.xml.
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { ExtensionError } from "./errors.ts";
+
+export const EXTENSION_NAME = "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux";
+
+export interface HandlerEnvironment {
+  /** The versioned extension directory (where the shim, manifest.xml and packages/ are). */
+  extensionDir: string;
+  name: string;
+  /** This handler's version, from manifest.xml. */
+  version: string;
+  logFolder: string;
+  configFolder: string;
+  statusFolder: string;
+  heartbeatFile?: string;
+  eventsFolder?: string;
+  /** Version-independent state: survives updates, removed by a real uninstall. */
+  stateDir: string;
+  /** The guest agent's library dir (configFolder/../..), where tenant certificates normally are. */
+  libDir: string;
+}
+
+const FILE = "HandlerEnvironment.json";
+
+function unreadable(problem: string): ExtensionError {
+  return new ExtensionError(
+    30,
+    "HandlerEnvironmentInvalid",
+    problem,
+    "reinstall the extension so the guest agent rewrites HandlerEnvironment.json",
+  );
+}
+
+export function findHandlerEnvironment(extensionDir: string): string {
+  for (const candidate of [join(extensionDir, FILE), join(dirname(extensionDir), FILE)]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw unreadable(`${FILE} was not found in ${extensionDir} or its parent`);
+}
+
+function requiredFolder(settings: Record<string, unknown>, key: string, path: string): string {
+  const value = settings[key];
+  if (typeof value !== "string" || value.trim() === "") throw unreadable(`${path} has no "${key}"`);
+  return value;
+}
+
+function optionalFolder(settings: Record<string, unknown>, key: string): string | undefined {
+  const value = settings[key];
+  return typeof value === "string" && value.trim() !== "" ? value : undefined;
+}
+
+/** Reads `<Version>` from manifest.xml; manifest.xml is the single source of our version. */
+export function readManifestVersion(extensionDir: string): string | undefined {
+  try {
+    const xml = readFileSync(join(extensionDir, "manifest.xml"), "utf8");
+    return /<Version>\s*([^<\s]+)\s*<\/Version>/.exec(xml)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+export function loadEnvironment(extensionDir: string, processEnv: NodeJS.ProcessEnv = process.env): HandlerEnvironment {
+  const path = findHandlerEnvironment(extensionDir);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8").replace(/^\uFEFF/, ""));
+  } catch (error) {
+    throw unreadable(`${path} is not valid JSON (${(error as Error).message})`);
+  }
+  const entry = (Array.isArray(parsed) ? parsed[0] : parsed) as Record<string, unknown> | undefined;
+  const settings = entry?.handlerEnvironment as Record<string, unknown> | undefined;
+  if (!entry || typeof settings !== "object" || settings === null) throw unreadable(`${path} has no "handlerEnvironment" object`);
+
+  const configFolder = resolve(requiredFolder(settings, "configFolder", path));
+  const libDir = resolve(configFolder, "..", "..");
+  const name = typeof entry.name === "string" && entry.name ? entry.name : EXTENSION_NAME;
+  const version =
+    readManifestVersion(extensionDir) ??
+    processEnv.AZURE_GUEST_AGENT_EXTENSION_VERSION ??
+    /-(\d+(?:\.\d+)*)$/.exec(basename(extensionDir))?.[1] ??
+    "0.0.0";
+  return {
+    extensionDir,
+    name,
+    version,
+    logFolder: requiredFolder(settings, "logFolder", path),
+    configFolder,
+    statusFolder: requiredFolder(settings, "statusFolder", path),
+    heartbeatFile: optionalFolder(settings, "heartbeatFile"),
+    eventsFolder: optionalFolder(settings, "eventsFolder"),
+    libDir,
+    stateDir: join(libDir, name),
+  };
+}

@@ -1,0 +1,164 @@
+// One run of the handler for one guest-agent command: environment → sequence → lock → operation →
+// status, extension.log, telemetry and the exit code. The only place errors become a status and a code.
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { AGENT_TIMEOUT_SECONDS, Deadline, operationBudgetMs, type OperationName } from "./deadline.ts";
+import { EXTENSION_NAME, loadEnvironment, type HandlerEnvironment } from "./environment.ts";
+import { ExtensionError, isExtensionCode, toExtensionError } from "./errors.ts";
+import { acquireLock, type Release } from "./lock.ts";
+import { createLogger, LOG_FILE, type Logger } from "./log.ts";
+import { operations, parseOperation } from "./operations/index.ts";
+import type { OperationContext, OperationOutcome } from "./operations/context.ts";
+import { systemPaths } from "./paths.ts";
+import { redact } from "./secrets.ts";
+import { currentSequence } from "./sequence.ts";
+import { loadSettings, type Settings } from "./settings.ts";
+import { StateStore } from "./state.ts";
+import { writeStatus, type StatusReport, type SubStatus } from "./status.ts";
+import { writeTelemetryEvent } from "./telemetry.ts";
+import { readTuning } from "./tuning.ts";
+
+export interface Output {
+  stdout(line: string): void;
+  stderr(line: string): void;
+}
+
+const capitalized = (operation: string) => operation.charAt(0).toUpperCase() + operation.slice(1);
+
+export function failureMessage(operation: string, error: ExtensionError): string {
+  return `${capitalized(operation)} failed (${error.code} ${error.reason}): ${error.problem} — ${error.action}`;
+}
+
+/** Exit codes outside 0 and 9–63 must never leave the process. */
+export function safeExitCode(code: number): number {
+  return code === 0 || isExtensionCode(code) ? code : 30;
+}
+
+/** Without HandlerEnvironment.json we still leave a status where the agent looks by default. */
+function fallbackStatus(extensionDir: string, processEnv: NodeJS.ProcessEnv, operation: string, error: ExtensionError): void {
+  try {
+    const seq = Number(processEnv.ConfigSequenceNumber ?? "0");
+    writeStatus(join(extensionDir, "status"), Number.isInteger(seq) && seq >= 0 ? seq : 0, EXTENSION_NAME, {
+      operation: capitalized(operation),
+      status: "error",
+      code: error.code,
+      message: failureMessage(operation, error),
+    });
+  } catch {
+    // Nothing more we can do; stderr still says why.
+  }
+}
+
+export async function invoke(argument: string | undefined, extensionDir: string, processEnv: NodeJS.ProcessEnv, output: Output): Promise<number> {
+  const operation = parseOperation(argument);
+  if (!operation) {
+    output.stderr(`OmsAgentForLinux: unknown operation '${argument ?? ""}' (expected install, enable, disable, update or uninstall)`);
+    return 30;
+  }
+  let env: HandlerEnvironment;
+  try {
+    env = loadEnvironment(extensionDir, processEnv);
+  } catch (error) {
+    const failure = toExtensionError(error);
+    fallbackStatus(extensionDir, processEnv, operation, failure);
+    output.stderr(failureMessage(operation, failure));
+    return safeExitCode(failure.code);
+  }
+  const seq = currentSequence(env.configFolder, processEnv);
+  const log = createLogger({ logFolder: env.logFolder, operation, seq, version: env.version });
+  return runOperation(operation, env, seq, log, processEnv, output);
+}
+
+async function runOperation(
+  operation: OperationName,
+  env: HandlerEnvironment,
+  seq: number,
+  log: Logger,
+  processEnv: NodeJS.ProcessEnv,
+  output: Output,
+): Promise<number> {
+  const started = Date.now();
+  const tuning = readTuning(processEnv);
+  const paths = systemPaths(tuning.systemRoot);
+  const deadline = new Deadline(operationBudgetMs(operation, tuning.deadlineSeconds));
+  const state = new StateStore(env.stateDir);
+  const Operation = capitalized(operation);
+  const report = (status: StatusReport) => writeStatus(env.statusFolder, seq, env.name, status);
+  log.info(
+    { handlerVersion: env.version, extensionDir: env.extensionDir, budgetSeconds: Math.round(deadline.budgetMs / 1000), agentTimeoutSeconds: AGENT_TIMEOUT_SECONDS[operation] },
+    `${operation} started`,
+  );
+
+  let settingsCache: Promise<Settings | null> | undefined;
+  let settingsHadProtected = false;
+  const context: OperationContext = {
+    operation,
+    env,
+    seq,
+    paths,
+    state,
+    log,
+    deadline,
+    tuning,
+    processEnv,
+    settings: ({ needProtected }) => {
+      if (!settingsCache || (needProtected && !settingsHadProtected)) {
+        settingsHadProtected = needProtected;
+        settingsCache = loadSettings(env.configFolder, seq, { needProtected }, { libDir: env.libDir, waagentLib: paths.waagentLib, deadline, log });
+      }
+      return settingsCache;
+    },
+    reportTransitioning: (message) => report({ operation: Operation, status: "transitioning", code: 0, message }),
+  };
+
+  let release: Release | undefined;
+  let outcome: OperationOutcome | undefined;
+  let exitCode: number;
+  let message: string;
+  try {
+    release = await acquireLock(env.stateDir, deadline.remainingMs(), deadline, log, (error) => {
+      log.error({ err: error }, "the handler lock was taken over by another process: aborting");
+      deadline.abort(new ExtensionError(30, "LockLost", "another OmsAgentForLinux operation took over the handler lock while this one ran", "retry; the guest agent does so on the next goal state"));
+    });
+    outcome = await operations[operation](context);
+    if (deadline.signal.aborted) throw deadline.signal.reason;
+    message = outcome.message;
+    exitCode = 0;
+    if (outcome.unchanged) {
+      log.info(`${operation} made no change; status left as it was`);
+    } else {
+      report({ operation: Operation, status: "success", code: 0, message, substatus: outcome.substatus });
+    }
+  } catch (error) {
+    const failure = toExtensionError(deadline.signal.aborted ? deadline.signal.reason : error);
+    message = failureMessage(operation, failure);
+    exitCode = safeExitCode(failure.code);
+    log.error({ code: failure.code, reason: failure.reason, details: failure.details, err: failure.cause ?? undefined }, message);
+    const substatus: SubStatus[] = failure.details ? [{ name: "Details", status: "error", code: failure.code, message: failure.details }] : [];
+    try {
+      report({ operation: Operation, status: "error", code: exitCode, message, substatus });
+    } catch (statusError) {
+      log.error({ err: statusError }, "could not write the status file");
+    }
+  } finally {
+    try {
+      await release?.();
+    } catch (error) {
+      log.warn(`releasing the handler lock failed: ${(error as Error).message}`);
+    }
+  }
+  if (exitCode === 0 && outcome?.purgeState) state.removeAll();
+
+  const durationMs = Date.now() - started;
+  if (env.eventsFolder) {
+    try {
+      writeTelemetryEvent({ eventsFolder: env.eventsFolder, name: env.name, version: env.version, operation, success: exitCode === 0, durationMs, message, operationId: randomUUID() });
+    } catch (error) {
+      log.warn(`could not write the telemetry event: ${(error as Error).message}`);
+    }
+  }
+  log.info({ exitCode, durationMs }, `${operation} finished`);
+  output.stdout(redact(`[${env.name} ${env.version}] ${operation} seq ${seq}: ${exitCode === 0 ? "success" : `error ${exitCode}`} in ${(durationMs / 1000).toFixed(1)} s — ${message} (log: ${join(env.logFolder, LOG_FILE)})`));
+  if (exitCode !== 0) output.stderr(redact(message));
+  return exitCode;
+}

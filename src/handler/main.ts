@@ -1,0 +1,25 @@
+// Entry point, run by omsagent-shim as `runtime/node bin/handler.cjs <operation>`. The extension directory
+// is the one holding bin/, whatever the working directory is.
+import { dirname, resolve } from "node:path";
+import { invoke, safeExitCode } from "./invocation.ts";
+import { redact } from "./secrets.ts";
+
+const script = process.argv[1] ?? ".";
+const extensionDir = resolve(dirname(script), "..");
+
+process.on("uncaughtException", (error) => {
+  process.stderr.write(redact(`OmsAgentForLinux: internal error (${error.message}); see extension.log\n`));
+  process.exit(30);
+});
+
+invoke(process.argv[2], extensionDir, process.env, {
+  stdout: (line) => process.stdout.write(`${line}\n`),
+  stderr: (line) => process.stderr.write(`${line}\n`),
+})
+  .then((code) => {
+    process.exitCode = safeExitCode(code);
+  })
+  .catch((error: unknown) => {
+    process.stderr.write(redact(`OmsAgentForLinux: internal error (${(error as Error)?.message ?? String(error)}); see extension.log\n`));
+    process.exitCode = 30;
+  });

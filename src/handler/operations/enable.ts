@@ -1,0 +1,154 @@
+// enable: connect the installed agent to the workspace. Runs on every goal state and after reboots, so an
+// already-applied sequence with unchanged settings returns at once and leaves the status alone.
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { locateBundle } from "../bundle.ts";
+import { refuseMultipleConnections } from "../connections.ts";
+import { ExtensionError } from "../errors.ts";
+import { DEFAULT_DOMAIN, domainForEnvironment, fetchInstanceMetadata, isArcMachine, type InstanceMetadata } from "../metadata.ts";
+import {
+  classifyOnboardingFailure,
+  isTransientOnboardingFailure,
+  onboardingTimedOut,
+  runOnboarding,
+  type OnboardingRequest,
+} from "../onboarding.ts";
+import type { SystemPaths } from "../paths.ts";
+import { runChild } from "../process.ts";
+import { proxyEndpoint, registerProxySecrets } from "../secrets.ts";
+import { classifyServiceFailure, isAgentRunning, serviceControl } from "../service.ts";
+import type { Settings } from "../settings.ts";
+import { info, type OperationContext, type OperationOutcome } from "./context.ts";
+
+const MAX_ONBOARDING_ATTEMPTS = 3;
+
+interface Resolved<T> {
+  value: T;
+  source: string;
+}
+
+export interface ProxyChoice {
+  value?: string;
+  source: string;
+}
+
+/** Protected settings first, then the Arc agent's configured proxy, then the guest agent's environment. */
+export function resolveProxy(settings: Settings, paths: SystemPaths, processEnv: NodeJS.ProcessEnv): ProxyChoice {
+  if (settings.protected?.proxy) return { value: settings.protected.proxy, source: "protected settings" };
+  if (isArcMachine(paths)) {
+    try {
+      const config = JSON.parse(readFileSync(paths.arcLocalConfig, "utf8")) as { config?: Record<string, unknown> } & Record<string, unknown>;
+      const url = (config.config?.["proxy.url"] ?? config["proxy.url"]) as unknown;
+      if (typeof url === "string" && url) return { value: url, source: "Azure Arc agent configuration" };
+    } catch {
+      // No Arc proxy configured.
+    }
+  }
+  for (const name of ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"]) {
+    const value = processEnv[name];
+    if (value) return { value, source: `environment (${name})` };
+  }
+  return { source: "none" };
+}
+
+function resolveDomain(settings: Settings, metadata: InstanceMetadata): Resolved<string> {
+  if (settings.protected?.domain) return { value: settings.protected.domain, source: "protected settings" };
+  const fromCloud = domainForEnvironment(metadata.azEnvironment);
+  if (fromCloud) return { value: fromCloud, source: `instance metadata (${metadata.azEnvironment})` };
+  return { value: DEFAULT_DOMAIN, source: metadata.azEnvironment ? `default (unknown cloud ${metadata.azEnvironment})` : "default" };
+}
+
+async function onboardWithRetries(ctx: OperationContext, request: OnboardingRequest): Promise<void> {
+  const { paths, deadline, log } = ctx;
+  let delay = ctx.tuning.retryDelayMs;
+  for (let attempt = 1; ; attempt++) {
+    const result = await runOnboarding(paths, request, deadline, log);
+    if (result.timedOut) throw onboardingTimedOut(Math.round(result.durationMs / 1000));
+    if (result.exitCode === 0) return;
+    const error = classifyOnboardingFailure(result.exitCode, result.output);
+    const canRetry = isTransientOnboardingFailure(result.exitCode) && attempt < MAX_ONBOARDING_ATTEMPTS && deadline.remainingMs() > delay + 60_000;
+    if (!canRetry) throw error;
+    log.warn(`onboarding attempt ${attempt} failed (${error.reason}); retrying in ${Math.round(delay / 1000)} s`);
+    await deadline.sleep(delay);
+    delay *= 2;
+  }
+}
+
+/** A workspace this handler connected before and the settings no longer name: disconnect it (no double billing). */
+async function disconnectPrevious(ctx: OperationContext, previous: string | undefined, current: string): Promise<string | undefined> {
+  if (!previous || previous === current || !existsSync(ctx.paths.workspaceEtc(previous))) return undefined;
+  const result = await runChild({ label: "omsadmin remove", file: ctx.paths.omsadmin, args: ["-x", previous], timeoutMs: 120_000 }, ctx.deadline, ctx.log);
+  if (result.exitCode !== 0) {
+    ctx.log.warn(`could not disconnect the previous workspace ${previous} (omsadmin.sh -x exit ${result.exitCode})`);
+    return undefined;
+  }
+  return previous;
+}
+
+export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
+  const { paths, log, deadline, state, seq } = ctx;
+  if (!existsSync(paths.omsadmin)) {
+    throw new ExtensionError(9, "EnableBeforeInstall", "the Log Analytics agent is not installed (omsadmin.sh is missing), so there is nothing to enable", "check the install step's status and fix its error; the guest agent runs install again on the next goal state");
+  }
+  const settings = (await ctx.settings({ needProtected: true }))!;
+  settings.warnings.forEach((warning) => log.warn(warning));
+  const workspaceId = settings.public.workspaceId;
+
+  const applied = state.applied();
+  if (applied && applied.seq === seq && applied.settingsHash === settings.hash) {
+    log.info(`sequence ${seq} is already applied with these settings: nothing to do`);
+    return { unchanged: true, message: `Enable succeeded: sequence ${seq} was already applied` };
+  }
+  ctx.reportTransitioning(`Connecting to workspace ${workspaceId}`);
+
+  const protectedSettings = settings.protected!;
+  const needMetadata = !protectedSettings.domain || !protectedSettings.vmResourceId;
+  const metadata = needMetadata ? await fetchInstanceMetadata(paths, log, ctx.processEnv) : {};
+  const domain = resolveDomain(settings, metadata);
+  const resourceId = protectedSettings.vmResourceId ?? metadata.resourceId;
+  const proxy = resolveProxy(settings, paths, ctx.processEnv);
+  registerProxySecrets(proxy.value);
+  log.info({ domain: domain.value, domainSource: domain.source, resourceId, proxySource: proxy.source }, "resolved onboarding parameters");
+  if (!proxy.value && existsSync(paths.proxyConf)) {
+    // omsadmin.sh would keep using a proxy the settings no longer name.
+    rmSync(paths.proxyConf, { force: true });
+    log.info("removed the agent's previous proxy configuration: no proxy is configured now");
+  }
+
+  if (settings.public.stopOnMultipleConnections) {
+    await refuseMultipleConnections(paths, workspaceId, deadline, log);
+  }
+
+  await onboardWithRetries(ctx, {
+    workspaceId,
+    workspaceKey: protectedSettings.workspaceKey,
+    domain: domain.value,
+    proxy: proxy.value,
+    resourceId,
+  });
+
+  if (!(await isAgentRunning(paths, workspaceId, deadline, log))) {
+    log.info("the agent is not running after onboarding: starting it");
+    const started = await serviceControl(paths, ["enable", workspaceId], deadline, log);
+    if (started.timedOut || started.exitCode !== 0) throw classifyServiceFailure("enable", started);
+  }
+  const disconnected = await disconnectPrevious(ctx, applied?.workspaceId, workspaceId);
+
+  state.recordApplied({ seq, settingsHash: settings.hash, workspaceId, handlerVersion: ctx.env.version, at: new Date().toISOString() });
+  let bundleVersion = "unknown";
+  try {
+    bundleVersion = locateBundle(ctx.env.extensionDir).version;
+  } catch {
+    // Only informational here.
+  }
+  const proxyText = proxy.value ? `${proxyEndpoint(proxy.value)} (from ${proxy.source})` : "none";
+  return {
+    message: `Enable succeeded: connected to workspace ${workspaceId} (${domain.value})${disconnected ? `; disconnected the previous workspace ${disconnected}` : ""}`,
+    substatus: [
+      info("Workspace", workspaceId),
+      info("CloudDomain", `${domain.value} (from ${domain.source})`),
+      info("ResourceId", resourceId ?? "none (not reported: no vmResourceId and no instance metadata)"),
+      info("Proxy", proxyText),
+      info("AgentBundle", bundleVersion),
+    ],
+  };
+}

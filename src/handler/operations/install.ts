@@ -1,0 +1,60 @@
+// install: preflight → multiple-connection check → restore config stashed by an update → wait for the
+// package manager → bundle --upgrade. Heavy work lives here (900 s budget), not in enable (300 s).
+import { existsSync } from "node:fs";
+import { classifyBundleFailure, bundleTimedOut, locateBundle, runBundle, verifyBundle } from "../bundle.ts";
+import { refuseMultipleConnections } from "../connections.ts";
+import { ExtensionError } from "../errors.ts";
+import { waitForPackageManager } from "../package-manager.ts";
+import { checkArchitecture, checkDiskSpace, checkOperatingSystem, checkTools } from "../preflight.ts";
+import { info, type OperationContext, type OperationOutcome } from "./context.ts";
+
+const MAX_BUNDLE_RUNS = 3;
+/** Keep at least this much of the budget for the bundle itself when waiting for package-manager locks. */
+const BUNDLE_RESERVE_MS = 120_000;
+
+export async function install(ctx: OperationContext): Promise<OperationOutcome> {
+  const { paths, log, deadline, state } = ctx;
+  ctx.reportTransitioning("Installing the Log Analytics agent");
+  const settings = await ctx.settings({ needProtected: false });
+  if (!settings) log.warn("no settings for this sequence number: installing with defaults");
+  settings?.warnings.forEach((warning) => log.warn(warning));
+
+  checkArchitecture();
+  const os = checkOperatingSystem(paths);
+  checkDiskSpace(paths, ctx.tuning.minFreeMb);
+  await checkTools(paths, deadline, log);
+  const bundle = locateBundle(ctx.env.extensionDir);
+  verifyBundle(bundle);
+  log.info(`preflight passed on ${os}; bundle ${bundle.version} verified`);
+
+  if (settings?.public.stopOnMultipleConnections) {
+    await refuseMultipleConnections(paths, settings.public.workspaceId, deadline, log);
+  }
+
+  const restored = state.restoreWorkspaces(paths.workspaceEtc);
+  if (restored.length > 0) log.info(`restored workspace configuration kept during the update: ${restored.join(", ")}`);
+  state.clearUpdateMarker();
+
+  const args = ["--upgrade", ...(settings?.public.skipDockerProviderInstall ? ["--skip-docker-provider-install"] : [])];
+  for (let run = 1; ; run++) {
+    const lockBudget = Math.min(ctx.tuning.packageLockWaitMs, deadline.remainingMs() - BUNDLE_RESERVE_MS);
+    await waitForPackageManager(paths.packageManagerLocks, Math.max(lockBudget, 0), deadline, log);
+    const result = await runBundle(bundle, args, deadline.remainingMs(), deadline, log);
+    if (result.timedOut) throw bundleTimedOut(Math.round(result.durationMs / 1000));
+    if (result.exitCode === 0) break;
+    const error = classifyBundleFailure(result.exitCode, result.output, "upgrade");
+    if (error.reason === "PackageManagerLocked" && run < MAX_BUNDLE_RUNS && deadline.remainingMs() > BUNDLE_RESERVE_MS) {
+      log.warn(`bundle run ${run} hit a package-manager lock; waiting and retrying`);
+      continue;
+    }
+    throw error;
+  }
+
+  if (!existsSync(paths.omsadmin)) {
+    throw new ExtensionError(17, "OmsAgentInstallFailed", "the bundle reported success but omsadmin.sh is not installed", "see extension.log for the bundle's output, then retry the installation");
+  }
+  return {
+    message: `Install succeeded: Log Analytics agent bundle ${bundle.version} installed on ${os}${args.length > 1 ? " (Docker provider skipped)" : ""}`,
+    substatus: [info("AgentBundle", bundle.version), info("OperatingSystem", os)],
+  };
+}

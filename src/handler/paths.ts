@@ -1,0 +1,57 @@
+// Every system path the OMS agent and its tools own, resolved in one place so tests and the simulated VM
+// can re-root all of them at once with OMS_HANDLER_ROOT. The guest agent never sets that variable.
+import { join } from "node:path";
+
+export interface SystemPaths {
+  root: string;
+  omsadmin: string;
+  serviceControl: string;
+  omsagentEtc: string;
+  omsagentVar: string;
+  onboardConf: string;
+  proxyConf: string;
+  osRelease: string;
+  omiServerConf: string;
+  /** Mount points that must have room for the agent's packages. */
+  diskChecks: string[];
+  packageManagerLocks: string[];
+  arcHimds: string;
+  arcAgentConf: string;
+  arcLocalConfig: string;
+  /** Where the guest agent keeps tenant certificates when the layout is not the usual one. */
+  waagentLib: string;
+  workspaceEtc(workspaceId: string): string;
+  workspaceVar(workspaceId: string): string;
+}
+
+export function systemPaths(root: string = process.env.OMS_HANDLER_ROOT || "/"): SystemPaths {
+  const at = (...parts: string[]) => join(root, ...parts);
+  const omsagentEtc = at("etc/opt/microsoft/omsagent");
+  const omsagentVar = at("var/opt/microsoft/omsagent");
+  return {
+    root,
+    omsadmin: at("opt/microsoft/omsagent/bin/omsadmin.sh"),
+    serviceControl: at("opt/microsoft/omsagent/bin/service_control"),
+    omsagentEtc,
+    omsagentVar,
+    onboardConf: at("etc/omsagent-onboard.conf"),
+    proxyConf: join(omsagentEtc, "proxy.conf"),
+    osRelease: at("etc/os-release"),
+    omiServerConf: at("etc/opt/omi/conf/omiserver.conf"),
+    diskChecks: [at("var"), at("etc"), at("opt")],
+    packageManagerLocks: [
+      at("var/lib/dpkg/lock-frontend"),
+      at("var/lib/dpkg/lock"),
+      at("var/lib/apt/lists/lock"),
+      at("var/cache/apt/archives/lock"),
+      at("var/lib/rpm/.rpm.lock"),
+      at("run/zypp.pid"),
+    ],
+    arcHimds: at("opt/azcmagent/bin/himds"),
+    arcAgentConf: at("lib/systemd/system.conf.d/azcmagent.conf"),
+    arcLocalConfig: at("var/opt/azcmagent/localconfig.json"),
+    waagentLib: at("var/lib/waagent"),
+    workspaceEtc: (id) => join(omsagentEtc, id),
+    workspaceVar: (id) => join(omsagentVar, id),
+  };
+}

@@ -1,0 +1,133 @@
+// Checks before install touches anything: a supported OS and architecture, room on the agent's
+// filesystems, and the tools the OMS bundle needs. Each failure names what was found.
+import { accessSync, constants, existsSync, readFileSync, statfsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import matrix from "./data/supported-distributions.json" with { type: "json" };
+import type { Deadline } from "./deadline.ts";
+import { ExtensionError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import type { SystemPaths } from "./paths.ts";
+import { runChild } from "./process.ts";
+
+export interface OsRelease {
+  id: string;
+  versionId: string;
+  prettyName?: string;
+}
+
+export function parseOsRelease(text: string): OsRelease {
+  const values = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const match = /^\s*([A-Z_]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (match) values.set(match[1]!, match[2]!.replace(/^["']|["']$/g, ""));
+  }
+  return { id: (values.get("ID") ?? "").toLowerCase(), versionId: values.get("VERSION_ID") ?? "", prettyName: values.get("PRETTY_NAME") };
+}
+
+function versionMatches(allowed: string, actual: string): boolean {
+  const want = allowed.split(".");
+  const have = actual.split(".");
+  if (have.length < want.length) return false;
+  return want.every((part, i) => Number(part) === Number(have[i]) && /^\d+$/.test(have[i] ?? ""));
+}
+
+/** The matching distribution name, or undefined when the OS is not in the matrix. */
+export function supportedDistribution(os: OsRelease): string | undefined {
+  for (const entry of matrix.distributions) {
+    const idMatches = entry.ids.some((id) => os.id === id || os.id.startsWith(`${id}-`));
+    if (idMatches && entry.versions.some((v) => versionMatches(v, os.versionId))) return entry.name;
+  }
+  return undefined;
+}
+
+export function checkOperatingSystem(paths: SystemPaths): string {
+  let os: OsRelease;
+  try {
+    os = parseOsRelease(readFileSync(paths.osRelease, "utf8"));
+  } catch {
+    throw new ExtensionError(51, "UnknownOperatingSystem", `the operating system could not be identified (${paths.osRelease} is missing)`, "run the agent on a supported distribution (see the README's list)");
+  }
+  const name = supportedDistribution(os);
+  if (!name) {
+    const list = matrix.distributions.map((d) => `${d.name} ${d.versions.join("/")}`).join(", ");
+    throw new ExtensionError(
+      51,
+      "UnsupportedOperatingSystem",
+      `${os.prettyName ?? `${os.id} ${os.versionId}`} (ID=${os.id}, VERSION_ID=${os.versionId}) is not supported by the Log Analytics agent`,
+      `use a supported distribution (${list}) or move to the Azure Monitor Agent`,
+    );
+  }
+  return `${name} ${os.versionId}`;
+}
+
+export function checkArchitecture(arch: string = process.arch): void {
+  if (arch !== "x64") {
+    throw new ExtensionError(51, "UnsupportedArchitecture", `this machine's architecture is ${arch}; the Log Analytics agent is x86_64 only`, "use an x86_64 machine or the Azure Monitor Agent");
+  }
+}
+
+export const MIN_FREE_MB = 500;
+
+function nearestExisting(path: string): string {
+  let current = path;
+  while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
+  return current;
+}
+
+export function checkDiskSpace(paths: SystemPaths, minFreeMb: number = MIN_FREE_MB): void {
+  const short: string[] = [];
+  for (const path of paths.diskChecks) {
+    const stats = statfsSync(nearestExisting(path));
+    const freeMb = Math.floor((Number(stats.bavail) * Number(stats.bsize)) / (1024 * 1024));
+    if (freeMb < minFreeMb) short.push(`${path.slice(paths.root.replace(/\/$/, "").length) || path} has ${freeMb} MB free`);
+  }
+  if (short.length > 0) {
+    throw new ExtensionError(52, "InsufficientDiskSpace", `${short.join(", ")}; the agent needs ${minFreeMb} MB on each of /var, /etc and /opt`, "free up space on those filesystems and retry");
+  }
+}
+
+const TOOL_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/** Finds an executable in the machine's standard directories (under the re-rooted system root). */
+export function findTool(paths: SystemPaths, name: string): string | undefined {
+  for (const dir of TOOL_DIRS) {
+    const candidate = join(paths.root, dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Not here.
+    }
+  }
+  return undefined;
+}
+
+interface MissingTool {
+  code: 52 | 61 | 62 | 63;
+  reason: string;
+  what: string;
+}
+
+/** tar, sed, curl, openssl and a python with ctypes: what the bundle's own prerequisite checks want. */
+export async function checkTools(paths: SystemPaths, deadline: Deadline, log: Logger): Promise<void> {
+  const missing: MissingTool[] = [];
+  if (!findTool(paths, "tar")) missing.push({ code: 62, reason: "TarMissing", what: "tar" });
+  if (!findTool(paths, "sed")) missing.push({ code: 63, reason: "SedMissing", what: "sed" });
+  if (!findTool(paths, "curl")) missing.push({ code: 52, reason: "CurlMissing", what: "curl" });
+  if (!findTool(paths, "openssl")) missing.push({ code: 52, reason: "OpenSslMissing", what: "openssl" });
+  const python = ["python3", "python2", "python"].map((name) => findTool(paths, name)).find(Boolean);
+  if (!python) {
+    missing.push({ code: 52, reason: "PythonMissing", what: "python (python3 or python2)" });
+  } else {
+    const probe = await runChild({ label: "python ctypes check", file: python, args: ["-c", "import ctypes"], timeoutMs: 30_000 }, deadline, log);
+    if (probe.exitCode !== 0) missing.push({ code: 61, reason: "PythonCtypesMissing", what: `the ctypes module for ${python.slice(paths.root.replace(/\/$/, "").length)}` });
+  }
+  if (missing.length === 0) return;
+  const first = missing[0]!;
+  throw new ExtensionError(
+    first.code,
+    first.reason,
+    `the OMS bundle needs ${missing.map((m) => m.what).join(", ")}, which ${missing.length === 1 ? "is" : "are"} not installed`,
+    `install ${missing.map((m) => m.what.replace(/^the ctypes module for .*/, "python's ctypes module")).join(", ")} with the distribution's package manager, then retry`,
+  );
+}

@@ -1,0 +1,144 @@
+// Every child (bundle, omsadmin.sh, service_control, openssl, probes) runs through here: no shell, LC_ALL=C
+// so its output can be parsed, its own process group so a timeout kills its whole tree (the bundle is
+// sh → dpkg/rpm → maintainer scripts), output streamed to extension.log (redacted) with a bounded copy
+// kept for error classification.
+import { execa } from "execa";
+import type { Deadline } from "./deadline.ts";
+import type { Logger } from "./log.ts";
+import { redact } from "./secrets.ts";
+
+export interface ChildSpec {
+  /** Short name used in the log, e.g. "bundle" or "omsadmin". */
+  label: string;
+  file: string;
+  args: string[];
+  input?: Buffer | string;
+  /** Upper bound for this child; the operation deadline may cut it shorter. */
+  timeoutMs?: number;
+  /** Keep the output out of the log (e.g. openssl printing decrypted settings). */
+  quiet?: boolean;
+  cwd?: string;
+}
+
+export interface ChildResult {
+  exitCode: number;
+  /** stdout alone, complete (bounded at MAX_KEPT). */
+  stdout: string;
+  /** stdout and stderr interleaved, the last MAX_KEPT characters. */
+  output: string;
+  timedOut: boolean;
+  /** The operation was aborted (lock lost) while the child ran. */
+  aborted: boolean;
+  durationMs: number;
+}
+
+const MAX_KEPT = 512 * 1024;
+const KILL_GRACE_MS = 3000;
+/** Exit code we report when the executable could not be started at all (as a shell would). */
+export const NOT_FOUND_EXIT = 127;
+
+export function childEnvironment(): NodeJS.ProcessEnv {
+  const path = [process.env.PATH, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    .filter(Boolean)
+    .join(":");
+  return { ...process.env, LC_ALL: "C", LANG: "C", PATH: path };
+}
+
+function keepTail(buffer: string, chunk: string): string {
+  const joined = buffer + chunk;
+  return joined.length > MAX_KEPT ? joined.slice(joined.length - MAX_KEPT) : joined;
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger): Promise<ChildResult> {
+  const started = Date.now();
+  const limit = Math.min(spec.timeoutMs ?? Number.POSITIVE_INFINITY, deadline.remainingMs());
+  log.info({ child: spec.label }, `running ${spec.label}: ${redact([spec.file, ...spec.args].join(" "))}`);
+  if (limit <= 0 || deadline.signal.aborted) {
+    return { exitCode: -1, stdout: "", output: "", timedOut: true, aborted: deadline.signal.aborted, durationMs: 0 };
+  }
+
+  const child = execa(spec.file, spec.args, {
+    detached: true,
+    reject: false,
+    buffer: false,
+    all: true,
+    cwd: spec.cwd,
+    env: childEnvironment(),
+    extendEnv: false,
+    stdin: spec.input === undefined ? "ignore" : "pipe",
+    ...(spec.input === undefined ? {} : { input: spec.input }),
+    stripFinalNewline: false,
+  });
+
+  let output = "";
+  let stdout = "";
+  let pending = "";
+  const flushLine = (line: string) => {
+    if (!spec.quiet && line.length > 0) log.info({ child: spec.label }, line);
+  };
+  child.all?.setEncoding("utf8");
+  child.all?.on("data", (chunk: string) => {
+    output = keepTail(output, chunk);
+    const lines = (pending + chunk).split("\n");
+    pending = lines.pop() ?? "";
+    lines.forEach(flushLine);
+  });
+  child.stdout?.setEncoding("utf8");
+  child.stdout?.on("data", (chunk: string) => {
+    stdout = keepTail(stdout, chunk);
+  });
+
+  let timedOut = false;
+  let aborted = false;
+  let graceTimer: NodeJS.Timeout | undefined;
+  const stop = (why: "timeout" | "abort") => {
+    if (why === "timeout") timedOut = true;
+    else aborted = true;
+    log.warn({ child: spec.label }, `${spec.label} ${why === "timeout" ? `still running after ${Math.round(limit / 1000)} s` : "interrupted"}: killing its process group`);
+    killGroup(child.pid, "SIGTERM");
+    graceTimer = setTimeout(() => killGroup(child.pid, "SIGKILL"), KILL_GRACE_MS);
+  };
+  const timer = setTimeout(() => stop("timeout"), limit);
+  const onAbort = () => stop("abort");
+  deadline.signal.addEventListener("abort", onAbort, { once: true });
+
+  const result = await child;
+  clearTimeout(timer);
+  deadline.signal.removeEventListener("abort", onAbort);
+  if (timedOut || aborted) {
+    // Leave nothing of the tree behind, even children that ignored SIGTERM.
+    killGroup(child.pid, "SIGKILL");
+  }
+  if (graceTimer) clearTimeout(graceTimer);
+  flushLine(pending);
+
+  let exitCode = result.exitCode ?? -1;
+  if (result.exitCode === undefined && !timedOut && !aborted && result.signal === undefined) {
+    // The executable could not be started (ENOENT, EACCES): report it the way a shell would.
+    exitCode = NOT_FOUND_EXIT;
+    output = keepTail(output, `${spec.file}: ${result.code ?? "cannot execute"}\n`);
+  }
+  const durationMs = Date.now() - started;
+  log.info({ child: spec.label, exitCode, timedOut, durationMs }, `${spec.label} finished`);
+  return { exitCode, stdout, output, timedOut, aborted, durationMs };
+}
+
+/** The last `lines` non-empty lines of a child's output, redacted: evidence for status details. */
+export function outputTail(output: string, lines = 15, maxChars = 2000): string {
+  const tail = output
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .filter((line) => line.length > 0)
+    .slice(-lines)
+    .join("\n");
+  return redact(tail.length > maxChars ? tail.slice(tail.length - maxChars) : tail);
+}

@@ -1,0 +1,137 @@
+// The handler's durable memory, kept in a version-independent directory beside the versioned extension
+// directories so it survives updates (the guest agent deletes the old version's directory): the last
+// applied enable, the update-in-progress marker, and the stashed workspace configuration.
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+export interface AppliedEnable {
+  seq: number;
+  settingsHash: string;
+  workspaceId: string;
+  handlerVersion: string;
+  at: string;
+}
+
+export interface UpdateMarker {
+  fromVersion: string;
+  toVersion: string;
+  at: string;
+}
+
+const APPLIED = "applied.json";
+const UPDATE_MARKER = "update-in-progress.json";
+const STASH = "stash";
+/** An update marker older than this is left over from an interrupted update and no longer protects anything. */
+const UPDATE_MARKER_TTL_MS = 6 * 60 * 60 * 1000;
+
+/** rename, or copy + delete when source and target are on different filesystems (/var and /etc often are). */
+export function moveDirectory(source: string, target: string): void {
+  mkdirSync(dirname(target), { recursive: true });
+  try {
+    renameSync(source, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
+    cpSync(source, target, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    rmSync(source, { recursive: true, force: true });
+  }
+}
+
+export class StateStore {
+  constructor(readonly dir: string) {}
+
+  ensure(): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  private readJson<T>(file: string): T | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, file), "utf8")) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private writeJson(file: string, value: unknown): void {
+    this.ensure();
+    const path = join(this.dir, file);
+    const temp = `${path}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
+    renameSync(temp, path);
+  }
+
+  applied(): AppliedEnable | undefined {
+    return this.readJson<AppliedEnable>(APPLIED);
+  }
+
+  recordApplied(value: AppliedEnable): void {
+    this.writeJson(APPLIED, value);
+  }
+
+  forgetApplied(): void {
+    rmSync(join(this.dir, APPLIED), { force: true });
+  }
+
+  updateMarker(now = Date.now()): UpdateMarker | undefined {
+    const marker = this.readJson<UpdateMarker>(UPDATE_MARKER);
+    if (!marker) return undefined;
+    const age = now - Date.parse(marker.at);
+    return Number.isFinite(age) && age <= UPDATE_MARKER_TTL_MS ? marker : undefined;
+  }
+
+  markUpdate(marker: UpdateMarker): void {
+    this.writeJson(UPDATE_MARKER, marker);
+  }
+
+  clearUpdateMarker(): void {
+    rmSync(join(this.dir, UPDATE_MARKER), { force: true });
+  }
+
+  stashDir(): string {
+    return join(this.dir, STASH);
+  }
+
+  /** Copies each workspace directory into the stash (replacing an older copy). */
+  stashWorkspaces(sources: Map<string, string>): string[] {
+    const stashed: string[] = [];
+    for (const [workspaceId, source] of sources) {
+      const target = join(this.stashDir(), workspaceId);
+      rmSync(target, { recursive: true, force: true });
+      mkdirSync(this.stashDir(), { recursive: true, mode: 0o700 });
+      cpSync(source, target, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      stashed.push(workspaceId);
+    }
+    return stashed;
+  }
+
+  /** Workspace ids with a stashed configuration. */
+  stashedWorkspaces(): string[] {
+    try {
+      return readdirSync(this.stashDir());
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Puts each stashed workspace back where it is missing (the old version's uninstall removed it);
+   * a workspace that is still in place wins over its stashed copy. The stash is emptied either way.
+   */
+  restoreWorkspaces(targetFor: (workspaceId: string) => string): string[] {
+    const restored: string[] = [];
+    for (const workspaceId of this.stashedWorkspaces()) {
+      const source = join(this.stashDir(), workspaceId);
+      const target = targetFor(workspaceId);
+      if (!existsSync(target)) {
+        moveDirectory(source, target);
+        restored.push(workspaceId);
+      }
+    }
+    rmSync(this.stashDir(), { recursive: true, force: true });
+    return restored;
+  }
+
+  /** A real uninstall: the handler leaves nothing behind. */
+  removeAll(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

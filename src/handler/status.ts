@@ -1,0 +1,76 @@
+// status/<seq>.status, the file the guest agent turns into the portal's extension status (contract §6).
+// Only the four status values the agent accepts, a numeric code, a message the portal can show in full
+// (≤ 1 KB), and every write atomic (temp file + rename) so the agent never reads half a file.
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { redact } from "./secrets.ts";
+
+export type StatusValue = "transitioning" | "success" | "error" | "warning";
+
+export interface SubStatus {
+  name: string;
+  status: StatusValue;
+  code: number;
+  message: string;
+}
+
+export interface StatusReport {
+  operation: string;
+  status: StatusValue;
+  code: number;
+  message: string;
+  substatus?: SubStatus[];
+}
+
+export const MAX_MESSAGE_BYTES = 1024;
+const MAX_SUBSTATUS_BYTES = 8 * 1024;
+
+/** Cuts to `maxBytes` of UTF-8 without splitting a character, marking the cut. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  const marker = "…";
+  let cut = text.slice(0, maxBytes);
+  while (Buffer.byteLength(cut + marker) > maxBytes) cut = cut.slice(0, -1);
+  return cut + marker;
+}
+
+export function statusPath(statusFolder: string, seq: number): string {
+  return join(statusFolder, `${seq}.status`);
+}
+
+export function renderStatus(name: string, report: StatusReport, now: Date = new Date()): string {
+  const formatted = (message: string, max: number) => ({ lang: "en-US", message: truncateUtf8(redact(message), max) });
+  const document = [
+    {
+      version: "1.0",
+      timestampUTC: now.toISOString().replace(/\.\d{3}Z$/, "Z"),
+      status: {
+        name,
+        operation: report.operation,
+        status: report.status,
+        code: report.code,
+        formattedMessage: formatted(report.message, MAX_MESSAGE_BYTES),
+        ...(report.substatus && report.substatus.length > 0
+          ? {
+              substatus: report.substatus.map((entry) => ({
+                name: entry.name,
+                status: entry.status,
+                code: entry.code,
+                formattedMessage: formatted(entry.message, MAX_SUBSTATUS_BYTES),
+              })),
+            }
+          : {}),
+      },
+    },
+  ];
+  return JSON.stringify(document);
+}
+
+export function writeStatus(statusFolder: string, seq: number, name: string, report: StatusReport): string {
+  mkdirSync(statusFolder, { recursive: true });
+  const path = statusPath(statusFolder, seq);
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, renderStatus(name, report), { mode: 0o644 });
+  renameSync(temp, path);
+  return path;
+}
