@@ -3,11 +3,13 @@
 // redact(), so a secret echoed by a child or embedded in an exception cannot leak.
 
 const MASK = "***";
-const secrets = new Set<string>();
+/** Longest first, so a secret that contains another (a proxy URL and its password) is masked whole. */
+let secrets: string[] = [];
 
 export function registerSecret(value: string | undefined): void {
   // Very short values would mask ordinary words; nothing we treat as secret is that short.
-  if (value && value.length >= 4) secrets.add(value);
+  if (!value || value.length < 4 || secrets.includes(value)) return;
+  secrets = [...secrets, value].sort((a, b) => b.length - a.length);
 }
 
 /** Registers the credentials part of a proxy URL `[scheme://]user:password@host:port`. */
@@ -36,5 +38,5 @@ export function proxyEndpoint(proxy: string): string {
 }
 
 export function clearSecretsForTests(): void {
-  secrets.clear();
+  secrets = [];
 }

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import { Deadline } from "../../src/handler/deadline.ts";
+import { ExtensionError } from "../../src/handler/errors.ts";
+import { silentLogger } from "../../src/handler/log.ts";
+import { redact } from "../../src/handler/secrets.ts";
+import { loadSettings, type DecryptContext } from "../../src/handler/settings.ts";
+import { encryptProtectedSettings, makeCertificate, writeSettingsFile, type TestCertificate } from "../support/certificates.ts";
+import { makeTempDir } from "../support/system-root.ts";
+
+const WORKSPACE = "0123abcd-1111-2222-3333-444455556666";
+const KEY = Buffer.alloc(64, 7).toString("base64");
+
+let lib: string;
+let config: string;
+let cert: TestCertificate;
+let context: DecryptContext;
+
+before(() => {
+  lib = makeTempDir();
+  config = join(lib, "Ext-1.0.0", "config");
+  mkdirSync(config, { recursive: true });
+  cert = makeCertificate(lib);
+  context = { libDir: lib, waagentLib: join(lib, "nowhere"), deadline: new Deadline(60_000), log: silentLogger() };
+});
+
+async function expect11(promise: Promise<unknown>, pattern: RegExp): Promise<ExtensionError> {
+  const error = await promise.then(
+    () => assert.fail("expected an error"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ExtensionError, String(error));
+  assert.equal(error.code, 11);
+  assert.match(error.problem, pattern);
+  return error;
+}
+
+test("decrypts, validates and normalises settings", async () => {
+  writeSettingsFile(config, 1, {
+    publicSettings: { workspaceId: WORKSPACE.toUpperCase(), stopOnMultipleConnections: "True", skipDockerProviderInstall: false, azureResourceId: "x", colour: "blue" },
+    protectedSettings: { workspaceKey: KEY, proxy: "http://user:p4ssw0rd@proxy.example:3128", domain: "" },
+    certificate: cert,
+  });
+  const settings = await loadSettings(config, 1, { needProtected: true }, context);
+  assert.ok(settings);
+  assert.deepEqual(settings.public, { workspaceId: WORKSPACE, stopOnMultipleConnections: true, skipDockerProviderInstall: false });
+  assert.equal(settings.protected?.workspaceKey, KEY);
+  assert.equal(settings.protected?.domain, undefined);
+  assert.deepEqual(settings.warnings, ['unknown public setting "colour" ignored']);
+  // Decrypted secrets are registered for redaction everywhere.
+  assert.equal(redact(`key=${KEY} pw=p4ssw0rd`), "key=*** pw=***");
+});
+
+test("the settings hash changes with the settings and only with them", async () => {
+  const write = (seq: number, key: string) =>
+    writeSettingsFile(config, seq, { publicSettings: { workspaceId: WORKSPACE }, protectedSettings: { workspaceKey: key }, certificate: cert });
+  write(2, KEY);
+  write(3, KEY);
+  write(4, Buffer.alloc(64, 8).toString("base64"));
+  const [a, b, c] = await Promise.all([2, 3, 4].map((seq) => loadSettings(config, seq, { needProtected: true }, context)));
+  assert.equal(a!.hash, b!.hash, "re-encryption of the same settings keeps the hash");
+  assert.notEqual(a!.hash, c!.hash);
+  assert.doesNotMatch(a!.hash, new RegExp(KEY.slice(0, 10)));
+});
+
+test("missing or empty settings mean 'no settings' except for enable", async () => {
+  writeFileSync(join(config, "20.settings"), "");
+  assert.equal(await loadSettings(config, 20, { needProtected: false }, context), null);
+  assert.equal(await loadSettings(config, 21, { needProtected: false }, context), null);
+  await expect11(loadSettings(config, 20, { needProtected: true }, context), /no settings for sequence number 20/);
+});
+
+test("malformed JSON names the file", async () => {
+  writeFileSync(join(config, "30.settings"), "{ not json");
+  await expect11(loadSettings(config, 30, { needProtected: false }, context), /30\.settings is not valid JSON/);
+});
+
+test("every violation is reported at once, naming each field", async () => {
+  writeSettingsFile(config, 31, {
+    publicSettings: { workspaceId: "not-a-guid", stopOnMultipleConnections: "maybe" },
+    protectedSettings: { workspaceKey: "abc", proxy: "bad proxy", extra: 1 },
+    certificate: cert,
+  });
+  const error = await expect11(loadSettings(config, 31, { needProtected: true }, context), /settings\.workspaceId/);
+  for (const field of ["settings.stopOnMultipleConnections", "protectedSettings.workspaceKey", "protectedSettings.proxy", "protectedSettings.extra"]) {
+    assert.match(error.problem, new RegExp(field.replace(".", "\\.")));
+  }
+  assert.doesNotMatch(error.problem, /abc|bad proxy/, "values are never echoed");
+});
+
+test("a workspace id with a trailing newline is rejected (anchored GUID)", async () => {
+  writeSettingsFile(config, 32, { publicSettings: { workspaceId: `${WORKSPACE}\nrm -rf /` }, protectedSettings: { workspaceKey: KEY }, certificate: cert });
+  await expect11(loadSettings(config, 32, { needProtected: true }, context), /workspaceId/);
+});
+
+test("missing public or protected settings, missing thumbprint", async () => {
+  writeSettingsFile(config, 33, { publicSettings: null, protectedSettings: { workspaceKey: KEY }, certificate: cert });
+  await expect11(loadSettings(config, 33, { needProtected: true }, context), /settings are missing/);
+  writeSettingsFile(config, 34, { publicSettings: { workspaceId: WORKSPACE } });
+  await expect11(loadSettings(config, 34, { needProtected: true }, context), /protectedSettings are missing/);
+  const file = JSON.parse(readFileSync(writeSettingsFile(config, 35, { publicSettings: { workspaceId: WORKSPACE }, protectedSettings: { workspaceKey: KEY }, certificate: cert }), "utf8"));
+  file.runtimeSettings[0].handlerSettings.protectedSettingsCertThumbprint = null;
+  writeFileSync(join(config, "35.settings"), JSON.stringify(file));
+  await expect11(loadSettings(config, 35, { needProtected: true }, context), /protectedSettingsCertThumbprint/);
+});
+
+function rawSettings(seq: number, protectedSettings: string, thumbprint: string): void {
+  writeFileSync(
+    join(config, `${seq}.settings`),
+    JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: { workspaceId: WORKSPACE }, protectedSettings, protectedSettingsCertThumbprint: thumbprint } }] }),
+  );
+}
+
+test("bad base64, unknown certificate and undecryptable blobs are 11 naming the thumbprint", async () => {
+  rawSettings(40, "%%%not-base64%%%", cert.thumbprint);
+  await expect11(loadSettings(config, 40, { needProtected: true }, context), new RegExp(`not valid base64.*${cert.thumbprint}`));
+  rawSettings(41, encryptProtectedSettings({ workspaceKey: KEY }, cert.crtPath), "A".repeat(40));
+  await expect11(loadSettings(config, 41, { needProtected: true }, context), /certificate AAAAAAAAAA.* was not found/);
+  const other = makeCertificate(makeTempDir());
+  rawSettings(42, encryptProtectedSettings({ workspaceKey: KEY }, other.crtPath), cert.thumbprint);
+  await expect11(loadSettings(config, 42, { needProtected: true }, context), new RegExp(`could not be decrypted with certificate ${cert.thumbprint}`));
+  rawSettings(43, Buffer.from("just some bytes").toString("base64"), cert.thumbprint);
+  await expect11(loadSettings(config, 43, { needProtected: true }, context), /could not be decrypted/);
+});
+
+test("decrypted settings that are not JSON are 11 and never shown", async () => {
+  rawSettings(44, encryptProtectedSettings("secret-plaintext-not-json", cert.crtPath), cert.thumbprint);
+  const error = await expect11(loadSettings(config, 44, { needProtected: true }, context), /not valid JSON/);
+  assert.doesNotMatch(error.message, /secret-plaintext/);
+});
+
+test("certificates are found under /var/lib/waagent when not beside the config folder", async () => {
+  const waagent = makeTempDir();
+  const there = makeCertificate(waagent);
+  rawSettings(45, encryptProtectedSettings({ workspaceKey: KEY }, there.crtPath), there.thumbprint);
+  const settings = await loadSettings(config, 45, { needProtected: true }, { ...context, waagentLib: waagent });
+  assert.equal(settings?.protected?.workspaceKey, KEY);
+});
+
+test("FastTrack public settings given as a JSON string are parsed", async () => {
+  writeFileSync(join(config, "46.settings"), JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: JSON.stringify({ workspaceId: WORKSPACE }) } }] }));
+  const settings = await loadSettings(config, 46, { needProtected: false }, context);
+  assert.equal(settings?.public.workspaceId, WORKSPACE);
+});
