@@ -34,7 +34,8 @@ export const EXTENSION_TYPE = "OmsAgentForLinux";
 export const EXTENSION_FULL_NAME = `${PUBLISHER}.${EXTENSION_TYPE}`;
 
 /** The simulator's fake shell bundle (written by the simulator's authors; may not exist yet). */
-export const SIMULATED_BUNDLE_PATH = join(REPO_ROOT, "simulator", "omsagent-0.0.0-sim.universal.x64.sh");
+export const SIMULATED_BUNDLE_NAME = "omsagent-0.0.0-sim.universal.x64.sh";
+export const SIMULATED_BUNDLE_PATH = join(REPO_ROOT, "simulator", SIMULATED_BUNDLE_NAME);
 export const SIMULATED_LABEL_SUFFIX = " (simulated OMS bundle — not for production)";
 
 export type RuntimeChoice =
@@ -51,6 +52,8 @@ export interface StageOptions {
   runtime: RuntimeChoice;
   /** The bundled handler; default `<repo>/dist/handler.cjs`. Tests may pass a stand-in script. */
   handlerPath?: string;
+  /** Where handler/, manifest.xml, schemas/ and dist/ are read from; default this repository. */
+  repoRoot?: string;
 }
 
 export interface StagedExtension {
@@ -140,7 +143,8 @@ function copy(src: string, dest: string, mode: number): void {
 
 export function stageExtension(options: StageOptions): StagedExtension {
   const dir = resolve(options.outDir);
-  const handlerPath = resolve(options.handlerPath ?? join(REPO_ROOT, "dist", "handler.cjs"));
+  const repo = resolve(options.repoRoot ?? REPO_ROOT);
+  const handlerPath = resolve(options.handlerPath ?? join(repo, "dist", "handler.cjs"));
   if (!existsSync(handlerPath)) {
     throw new Error(
       options.handlerPath
@@ -149,7 +153,7 @@ export function stageExtension(options: StageOptions): StagedExtension {
     );
   }
 
-  const bundlePath = resolve(options.bundlePath ?? SIMULATED_BUNDLE_PATH);
+  const bundlePath = resolve(options.bundlePath ?? join(repo, "simulator", SIMULATED_BUNDLE_NAME));
   const bundleName = basename(bundlePath);
   const bundle = parseBundleName(bundleName);
   if (!bundle) {
@@ -162,14 +166,12 @@ export function stageExtension(options: StageOptions): StagedExtension {
         : `simulated OMS bundle not found: ${bundlePath} (it is part of simulator/; pass bundlePath to use another)`,
     );
   }
-  const head = Buffer.alloc(2);
   const bundleBytes = readFileSync(bundlePath);
-  bundleBytes.copy(head, 0, 0, 2);
-  if (head.toString("latin1") !== "#!") {
+  if (bundleBytes.subarray(0, 2).toString("latin1") !== "#!") {
     throw new Error(`${bundlePath} does not start with "#!": not a shell bundle`);
   }
 
-  const version = options.version ?? readManifestXmlVersion();
+  const version = options.version ?? readManifestXmlVersion(repo);
   if (!VERSION_PATTERN.test(version)) throw new Error(`version must be MAJOR.MINOR.PATCH, got ${JSON.stringify(version)}`);
 
   if (options.runtime.kind === "link" && !isAbsolute(options.runtime.nodePath)) {
@@ -181,15 +183,15 @@ export function stageExtension(options: StageOptions): StagedExtension {
 
   writeFileSync(
     join(dir, "HandlerManifest.json"),
-    renderHandlerManifest(readFileSync(join(REPO_ROOT, "handler", "HandlerManifest.json"), "utf8"), version),
+    renderHandlerManifest(readFileSync(join(repo, "handler", "HandlerManifest.json"), "utf8"), version),
     { mode: 0o644 },
   );
   writeFileSync(
     join(dir, "manifest.xml"),
-    renderManifestXml(readFileSync(join(REPO_ROOT, "manifest.xml"), "utf8"), version, bundle.simulated),
+    renderManifestXml(readFileSync(join(repo, "manifest.xml"), "utf8"), version, bundle.simulated),
     { mode: 0o644 },
   );
-  copy(join(REPO_ROOT, "handler", "omsagent-shim"), join(dir, "omsagent-shim"), 0o755);
+  copy(join(repo, "handler", "omsagent-shim"), join(dir, "omsagent-shim"), 0o755);
   copy(handlerPath, join(dir, "bin", "handler.cjs"), 0o644);
 
   if (options.runtime.kind === "official") {
@@ -200,7 +202,7 @@ export function stageExtension(options: StageOptions): StagedExtension {
     symlinkSync(options.runtime.nodePath, join(dir, "runtime", "node"));
   }
 
-  const schemaDir = join(REPO_ROOT, "schemas");
+  const schemaDir = join(repo, "schemas");
   for (const name of readdirSync(schemaDir).filter((n) => n.endsWith(".json")).sort()) {
     copy(join(schemaDir, name), join(dir, "schemas", name), 0o644);
   }
