@@ -419,7 +419,8 @@ describe("FakeGuestAgent.readStatus (contract §6.1)", () => {
     );
     assert.equal(ok.status, "warning");
     assert.equal(ok.code, 0, "code defaults to 0");
-    assert.equal(ok.message, null);
+    assert.equal(ok.message, "");
+    assert.equal(ok.rawMessage, null);
     assert.equal(ok.operation, "Enable");
     assert.deepEqual(ok.substatus, [{ name: "bundle", status: "success", code: 0, message: "1.19.0" }]);
     assert.equal(withStatus(entry({ status: "success", substatus: null })).substatus.length, 0);

@@ -210,8 +210,12 @@ export interface AgentSubstatus {
 export interface AgentExtensionStatus {
   /** "transitioning" | "success" | "error" | "warning", or null for an empty array / JSON null */
   status: string | null;
+  /** Passed through from the file (should be a number; defaults to 0). */
   code: unknown;
-  message: unknown;
+  /** formattedMessage.message as text: "" when the file has none (the agent reports null then). */
+  message: string;
+  /** formattedMessage.message exactly as the agent passes it through (null when absent). */
+  rawMessage: unknown;
   operation: unknown;
   configurationAppliedTime: unknown;
   substatus: AgentSubstatus[];
@@ -282,7 +286,8 @@ function parseExtStatus(into: AgentExtensionStatus, data: unknown): void {
   into.operation = s.operation ?? null;
   into.status = status as string;
   into.code = "code" in s ? s.code : 0;
-  into.message = parseFormattedMessage(s.formattedMessage);
+  into.rawMessage = parseFormattedMessage(s.formattedMessage);
+  into.message = messageText(into.rawMessage);
   const list = "substatus" in s ? s.substatus : [];
   if (list === null) return;
   if (!Array.isArray(list)) throw new StatusError(`substatus must be a list: ${pyRepr(list)}`);
@@ -298,6 +303,11 @@ function parseExtStatus(into: AgentExtensionStatus, data: unknown): void {
       message: parseFormattedMessage(sub.formattedMessage),
     });
   }
+}
+
+function messageText(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  return typeof value === "string" ? value : pyRepr(value);
 }
 
 function truncateField(field: unknown, size: number): [unknown, number] {
@@ -909,7 +919,8 @@ export class FakeGuestAgent {
     const result: AgentExtensionStatus = {
       status: null,
       code: null,
-      message: null,
+      message: "",
+      rawMessage: null,
       operation: null,
       configurationAppliedTime: null,
       substatus: [],
@@ -920,7 +931,7 @@ export class FakeGuestAgent {
     if (!existsSync(file)) {
       result.status = "transitioning";
       result.code = 0;
-      result.message =
+      result.rawMessage = result.message =
         `This status is being reported by the Guest Agent since no status file was reported by extension ${this.handlerName}: ` +
         `[ExtensionStatusError] Status file ${file} does not exist`;
       return result;
@@ -931,7 +942,7 @@ export class FakeGuestAgent {
     } catch (e) {
       result.status = "error";
       result.code = AGENT_CODES.unknown;
-      result.message = `We couldn't read any status for ${fullName} extension, for the sequence number ${seqNo}. It failed due to [ExtensionStatusError] ${(e as Error).message}`;
+      result.rawMessage = result.message = `We couldn't read any status for ${fullName} extension, for the sequence number ${seqNo}. It failed due to [ExtensionStatusError] ${(e as Error).message}`;
       return result;
     }
     result.raw = text;
@@ -941,7 +952,7 @@ export class FakeGuestAgent {
     } catch (e) {
       result.status = "error";
       result.code = AGENT_CODES.statusInvalid;
-      result.message =
+      result.rawMessage = result.message =
         `The status reported by the extension ${fullName}(Sequence number ${seqNo}), was in an incorrect format and the agent could not parse it correctly. ` +
         `Failed due to [ExtensionStatusError] ${(e as Error).message} \n First 2000 Bytes of status file:\n ${Array.from(text).slice(0, 2000).join("")}`;
       return result;
@@ -951,7 +962,8 @@ export class FakeGuestAgent {
       if (Array.from(text).length > MAX_STATUS_FILE_SIZE) {
         // MaxSizeExceeded: still reported, with the message and substatus cut down
         let size: number;
-        [result.message, size] = truncateField(result.message, MAX_STATUS_MESSAGE_LENGTH);
+        [result.rawMessage, size] = truncateField(result.rawMessage, MAX_STATUS_MESSAGE_LENGTH);
+        result.message = messageText(result.rawMessage);
         const kept: AgentSubstatus[] = [];
         for (const sub of result.substatus) {
           let n: number;
@@ -966,7 +978,7 @@ export class FakeGuestAgent {
       }
     } catch (e) {
       if (!(e instanceof StatusError)) throw e;
-      result.message = `Could not get a valid status from the extension ${fullName}. Encountered the following error: ${e.message}`;
+      result.rawMessage = result.message = `Could not get a valid status from the extension ${fullName}. Encountered the following error: ${e.message}`;
       result.code = AGENT_CODES.statusInvalid;
       result.status = "error";
     }
