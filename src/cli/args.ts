@@ -1,0 +1,160 @@
+// Command-line grammar: node:util parseArgs, one option table, per-command allow-lists so a misplaced flag
+// (`status --settings x`) is an error instead of being silently ignored.
+import { parseArgs } from "node:util";
+
+export const COMMANDS = ["validate", "deploy", "status", "remove"] as const;
+export type Command = (typeof COMMANDS)[number];
+
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  settings: { type: "string" },
+  "protected-settings": { type: "string" },
+  "targets-file": { type: "string", short: "f", multiple: true },
+  name: { type: "string" },
+  version: { type: "string" },
+  "type-handler-version": { type: "string" },
+  "no-auto-upgrade-minor-version": { type: "boolean" },
+  "enable-automatic-upgrade": { type: "boolean" },
+  "force-update-tag": { type: "string" },
+  location: { type: "string" },
+  concurrency: { type: "string" },
+  timeout: { type: "string" },
+  retries: { type: "string" },
+  "poll-interval": { type: "string" },
+  json: { type: "boolean" },
+  "dry-run": { type: "boolean" },
+  cloud: { type: "string" },
+  endpoint: { type: "string" },
+  scope: { type: "string" },
+  "ca-cert": { type: "string" },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+const FLEET_OPTIONS: OptionName[] = [
+  "targets-file", "name", "concurrency", "timeout", "retries", "poll-interval", "json", "dry-run", "cloud", "endpoint", "scope", "ca-cert",
+];
+
+const ALLOWED: Record<Command, Set<OptionName>> = {
+  validate: new Set(["help", "settings", "protected-settings", "json"]),
+  deploy: new Set([
+    "help", "settings", "protected-settings", ...FLEET_OPTIONS, "version", "type-handler-version",
+    "no-auto-upgrade-minor-version", "enable-automatic-upgrade", "force-update-tag", "location",
+  ]),
+  status: new Set(["help", ...FLEET_OPTIONS]),
+  remove: new Set(["help", ...FLEET_OPTIONS]),
+};
+
+export interface Values {
+  help?: boolean;
+  settings?: string;
+  "protected-settings"?: string;
+  "targets-file"?: string[];
+  name?: string;
+  version?: string;
+  "type-handler-version"?: string;
+  "no-auto-upgrade-minor-version"?: boolean;
+  "enable-automatic-upgrade"?: boolean;
+  "force-update-tag"?: string;
+  location?: string;
+  concurrency?: string;
+  timeout?: string;
+  retries?: string;
+  "poll-interval"?: string;
+  json?: boolean;
+  "dry-run"?: boolean;
+  cloud?: string;
+  endpoint?: string;
+  scope?: string;
+  "ca-cert"?: string;
+}
+
+export type ParsedArgs =
+  | { ok: true; command: Command | "help"; values: Values; positionals: string[] }
+  | { ok: false; message: string };
+
+export function parseCommandLine(argv: string[]): ParsedArgs {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "help" || first === "--help" || first === "-h") {
+    return { ok: true, command: "help", values: {}, positionals: rest };
+  }
+  if (!(COMMANDS as readonly string[]).includes(first)) {
+    return { ok: false, message: `unknown command "${first}"; expected one of: ${COMMANDS.join(", ")}` };
+  }
+  const command = first as Command;
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    // parseArgs names the offending flag but not what to do about it.
+    return { ok: false, message: `${(e as Error).message.replace(/\. To specify a positional argument.*$/s, "")} (see: fleet ${command} --help)` };
+  }
+  const misplaced = Object.keys(parsed.values).filter((k) => !ALLOWED[command].has(k as OptionName));
+  if (misplaced.length > 0) {
+    return { ok: false, message: `${misplaced.map((k) => `--${k}`).join(", ")} ${misplaced.length === 1 ? "does" : "do"} not apply to "${command}" (see: fleet ${command} --help)` };
+  }
+  if (command === "validate" && parsed.positionals.length > 0) {
+    return { ok: false, message: `validate takes no positional arguments (got "${parsed.positionals[0]}"); use --settings and --protected-settings` };
+  }
+  return { ok: true, command, values: parsed.values as Values, positionals: parsed.positionals };
+}
+
+/** `90s`, `45m`, `1h`, `500ms`, or a bare number of seconds. */
+export function parseDuration(text: string, flag: string): { ok: true; ms: number } | { ok: false; message: string } {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
+  if (!match) return { ok: false, message: `${flag} "${text}" is not a duration; use e.g. 90s, 45m, 1h, 500ms` };
+  const unit = (match[2] ?? "s").toLowerCase();
+  const factor = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000;
+  const ms = Math.round(Number(match[1]) * factor);
+  if (ms <= 0) return { ok: false, message: `${flag} must be greater than zero` };
+  return { ok: true, ms };
+}
+
+export function parseInteger(text: string, flag: string, min: number, max: number): { ok: true; value: number } | { ok: false; message: string } {
+  if (!/^\s*\d+\s*$/.test(text)) return { ok: false, message: `${flag} "${text}" is not a whole number` };
+  const value = Number(text);
+  if (value < min || value > max) return { ok: false, message: `${flag} must be between ${min} and ${max} (got ${value})` };
+  return { ok: true, value };
+}
+
+export const USAGE = `fleet — roll the OmsAgentForLinux VM extension (Microsoft.EnterpriseCloud.Monitoring) out to many machines
+
+Usage:
+  fleet validate --settings <json|@file|-> [--protected-settings <json|@file|->] [--json]
+  fleet deploy   --settings <..> --protected-settings <..> [targets...] [-f targets.txt] [options]
+  fleet status   [targets...] [-f targets.txt] [options]
+  fleet remove   [targets...] [-f targets.txt] [options]
+
+Targets are ARM resource ids of virtual machines, scale sets or Arc machines:
+  /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>
+  /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachineScaleSets/<name>
+  /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.HybridCompute/machines/<name>
+given as arguments and/or in files (-f, repeatable): one id per line (# comments allowed) or a JSON array of
+ids or of objects with an "id" (e.g. the output of \`az vm list -o json\`). Ids are de-duplicated ignoring case.
+
+Deploy options:
+  --settings <..>               public settings (inline JSON, @file, a path, or - for stdin)
+  --protected-settings <..>     protected settings (prefer @file or -: inline JSON lands in shell history)
+  --version, --type-handler-version <major.minor>   default 1.19
+  --no-auto-upgrade-minor-version                  send autoUpgradeMinorVersion=false (default true)
+  --enable-automatic-upgrade                       platform-driven upgrades (VMs and scale sets only)
+  --force-update-tag <tag>      re-run enable on machines whose settings did not change
+  --location <region>           skip the GET of each machine that otherwise supplies its location
+  --dry-run                     validate everything and print the plan without calling Azure
+
+Fleet options (deploy, status, remove):
+  --name <name>                 extension resource name (default OmsAgentForLinux)
+  --concurrency <n>             machines in flight at once (default 16)
+  --timeout <duration>          deadline per machine, e.g. 45m, 90s (default 45m)
+  --retries <n>                 retries per request on 409/429/5xx (default 10; Retry-After honoured)
+  --poll-interval <duration>    long-running-operation poll interval (default 10s; ARM's Retry-After wins)
+  --json                        machine-readable report on stdout (progress stays on stderr)
+
+Azure connection (DefaultAzureCredential: environment, workload/managed identity, az/azd/pwsh login):
+  --cloud <public|usgov|china>  endpoint and login authority of a national cloud (env FLEET_CLOUD)
+  --endpoint <url>              Resource Manager endpoint, e.g. for Azure Stack Hub (env FLEET_ARM_ENDPOINT)
+  --scope <scope>               token scope (default <endpoint>/.default; env FLEET_ARM_SCOPE)
+  --ca-cert <file>              extra CA certificate (PEM) to trust for the endpoint
+
+Exit status: 0 every target succeeded, 1 at least one failed, 2 usage or validation error, 130 interrupted.
+`;

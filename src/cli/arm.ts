@@ -1,0 +1,249 @@
+// The three operations on one machine, for each kind of target, through the real SDK clients. Errors are
+// thrown as StepError (what was being done + the SDK's error); the rollout turns them into one row.
+import type { ArmClients } from "./clients.ts";
+import { httpStatusOf, isAbort } from "./errors.ts";
+import { fromArcStatus, fromStatuses, type HandlerStatus } from "./instance-view.ts";
+import type { Target } from "./targets.ts";
+
+export const PUBLISHER = "Microsoft.EnterpriseCloud.Monitoring";
+export const EXTENSION_TYPE = "OmsAgentForLinux";
+
+export interface ExtensionSpec {
+  /** The extension resource's name (usually the type). */
+  name: string;
+  typeHandlerVersion: string;
+  autoUpgradeMinorVersion: boolean;
+  enableAutomaticUpgrade?: boolean;
+  forceUpdateTag?: string;
+  settings: Record<string, unknown>;
+  protectedSettings: Record<string, unknown>;
+}
+
+export type OutcomeResult = "ok" | "failed" | "transitioning" | "not-installed";
+
+export interface Outcome {
+  result: OutcomeResult;
+  code: number | null;
+  reason?: string;
+  errorCode?: string;
+  message: string;
+}
+
+/** A failed step: `what` names it for the message ("GET virtual machine", "PUT extension"). */
+export class StepError extends Error {
+  constructor(readonly what: string, override readonly cause: unknown) {
+    super(`${what}: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = "StepError";
+  }
+}
+
+async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof StepError) throw e;
+    throw new StepError(what, e);
+  }
+}
+
+interface Parent {
+  location?: string;
+  osType?: string;
+  /** Arc: Connected / Disconnected / Expired. */
+  agentStatus?: string;
+  /** Scale sets: Automatic / Rolling / Manual. */
+  upgradeMode?: string;
+}
+
+const KIND_NAME: Record<Target["kind"], string> = { vm: "virtual machine", vmss: "scale set", arc: "Arc machine" };
+
+function toOutcome(status: HandlerStatus): Outcome {
+  const result: OutcomeResult = status.state === "succeeded" ? "ok" : status.state === "failed" ? "failed" : "transitioning";
+  return { result, code: status.code, ...(status.reason ? { reason: status.reason } : {}), message: status.message };
+}
+
+export interface MachineOpsOptions {
+  /** LRO poll interval; ARM's Retry-After on a poll response overrides it. */
+  pollIntervalMs?: number;
+}
+
+export class MachineOps {
+  constructor(private readonly clients: ArmClients, private readonly options: MachineOpsOptions = {}) {}
+
+  private lro(signal: AbortSignal): { abortSignal: AbortSignal; updateIntervalInMs?: number } {
+    return { abortSignal: signal, ...(this.options.pollIntervalMs !== undefined ? { updateIntervalInMs: this.options.pollIntervalMs } : {}) };
+  }
+
+  private async parent(t: Target, signal: AbortSignal): Promise<Parent> {
+    return step(`GET ${KIND_NAME[t.kind]}`, async () => {
+      if (t.kind === "vm") {
+        const vm = await this.clients.compute(t.subscriptionId).virtualMachines.get(t.resourceGroup, t.name, { abortSignal: signal });
+        return { location: vm.location, osType: vm.storageProfile?.osDisk?.osType };
+      }
+      if (t.kind === "vmss") {
+        const set = await this.clients.compute(t.subscriptionId).virtualMachineScaleSets.get(t.resourceGroup, t.name, { abortSignal: signal });
+        return { location: set.location, osType: set.virtualMachineProfile?.storageProfile?.osDisk?.osType, upgradeMode: set.upgradePolicy?.mode };
+      }
+      const machine = await this.clients.hybrid(t.subscriptionId).machines.get(t.resourceGroup, t.name, { abortSignal: signal });
+      return { location: machine.location, osType: machine.properties?.osName, agentStatus: machine.properties?.status };
+    });
+  }
+
+  /** Reasons not to send the PUT at all, each a cause and a fix. */
+  private refuse(t: Target, parent: Parent): Outcome | undefined {
+    if (parent.osType && parent.osType.toLowerCase() === "windows") {
+      return { result: "failed", code: null, errorCode: "WindowsMachine", message: `${t.label} runs Windows; OmsAgentForLinux only runs on Linux — leave it out of the target list (Windows machines use MicrosoftMonitoringAgent or Azure Monitor Agent)` };
+    }
+    const agent = parent.agentStatus?.toLowerCase();
+    if (agent === "disconnected" || agent === "expired") {
+      return { result: "failed", code: null, errorCode: `Agent${parent.agentStatus}`, message: `the Arc agent on ${t.label} is ${parent.agentStatus}; extension operations wait for it to reconnect — check \`azcmagent show\` on the machine, then retry` };
+    }
+    return undefined;
+  }
+
+  async deploy(t: Target, spec: ExtensionSpec, location: string | undefined, signal: AbortSignal): Promise<Outcome> {
+    const parent: Parent = location ? { location } : await this.parent(t, signal);
+    const refused = this.refuse(t, parent);
+    if (refused) return refused;
+    if (t.kind !== "vmss" && !parent.location) {
+      throw new StepError(`GET ${KIND_NAME[t.kind]}`, new Error("the machine has no location; pass --location"));
+    }
+
+    try {
+      await step("PUT extension", () => this.put(t, spec, parent.location ?? "", signal));
+    } catch (e) {
+      const cause = e instanceof StepError ? e.cause : e;
+      // An HTTP error or an abort means the handler never reported; only a failed operation has a status to read.
+      if (isAbort(cause) || httpStatusOf(cause) !== undefined) throw e;
+      const status = await this.read(t, spec.name, signal).catch(() => undefined);
+      if (status?.result === "failed") return status;
+      throw e;
+    }
+    const status = await this.read(t, spec.name, signal);
+    if (t.kind === "vmss" && status.result === "transitioning" && parent.upgradeMode?.toLowerCase() === "manual") {
+      return { ...status, result: "ok", message: `scale set model updated; instances get the extension when upgraded (upgrade policy Manual: az vmss update-instances) — ${status.message}` };
+    }
+    return status;
+  }
+
+  private async put(t: Target, spec: ExtensionSpec, location: string, signal: AbortSignal): Promise<void> {
+    const common = {
+      publisher: PUBLISHER,
+      typeHandlerVersion: spec.typeHandlerVersion,
+      autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion,
+      settings: spec.settings,
+      protectedSettings: spec.protectedSettings,
+      ...(spec.forceUpdateTag !== undefined ? { forceUpdateTag: spec.forceUpdateTag } : {}),
+    };
+    const automatic = spec.enableAutomaticUpgrade !== undefined ? { enableAutomaticUpgrade: spec.enableAutomaticUpgrade } : {};
+    if (t.kind === "vm") {
+      // The compute models flatten `properties.type` to `typePropertiesType`; plain `type` is the resource type.
+      await this.clients.compute(t.subscriptionId).virtualMachineExtensions.createOrUpdate(
+        t.resourceGroup, t.name, spec.name,
+        { location, typePropertiesType: EXTENSION_TYPE, ...common, ...automatic },
+        this.lro(signal),
+      );
+    } else if (t.kind === "vmss") {
+      await this.clients.compute(t.subscriptionId).virtualMachineScaleSetExtensions.createOrUpdate(
+        t.resourceGroup, t.name, spec.name,
+        { name: spec.name, typePropertiesType: EXTENSION_TYPE, ...common, ...automatic },
+        this.lro(signal),
+      );
+    } else {
+      // Arc (api-version 2021-05-20 in this SDK) has nested properties and no enableAutomaticUpgrade.
+      const poller = await this.clients.hybrid(t.subscriptionId).machineExtensions.beginCreateOrUpdate(
+        t.resourceGroup, t.name, spec.name,
+        { location, properties: { type: EXTENSION_TYPE, ...common } },
+        this.lro(signal),
+      );
+      await poller.pollUntilDone();
+    }
+  }
+
+  /** What the handler reported, read back from ARM. A missing extension is `not-installed`. */
+  async read(t: Target, name: string, signal: AbortSignal): Promise<Outcome> {
+    try {
+      return await step("GET extension status", () => this.readStatus(t, name, signal));
+    } catch (e) {
+      if (httpStatusOf((e as StepError).cause) !== 404) throw e;
+      // 404 is either "no such extension" or "no such machine": only the second is a failure.
+      await this.parent(t, signal);
+      return { result: "not-installed", code: null, message: `${name} is not installed on this ${KIND_NAME[t.kind]}` };
+    }
+  }
+
+  private async readStatus(t: Target, name: string, signal: AbortSignal): Promise<Outcome> {
+    if (t.kind === "vm") {
+      const ext = await this.clients.compute(t.subscriptionId).virtualMachineExtensions.get(t.resourceGroup, t.name, name, { expand: "instanceView", abortSignal: signal });
+      return toOutcome(fromStatuses(ext.instanceView?.statuses, ext.provisioningState));
+    }
+    if (t.kind === "arc") {
+      const ext = await this.clients.hybrid(t.subscriptionId).machineExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal });
+      return toOutcome(fromArcStatus(ext.properties?.instanceView?.status, ext.properties?.provisioningState));
+    }
+    return this.readScaleSet(t, name, signal);
+  }
+
+  /**
+   * A scale set has no extension instance view of its own: each instance has one. The row summarises them and
+   * shows the first failed instance's code and message, since that is what the operator has to fix.
+   */
+  private async readScaleSet(t: Target, name: string, signal: AbortSignal): Promise<Outcome> {
+    const compute = this.clients.compute(t.subscriptionId);
+    const model = await compute.virtualMachineScaleSetExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal });
+    const instances: { id: string; status: HandlerStatus | undefined }[] = [];
+    for await (const vm of compute.virtualMachineScaleSetVMs.list(t.resourceGroup, t.name, { expand: "instanceView", abortSignal: signal })) {
+      const ext = vm.instanceView?.extensions?.find((x) => x.name?.toLowerCase() === name.toLowerCase());
+      instances.push({ id: vm.name ?? vm.instanceId ?? "?", status: ext ? fromStatuses(ext.statuses) : undefined });
+    }
+    const total = instances.length;
+    if (total === 0) {
+      return { result: model.provisioningState?.toLowerCase() === "failed" ? "failed" : "ok", code: null, message: `scale set model provisioning ${model.provisioningState ?? "unknown"}; the scale set has no instances` };
+    }
+    const failed = instances.filter((i) => i.status?.state === "failed");
+    const succeeded = instances.filter((i) => i.status?.state === "succeeded");
+    const missing = instances.filter((i) => !i.status);
+    if (failed.length > 0) {
+      const first = failed[0]!;
+      return {
+        result: "failed",
+        code: first.status?.code ?? null,
+        ...(first.status?.reason ? { reason: first.status.reason } : {}),
+        message: `${failed.length}/${total} instances failed; ${first.id}: ${first.status?.message ?? ""}`,
+      };
+    }
+    const sample = succeeded[0]?.status?.message;
+    if (succeeded.length === total) {
+      return { result: "ok", code: 0, message: `${total}/${total} instances succeeded${sample ? `; ${sample}` : ""}` };
+    }
+    const waiting = total - succeeded.length - missing.length;
+    const parts = [`${succeeded.length}/${total} instances succeeded`];
+    if (waiting > 0) parts.push(`${waiting} still transitioning`);
+    if (missing.length > 0) parts.push(`${missing.length} not reporting the extension yet`);
+    return { result: "transitioning", code: null, message: parts.join(", ") };
+  }
+
+  async status(t: Target, name: string, signal: AbortSignal): Promise<Outcome> {
+    return this.read(t, name, signal);
+  }
+
+  async remove(t: Target, name: string, signal: AbortSignal): Promise<Outcome> {
+    try {
+      await step("DELETE extension", async () => {
+        if (t.kind === "vm") {
+          await this.clients.compute(t.subscriptionId).virtualMachineExtensions.delete(t.resourceGroup, t.name, name, this.lro(signal));
+        } else if (t.kind === "vmss") {
+          await this.clients.compute(t.subscriptionId).virtualMachineScaleSetExtensions.delete(t.resourceGroup, t.name, name, this.lro(signal));
+        } else {
+          const poller = await this.clients.hybrid(t.subscriptionId).machineExtensions.beginDelete(t.resourceGroup, t.name, name, this.lro(signal));
+          await poller.pollUntilDone();
+        }
+      });
+    } catch (e) {
+      if (httpStatusOf((e as StepError).cause) !== 404) throw e;
+      await this.parent(t, signal);
+      return { result: "ok", code: null, message: `${name} was not installed` };
+    }
+    return { result: "ok", code: null, message: `${name} removed` };
+  }
+}

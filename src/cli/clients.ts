@@ -1,0 +1,101 @@
+// Building the ARM clients: endpoint, token audience, TLS trust and credential in one place, so a sovereign
+// cloud, an Azure Stack Hub endpoint, or the tests' loopback server differ only in these options.
+import { rootCertificates } from "node:tls";
+import type { TokenCredential } from "@azure/identity";
+import { ComputeManagementClient, type ComputeManagementClientOptionalParams } from "@azure/arm-compute";
+import { HybridComputeManagementClient, type HybridComputeManagementClientOptionalParams } from "@azure/arm-hybridcompute";
+import { installRetryPolicy, type RetryOptions } from "./retry.ts";
+
+export interface Cloud {
+  endpoint: string;
+  authorityHost: string;
+}
+
+export const CLOUDS: Record<string, Cloud> = {
+  public: { endpoint: "https://management.azure.com", authorityHost: "https://login.microsoftonline.com" },
+  usgov: { endpoint: "https://management.usgovcloudapi.net", authorityHost: "https://login.microsoftonline.us" },
+  china: { endpoint: "https://management.chinacloudapi.cn", authorityHost: "https://login.chinacloudapi.cn" },
+};
+
+export interface ArmConnection {
+  /** Resource Manager endpoint, e.g. https://management.azure.com. */
+  endpoint: string;
+  /** Token scope. Both SDKs default to the public cloud's audience whatever the endpoint, so always set it. */
+  scope: string;
+  /** Entra ID authority for DefaultAzureCredential (sovereign clouds). */
+  authorityHost?: string;
+  /** An injected credential (tests, embedding); DefaultAzureCredential when absent. */
+  credential?: TokenCredential;
+  /** Extra CA certificate(s) in PEM to trust besides the system's (Azure Stack Hub, test servers). */
+  caCertPem?: string;
+  retry: RetryOptions;
+}
+
+export interface ArmClients {
+  credential: TokenCredential;
+  compute(subscriptionId: string): ComputeManagementClient;
+  hybrid(subscriptionId: string): HybridComputeManagementClient;
+}
+
+/** `${endpoint}/.default`, the audience ARM accepts in the public and sovereign clouds. */
+export function defaultScope(endpoint: string): string {
+  return `${endpoint.replace(/\/+$/, "")}/.default`;
+}
+
+/**
+ * DefaultAzureCredential is imported lazily: @azure/identity (and MSAL under it) is the slowest part of
+ * start-up, and validate, --dry-run and tests with an injected credential never need it.
+ */
+async function defaultCredential(authorityHost: string | undefined): Promise<TokenCredential> {
+  const { DefaultAzureCredential } = await import("@azure/identity");
+  return new DefaultAzureCredential(authorityHost ? { authorityHost } : {});
+}
+
+export async function createArmClients(connection: ArmConnection): Promise<ArmClients> {
+  const credential = connection.credential ?? (await defaultCredential(connection.authorityHost));
+  const endpoint = connection.endpoint.replace(/\/+$/, "");
+  // Mozilla's roots are replaced when `ca` is set, so keep them next to the extra certificate.
+  const tlsOptions = connection.caCertPem ? { ca: [...rootCertificates, connection.caCertPem] } : undefined;
+  const common = {
+    // The SDKs' own retries are off: retry.ts is the only retry layer (see there).
+    retryOptions: { maxRetries: 0 },
+    ...(tlsOptions ? { tlsOptions } : {}),
+    userAgentOptions: { userAgentPrefix: "omsagent-fleet" },
+  };
+  const computeClients = new Map<string, ComputeManagementClient>();
+  const hybridClients = new Map<string, HybridComputeManagementClient>();
+
+  return {
+    credential,
+    compute(subscriptionId) {
+      let client = computeClients.get(subscriptionId);
+      if (!client) {
+        const options: ComputeManagementClientOptionalParams = {
+          ...common,
+          endpoint,
+          credentials: { scopes: [connection.scope] },
+        };
+        client = new ComputeManagementClient(credential, subscriptionId, options);
+        installRetryPolicy(client.pipeline, connection.retry);
+        computeClients.set(subscriptionId, client);
+      }
+      return client;
+    },
+    hybrid(subscriptionId) {
+      let client = hybridClients.get(subscriptionId);
+      if (!client) {
+        // This classic client builds URLs from `$host` but sends through `endpoint` (baseUri): set both.
+        const options: HybridComputeManagementClientOptionalParams = {
+          ...common,
+          endpoint,
+          $host: endpoint,
+          credentialScopes: [connection.scope],
+        };
+        client = new HybridComputeManagementClient(credential, subscriptionId, options);
+        installRetryPolicy(client.pipeline, connection.retry);
+        hybridClients.set(subscriptionId, client);
+      }
+      return client;
+    },
+  };
+}

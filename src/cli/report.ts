@@ -1,0 +1,84 @@
+// Everything the CLI prints goes through Output, which redacts every line: there is no other route to
+// stdout/stderr, so no code path can print a secret by forgetting to redact.
+import type { Redactor } from "./redact.ts";
+import type { Row } from "./rollout.ts";
+
+export interface Sink {
+  write(text: string): void;
+}
+
+export class Output {
+  constructor(private readonly stdout: Sink, private readonly stderr: Sink, public redactor: Redactor) {}
+
+  out(line = ""): void {
+    this.stdout.write(this.redactor.redact(line) + "\n");
+  }
+
+  err(line: string): void {
+    this.stderr.write(this.redactor.redact(line) + "\n");
+  }
+}
+
+function codeCell(row: Row): string {
+  if (row.code !== null) return String(row.code);
+  return row.errorCode ?? "";
+}
+
+/** `[12/200] ok      rg/vm1  183.2s`, plus code and message when it did not succeed (CI logs show only these). */
+export function progressLine(row: Row, done: number, total: number): string {
+  const width = String(total).length;
+  const head = `[${String(done).padStart(width)}/${total}] ${row.result.padEnd(7)} ${row.machine}  ${row.seconds.toFixed(1)}s`;
+  const retries = row.retries > 0 ? `  (${row.retries} ${row.retries === 1 ? "retry" : "retries"})` : "";
+  if (row.result === "ok") return head + retries;
+  const code = codeCell(row);
+  return `${head}${retries}  ${code ? `${code} ` : ""}${row.message}`;
+}
+
+const MESSAGE_WIDTH = 100;
+
+function truncate(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+/**
+ * machine, result, code, message, seconds. Long messages are cut to keep the columns readable and then
+ * printed in full under the table, because the full handler message is the part the operator acts on.
+ */
+export function table(rows: Row[]): string[] {
+  const header = ["MACHINE", "RESULT", "CODE", "MESSAGE", "SECONDS"];
+  const cells = rows.map((r) => [r.machine, r.result, codeCell(r), truncate(r.message, MESSAGE_WIDTH), r.seconds.toFixed(1)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
+  const format = (c: string[]): string =>
+    c.map((cell, i) => (i === c.length - 1 ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd();
+  const lines = [format(header), ...cells.map(format)];
+  const long = rows.filter((r) => r.message.length > MESSAGE_WIDTH);
+  if (long.length > 0) {
+    lines.push("", "Full messages:");
+    for (const r of long) lines.push(`  ${r.machine}: ${r.message}`);
+  }
+  return lines;
+}
+
+export function summaryLine(rows: Row[]): string {
+  const ok = rows.filter((r) => r.result === "ok").length;
+  return `${ok} succeeded, ${rows.length - ok} failed`;
+}
+
+export interface JsonReport {
+  command: string;
+  extension?: Record<string, unknown>;
+  summary: { total: number; succeeded: number; failed: number; seconds: number };
+  duplicatesIgnored: string[];
+  results: Row[];
+}
+
+export function jsonReport(command: string, rows: Row[], seconds: number, duplicates: string[], extension?: Record<string, unknown>): JsonReport {
+  const ok = rows.filter((r) => r.result === "ok").length;
+  return {
+    command,
+    ...(extension ? { extension } : {}),
+    summary: { total: rows.length, succeeded: ok, failed: rows.length - ok, seconds: Math.round(seconds * 10) / 10 },
+    duplicatesIgnored: duplicates,
+    results: rows,
+  };
+}

@@ -1,0 +1,116 @@
+// Running one operation per machine across a fleet: a fixed pool of workers (bounded concurrency; each machine
+// is handled by exactly one worker, start to finish), a deadline per machine, and one row per machine whatever
+// happens to it.
+import { explainError, isAbort } from "./errors.ts";
+import type { Outcome } from "./arm.ts";
+import { StepError } from "./arm.ts";
+import { retryScope, type RetryEvent } from "./retry.ts";
+import type { Target } from "./targets.ts";
+
+export type RowResult = Outcome["result"] | "timeout" | "cancelled" | "skipped";
+
+export interface Row {
+  machine: string;
+  id: string;
+  kind: Target["kind"];
+  result: RowResult;
+  /** Our handler's numeric code when ARM reported one. */
+  code: number | null;
+  reason?: string;
+  /** ARM error code or HTTP status when the failure happened in ARM rather than on the machine. */
+  errorCode?: string;
+  message: string;
+  seconds: number;
+  retries: number;
+}
+
+export type Work = (target: Target, signal: AbortSignal) => Promise<Outcome>;
+
+export interface RolloutOptions {
+  concurrency: number;
+  /** Per-machine deadline, from the moment its worker picks it up (not from the start of the run). */
+  timeoutMs: number;
+  /** Aborts everything (Ctrl-C): machines not started are `skipped`, running ones `cancelled`. */
+  signal?: AbortSignal;
+  /** Called as each machine finishes, in completion order. */
+  onRow?: (row: Row, done: number, total: number) => void;
+  /** Describes the operation in messages, e.g. "deploy". */
+  what: string;
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+async function runOne(target: Target, work: Work, options: RolloutOptions): Promise<Row> {
+  const started = performance.now();
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  const retries: RetryEvent[] = [];
+  let outcome: Outcome;
+  let result: RowResult;
+  try {
+    outcome = await retryScope.run({ onRetry: (event) => retries.push(event) }, () => work(target, signal));
+    result = outcome.result;
+  } catch (error) {
+    const cause = error instanceof StepError ? error.cause : error;
+    const what = error instanceof StepError ? error.what : options.what;
+    if (deadline.aborted && (isAbort(cause) || signal.aborted)) {
+      result = "timeout";
+      outcome = {
+        result: "failed",
+        code: null,
+        errorCode: "Timeout",
+        message: `no result within ${formatDuration(options.timeoutMs)} (while: ${what}) — the operation may still be running in Azure; check with \`status\`, or raise --timeout`,
+      };
+    } else if (options.signal?.aborted && (isAbort(cause) || signal.aborted)) {
+      result = "cancelled";
+      outcome = { result: "failed", code: null, errorCode: "Cancelled", message: `interrupted while: ${what} — the operation may still be running in Azure; check with \`status\`` };
+    } else {
+      const explained = explainError(cause, what, retries.length);
+      result = "failed";
+      outcome = { result: "failed", ...explained };
+    }
+  }
+  return {
+    machine: target.label,
+    id: target.id,
+    kind: target.kind,
+    result,
+    code: outcome.code,
+    ...(outcome.reason ? { reason: outcome.reason } : {}),
+    ...(outcome.errorCode ? { errorCode: outcome.errorCode } : {}),
+    message: outcome.message,
+    seconds: Math.round((performance.now() - started) / 100) / 10,
+    retries: retries.length,
+  };
+}
+
+/** Rows come back in the targets' order; onRow sees them in completion order. */
+export async function runFleet(targets: Target[], work: Work, options: RolloutOptions): Promise<Row[]> {
+  const rows: Row[] = new Array(targets.length);
+  let next = 0;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const index = next++;
+      const target = targets[index];
+      if (target === undefined) return;
+      const row = options.signal?.aborted
+        ? { machine: target.label, id: target.id, kind: target.kind, result: "skipped" as const, code: null, message: "not started: the run was interrupted", seconds: 0, retries: 0 }
+        : await runOne(target, work, options);
+      rows[index] = row;
+      done++;
+      options.onRow?.(row, done, targets.length);
+    }
+  };
+  const workers = Math.max(1, Math.min(options.concurrency, targets.length));
+  await Promise.all(Array.from({ length: workers }, worker));
+  return rows;
+}
+
+export function succeeded(row: Row): boolean {
+  return row.result === "ok";
+}

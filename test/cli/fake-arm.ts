@@ -1,0 +1,518 @@
+// A small Azure Resource Manager on 127.0.0.1 for the fleet CLI's tests and benchmark. It speaks HTTPS with a
+// throwaway self-signed certificate because the Azure SDK's bearer-token policy refuses plain http outright
+// (core-rest-pipeline: "Bearer token authentication is not permitted for non-TLS protected (non-https) URLs",
+// with no allowInsecureConnection escape), and the point is to run the real SDK clients unmodified.
+//
+// Implemented: VM, scale-set and Arc machine GETs; extension PUT/GET/DELETE on all three; scale-set instance
+// lists with instance views; long-running operations through Azure-AsyncOperation, Location, or the resource
+// body (provisioningState Creating/Updating → Succeeded/Failed); per-machine fault injection and latency.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TokenCredential } from "@azure/identity";
+
+export type Kind = "vm" | "vmss" | "arc";
+
+/** What our handler would have written on failure (design §7): code, reason, and the `cause — action` text. */
+export interface HandlerFailure {
+  code: number;
+  reason: string;
+  operation?: string;
+  text: string;
+}
+
+export function handlerMessage(f: HandlerFailure): string {
+  return `${f.operation ?? "Enable"} failed (${f.code} ${f.reason}): ${f.text}`;
+}
+
+export interface MachineConfig {
+  location?: string;
+  os?: "Linux" | "Windows";
+  /** Arc only. */
+  agentStatus?: "Connected" | "Disconnected" | "Expired";
+  /** Added to every request about this machine (and its operations). */
+  latencyMs?: number;
+  /** The first N extension writes (PUT/DELETE) answer 409 Conflict. */
+  conflicts?: number;
+  /** The first N extension writes answer 429 with `Retry-After: retryAfter`. */
+  throttles?: number;
+  retryAfter?: string;
+  /** The first N extension writes answer 500. */
+  serverErrors?: number;
+  /** The first N polls of this machine's operations answer 500. */
+  pollErrors?: number;
+  /** The extension's handler fails with this status (VMs, Arc). */
+  failure?: HandlerFailure;
+  /** Every PUT is refused with this HTTP error. */
+  reject?: { status: number; code: string; message: string };
+  /** Error bodies quote the request body, protected settings included, as some real services do. */
+  echoSecrets?: boolean;
+  /** Scale sets: number of instances (default 2) and per-instance failures by instance id. */
+  instances?: number;
+  failedInstances?: Record<string, HandlerFailure>;
+  upgradeMode?: "Automatic" | "Manual" | "Rolling";
+}
+
+interface Extension {
+  name: string;
+  properties: Record<string, unknown>;
+  provisioningState: string;
+  instanceView?: { state: "succeeded" | "failed"; message: string; code: number };
+}
+
+interface Machine {
+  kind: Kind;
+  id: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  config: MachineConfig;
+  extensions: Map<string, Extension>;
+  /** Scale sets: instanceId → the extension status each instance reports. */
+  instanceViews: Map<string, Map<string, { state: "succeeded" | "failed"; message: string; code: number }>>;
+  activeOp?: Operation;
+  faults: { conflicts: number; throttles: number; serverErrors: number; pollErrors: number };
+  /** The last PUT body as received (protected settings included), for assertions. */
+  lastPut?: Record<string, unknown>;
+  puts: number;
+  deletes: number;
+}
+
+interface Operation {
+  id: string;
+  machine: Machine;
+  extension: string;
+  action: "put" | "delete";
+  pollsLeft: number;
+  status: "InProgress" | "Succeeded" | "Failed";
+  error?: { code: string; message: string };
+  rawBody: string;
+}
+
+export type LroStyle = "azure-async" | "location" | "body";
+
+export interface FakeArmOptions {
+  /** Delay before every response. */
+  latencyMs?: number;
+  /** Polls answered "in progress" before the operation ends. */
+  inProgressPolls?: number;
+  lroStyle?: LroStyle;
+  token?: string;
+  /** Keep a log of every request (off for the benchmark to keep memory flat). */
+  logRequests?: boolean;
+}
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  status: number;
+}
+
+export interface FakeArmStats {
+  requests: number;
+  /** Machines with an operation running, now and at most. */
+  activeOps: number;
+  maxActiveOps: number;
+  /** HTTP requests being handled, now and at most. */
+  inFlight: number;
+  maxInFlight: number;
+  /** 409s caused by a second write while an operation ran (not injected): must stay 0 for the CLI. */
+  overlappingWrites: number;
+  injected: { conflicts: number; throttles: number; serverErrors: number; pollErrors: number };
+}
+
+export interface FakeArm {
+  /** https://127.0.0.1:<port> */
+  endpoint: string;
+  /** PEM file of the server's self-signed certificate, for --ca-cert. */
+  caCertFile: string;
+  token: string;
+  credential: TokenCredential & { calls: number };
+  stats: FakeArmStats;
+  log: LoggedRequest[];
+  addMachine(kind: Kind, name: string, config?: MachineConfig, where?: { subscriptionId?: string; resourceGroup?: string }): string;
+  machine(id: string): Machine | undefined;
+  close(): Promise<void>;
+}
+
+export const SUBSCRIPTION = "00000000-0000-0000-0000-00000000abcd";
+
+const TYPES: Record<Kind, { provider: string; type: string }> = {
+  vm: { provider: "Microsoft.Compute", type: "virtualMachines" },
+  vmss: { provider: "Microsoft.Compute", type: "virtualMachineScaleSets" },
+  arc: { provider: "Microsoft.HybridCompute", type: "machines" },
+};
+
+let certificate: { dir: string; cert: string; key: Buffer; certPem: Buffer } | undefined;
+
+/** One throwaway certificate per process, in a temp dir removed at exit. */
+function loopbackCertificate(): { cert: string; key: Buffer; certPem: Buffer } {
+  if (certificate) return certificate;
+  const dir = mkdtempSync(join(tmpdir(), "fake-arm-"));
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  try {
+    execFileSync("openssl", [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+      "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+      "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    ], { stdio: "pipe" });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`fake ARM server needs openssl to make its loopback certificate: ${(e as Error).message}`);
+  }
+  certificate = { dir, cert, key: readFileSync(key), certPem: readFileSync(cert) };
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return certificate;
+}
+
+function sleep(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
+
+export function fakeCredential(token: string): TokenCredential & { calls: number } {
+  const credential = {
+    calls: 0,
+    async getToken() {
+      credential.calls++;
+      return { token, expiresOnTimestamp: Date.now() + 3_600_000 };
+    },
+  };
+  return credential;
+}
+
+export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeArm> {
+  const { cert, key, certPem } = loopbackCertificate();
+  const token = options.token ?? "fake-arm-token";
+  const inProgressPolls = options.inProgressPolls ?? 1;
+  const style: LroStyle = options.lroStyle ?? "azure-async";
+  const machines = new Map<string, Machine>();
+  const operations = new Map<string, Operation>();
+  const log: LoggedRequest[] = [];
+  const stats: FakeArmStats = {
+    requests: 0, activeOps: 0, maxActiveOps: 0, inFlight: 0, maxInFlight: 0, overlappingWrites: 0,
+    injected: { conflicts: 0, throttles: 0, serverErrors: 0, pollErrors: 0 },
+  };
+  let endpoint = "";
+  let nextOp = 1;
+
+  function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): number {
+    const text = body === undefined ? "" : JSON.stringify(body);
+    res.writeHead(status, { ...(text ? { "content-type": "application/json; charset=utf-8" } : {}), "x-ms-request-id": `req-${stats.requests}`, ...headers });
+    res.end(text);
+    return status;
+  }
+
+  function error(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): number {
+    return send(res, status, { error: { code, message } }, headers);
+  }
+
+  function echo(m: Machine, raw: string): string {
+    return m.config.echoSecrets && raw ? ` Request body: ${raw}` : "";
+  }
+
+  function extensionBody(m: Machine, ext: Extension, withView: boolean): Record<string, unknown> {
+    const id = `${m.id}/extensions/${ext.name}`;
+    const properties: Record<string, unknown> = { ...ext.properties, provisioningState: ext.provisioningState };
+    if (m.kind === "arc" && ext.instanceView) {
+      const v = ext.instanceView;
+      properties.instanceView = {
+        name: ext.name, type: ext.properties.type, typeHandlerVersion: ext.properties.typeHandlerVersion,
+        status: { code: String(v.code), level: v.state === "failed" ? "Error" : "Information", displayStatus: v.state === "failed" ? "Provisioning failed" : "Provisioning succeeded", message: v.message },
+      };
+    } else if (m.kind === "vm" && withView && ext.instanceView) {
+      properties.instanceView = { name: ext.name, type: ext.properties.type, typeHandlerVersion: ext.properties.typeHandlerVersion, statuses: [vmStatus(ext.instanceView)] };
+    }
+    return {
+      id, name: ext.name,
+      type: `${TYPES[m.kind].provider}/${TYPES[m.kind].type}/extensions`,
+      ...(m.kind === "vmss" ? {} : { location: m.config.location ?? "westeurope" }),
+      properties,
+    };
+  }
+
+  function vmStatus(v: { state: "succeeded" | "failed"; message: string; code: number }): Record<string, unknown> {
+    return v.state === "failed"
+      ? { code: `ProvisioningState/failed/${v.code}`, level: "Error", displayStatus: "Provisioning failed", message: v.message }
+      : { code: "ProvisioningState/succeeded", level: "Info", displayStatus: "Provisioning succeeded", message: v.message };
+  }
+
+  function parentBody(m: Machine): Record<string, unknown> {
+    const base = { id: m.id, name: m.name, type: `${TYPES[m.kind].provider}/${TYPES[m.kind].type}`, location: m.config.location ?? "westeurope" };
+    const osType = m.config.os ?? "Linux";
+    if (m.kind === "vm") return { ...base, properties: { provisioningState: "Succeeded", storageProfile: { osDisk: { osType } } } };
+    if (m.kind === "vmss") {
+      return { ...base, properties: { provisioningState: "Succeeded", upgradePolicy: { mode: m.config.upgradeMode ?? "Automatic" }, virtualMachineProfile: { storageProfile: { osDisk: { osType } } } } };
+    }
+    return { ...base, properties: { provisioningState: "Succeeded", osName: osType.toLowerCase(), status: m.config.agentStatus ?? "Connected" } };
+  }
+
+  /** The operation reaches its end: apply the outcome to the machine, as the platform would. */
+  function finish(op: Operation): void {
+    const m = op.machine;
+    const ext = m.extensions.get(op.extension.toLowerCase());
+    if (op.action === "delete") {
+      m.extensions.delete(op.extension.toLowerCase());
+      for (const views of m.instanceViews.values()) views.delete(op.extension.toLowerCase());
+      op.status = "Succeeded";
+    } else if (ext) {
+      const workspace = String((ext.properties.settings as { workspaceId?: unknown } | undefined)?.workspaceId ?? "?");
+      const okMessage = `Enable succeeded: onboarded to workspace ${workspace}`;
+      if (m.kind === "vmss") {
+        ext.provisioningState = "Succeeded";
+        if ((m.config.upgradeMode ?? "Automatic") !== "Manual") {
+          for (const [instanceId, views] of m.instanceViews) {
+            const f = m.config.failedInstances?.[instanceId];
+            views.set(op.extension.toLowerCase(), f ? { state: "failed", code: f.code, message: handlerMessage(f) } : { state: "succeeded", code: 0, message: okMessage });
+          }
+        }
+        op.status = "Succeeded";
+      } else if (m.config.failure) {
+        const message = handlerMessage(m.config.failure);
+        ext.provisioningState = "Failed";
+        ext.instanceView = { state: "failed", code: m.config.failure.code, message };
+        op.status = "Failed";
+        op.error = {
+          code: "VMExtensionProvisioningError",
+          message: `VM has reported a failure when processing extension '${op.extension}' (publisher 'Microsoft.EnterpriseCloud.Monitoring' and type 'OmsAgentForLinux'). Error message: '${message}'. More information on troubleshooting is available at https://aka.ms/VMExtensionOMSAgentLinuxTroubleshoot.${echo(m, op.rawBody)}`,
+        };
+      } else {
+        ext.provisioningState = "Succeeded";
+        ext.instanceView = { state: "succeeded", code: 0, message: okMessage };
+        op.status = "Succeeded";
+      }
+    }
+    m.activeOp = undefined;
+    stats.activeOps--;
+  }
+
+  function startOperation(m: Machine, extension: string, action: "put" | "delete", rawBody: string): Operation {
+    const op: Operation = { id: `op-${nextOp++}`, machine: m, extension, action, pollsLeft: inProgressPolls, status: "InProgress", rawBody };
+    operations.set(op.id, op);
+    m.activeOp = op;
+    stats.activeOps++;
+    stats.maxActiveOps = Math.max(stats.maxActiveOps, stats.activeOps);
+    if (op.pollsLeft <= 0) finish(op);
+    return op;
+  }
+
+  function operationUrls(m: Machine, op: Operation): { async: string; location: string } {
+    const base = `${endpoint}/subscriptions/${m.subscriptionId}/providers/${TYPES[m.kind].provider}/locations/${m.config.location ?? "westeurope"}`;
+    return { async: `${base}/operations/${op.id}?api-version=fake`, location: `${base}/operationResults/${op.id}?api-version=fake` };
+  }
+
+  /** Injected faults for a write, in order: 409, 429, 500. Returns the status sent, or undefined to go on. */
+  function injectWriteFault(m: Machine, res: ServerResponse, raw: string): number | undefined {
+    if (m.faults.conflicts > 0) {
+      m.faults.conflicts--;
+      stats.injected.conflicts++;
+      return error(res, 409, "Conflict", `Operation on extension is not allowed since a previous operation on this VM is still in progress.${echo(m, raw)}`);
+    }
+    if (m.faults.throttles > 0) {
+      m.faults.throttles--;
+      stats.injected.throttles++;
+      return error(res, 429, "TooManyRequests", `The request is being throttled.${echo(m, raw)}`, { "retry-after": m.config.retryAfter ?? "1" });
+    }
+    if (m.faults.serverErrors > 0) {
+      m.faults.serverErrors--;
+      stats.injected.serverErrors++;
+      return error(res, 500, "InternalServerError", `An internal execution error occurred.${echo(m, raw)}`);
+    }
+    return undefined;
+  }
+
+  function putExtension(m: Machine, name: string, raw: string, res: ServerResponse): number {
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return error(res, 400, "InvalidRequestContent", "The request content was not valid JSON.");
+    }
+    m.puts++;
+    m.lastPut = body;
+    const fault = injectWriteFault(m, res, raw);
+    if (fault !== undefined) return fault;
+    if (m.activeOp) {
+      stats.overlappingWrites++;
+      return error(res, 409, "Conflict", `Operation 'PUT' is not allowed since a previous operation on extension '${m.activeOp.extension}' is in progress.`);
+    }
+    if (m.config.reject) return error(res, m.config.reject.status, m.config.reject.code, `${m.config.reject.message}${echo(m, raw)}`);
+    const props = (body.properties ?? {}) as Record<string, unknown>;
+    // What real ARM insists on; catches the SDK's flattened-name gotcha (typePropertiesType vs type).
+    if (props.type !== "OmsAgentForLinux" || props.publisher !== "Microsoft.EnterpriseCloud.Monitoring") {
+      return error(res, 400, "InvalidParameter", `Extension type/publisher missing or wrong: got type '${String(props.type)}' publisher '${String(props.publisher)}'.`);
+    }
+    if (m.kind !== "vmss" && typeof body.location !== "string") return error(res, 400, "LocationRequired", "The location property is required for this definition.");
+    const { protectedSettings: _secret, ...visible } = props;
+    const existing = m.extensions.get(name.toLowerCase());
+    const ext: Extension = { name, properties: visible, provisioningState: existing ? "Updating" : "Creating" };
+    m.extensions.set(name.toLowerCase(), ext);
+    const op = startOperation(m, name, "put", raw);
+    const urls = operationUrls(m, op);
+    if (style === "azure-async") return send(res, existing ? 200 : 201, extensionBody(m, ext, false), { "azure-asyncoperation": urls.async });
+    if (style === "location") return send(res, 202, undefined, { location: urls.location });
+    return send(res, existing ? 200 : 201, extensionBody(m, ext, false));
+  }
+
+  function deleteExtension(m: Machine, name: string, res: ServerResponse): number {
+    m.deletes++;
+    const fault = injectWriteFault(m, res, "");
+    if (fault !== undefined) return fault;
+    if (m.activeOp) {
+      stats.overlappingWrites++;
+      return error(res, 409, "Conflict", `Operation 'DELETE' is not allowed since a previous operation on extension '${m.activeOp.extension}' is in progress.`);
+    }
+    if (!m.extensions.has(name.toLowerCase())) return send(res, 204);
+    if (style === "body") {
+      m.extensions.delete(name.toLowerCase());
+      return send(res, 200);
+    }
+    const ext = m.extensions.get(name.toLowerCase());
+    if (ext) ext.provisioningState = "Deleting";
+    const op = startOperation(m, name, "delete", "");
+    const urls = operationUrls(m, op);
+    return send(res, 202, undefined, style === "azure-async" ? { "azure-asyncoperation": urls.async, location: urls.location } : { location: urls.location });
+  }
+
+  function poll(op: Operation, kind: "operations" | "operationresults", res: ServerResponse): number {
+    const m = op.machine;
+    if (m.faults.pollErrors > 0) {
+      m.faults.pollErrors--;
+      stats.injected.pollErrors++;
+      return error(res, 500, "InternalServerError", "Polling failed transiently.");
+    }
+    if (op.status === "InProgress") {
+      op.pollsLeft--;
+      if (op.pollsLeft <= 0) finish(op);
+    }
+    if (kind === "operations") {
+      return send(res, 200, { name: op.id, status: op.status, ...(op.error ? { error: op.error } : {}) });
+    }
+    if (op.status === "InProgress") return send(res, 202, undefined, { location: operationUrls(m, op).location });
+    if (op.action === "delete") return send(res, 204);
+    const ext = m.extensions.get(op.extension.toLowerCase());
+    return ext ? send(res, 200, extensionBody(m, ext, false)) : error(res, 404, "NotFound", "gone");
+  }
+
+  function listInstances(m: Machine, res: ServerResponse): number {
+    const value = [...m.instanceViews.entries()].map(([instanceId, views]) => ({
+      id: `${m.id}/virtualMachines/${instanceId}`,
+      name: `${m.name}_${instanceId}`,
+      instanceId,
+      type: "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
+      location: m.config.location ?? "westeurope",
+      properties: {
+        provisioningState: "Succeeded",
+        instanceView: {
+          extensions: [...views.entries()].map(([extName, v]) => ({
+            name: m.extensions.get(extName)?.name ?? extName, type: "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux", statuses: [vmStatus(v)],
+          })),
+        },
+      },
+    }));
+    return send(res, 200, { value });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<number> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks).toString("utf8");
+    const url = new URL(req.url ?? "/", endpoint);
+    const path = decodeURIComponent(url.pathname).replace(/\/+$/, "");
+    const lower = path.toLowerCase();
+    const method = req.method ?? "GET";
+
+    const opMatch = /^\/subscriptions\/[^/]+\/providers\/[^/]+\/locations\/[^/]+\/(operations|operationresults)\/([^/]+)$/.exec(lower);
+    const op = opMatch ? operations.get(opMatch[2] ?? "") : undefined;
+    const resMatch = /^(\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/(?:microsoft\.compute\/virtualmachines|microsoft\.compute\/virtualmachinescalesets|microsoft\.hybridcompute\/machines)\/[^/]+)(\/.*)?$/.exec(lower);
+    const m = op?.machine ?? (resMatch ? machines.get(resMatch[1] ?? "") : undefined);
+
+    await sleep((options.latencyMs ?? 0) + (m?.config.latencyMs ?? 0));
+
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      return error(res, 401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or invalid.");
+    }
+    if (opMatch) {
+      if (!op || method !== "GET") return error(res, 404, "NotFound", `No operation ${opMatch[2]}.`);
+      return poll(op, opMatch[1] as "operations" | "operationresults", res);
+    }
+    if (!resMatch) return error(res, 404, "InvalidResourceType", `The fake ARM server does not serve ${path}.`);
+    if (!m) return error(res, 404, "ResourceNotFound", `The Resource '${path.split("/providers/")[1] ?? path}' under resource group was not found.`);
+
+    const rest = path.slice(resMatch[1]?.length ?? 0);
+    if (rest === "") {
+      return method === "GET" ? send(res, 200, parentBody(m)) : error(res, 405, "MethodNotAllowed", `${method} on a machine is not faked.`);
+    }
+    if (m.kind === "vmss" && rest.toLowerCase() === "/virtualmachines" && method === "GET") return listInstances(m, res);
+    const extMatch = /^\/extensions\/([^/]+)$/i.exec(rest);
+    if (!extMatch) return error(res, 404, "NotFound", `The fake ARM server does not serve ${path}.`);
+    const name = extMatch[1] ?? "";
+    if (method === "PUT") return putExtension(m, name, raw, res);
+    if (method === "DELETE") return deleteExtension(m, name, res);
+    if (method !== "GET") return error(res, 405, "MethodNotAllowed", `${method} on an extension is not faked.`);
+    const ext = m.extensions.get(name.toLowerCase());
+    if (!ext) return error(res, 404, "NotFound", `The entity '${name}' was not found in this Azure location.`);
+    // In body-style LROs the SDK polls the resource itself.
+    if (style === "body" && m.activeOp?.status === "InProgress" && m.activeOp.action === "put") {
+      m.activeOp.pollsLeft--;
+      if (m.activeOp.pollsLeft <= 0) finish(m.activeOp);
+    }
+    const expand = url.searchParams.get("$expand") ?? "";
+    return send(res, 200, extensionBody(m, ext, expand.toLowerCase() === "instanceview"));
+  }
+
+  const server: Server = createServer({ cert: certPem, key }, (req, res) => {
+    stats.requests++;
+    stats.inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    const method = req.method ?? "GET";
+    handle(req, res)
+      .then((status) => {
+        if (options.logRequests !== false) log.push({ method, path: (req.url ?? "").split("?")[0] ?? "", status });
+      })
+      .catch((e: unknown) => {
+        if (!res.headersSent) error(res, 500, "FakeArmBug", String(e));
+      })
+      .finally(() => {
+        stats.inFlight--;
+      });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    endpoint,
+    caCertFile: cert,
+    token,
+    credential: fakeCredential(token),
+    stats,
+    log,
+    addMachine(kind, name, config = {}, where = {}) {
+      const subscriptionId = where.subscriptionId ?? SUBSCRIPTION;
+      const resourceGroup = where.resourceGroup ?? "rg-fleet";
+      const id = `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/${TYPES[kind].provider}/${TYPES[kind].type}/${name}`;
+      const instanceViews = new Map<string, Map<string, { state: "succeeded" | "failed"; message: string; code: number }>>();
+      if (kind === "vmss") for (let i = 0; i < (config.instances ?? 2); i++) instanceViews.set(String(i), new Map());
+      machines.set(id.toLowerCase(), {
+        kind, id, subscriptionId, resourceGroup, name, config, extensions: new Map(), instanceViews,
+        faults: { conflicts: config.conflicts ?? 0, throttles: config.throttles ?? 0, serverErrors: config.serverErrors ?? 0, pollErrors: config.pollErrors ?? 0 },
+        puts: 0, deletes: 0,
+      });
+      return id;
+    },
+    machine(id) {
+      return machines.get(id.toLowerCase());
+    },
+    close() {
+      return new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    },
+  };
+}
