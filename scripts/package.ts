@@ -40,6 +40,7 @@ export interface BuiltPackage {
   version: string;
   simulated: boolean;
   bundleName: string;
+  bundleSha256: string;
   entries: Array<{ name: string; mode: number; size: number }>;
 }
 
@@ -109,6 +110,7 @@ export async function buildPackage(options: BuildPackageOptions = {}): Promise<B
       version: staged.version,
       simulated: staged.simulated,
       bundleName: staged.bundleName,
+      bundleSha256: staged.bundleSha256,
       entries,
     };
   } finally {
@@ -146,6 +148,7 @@ async function main(): Promise<void> {
   console.log(
     `  version ${built.version}, bundle ${built.bundleName}${built.simulated ? " (SIMULATED — not for production)" : ""}`,
   );
+  console.log(`  bundle sha256 ${built.bundleSha256}`);
   console.log(`  zip ${mb(built.zipSize)} (${built.zipSize} bytes), unpacked ${mb(built.unpackedSize)} (${built.unpackedSize} bytes), ${built.entries.length} files`);
 }
 

@@ -63,6 +63,8 @@ export interface StagedExtension {
   bundleName: string;
   /** True when the bundle is the simulator's (`-sim` build tag). */
   simulated: boolean;
+  /** sha256 (hex) of the bundle, as written to packages/<bundle>.sha256sums. */
+  bundleSha256: string;
   /** Every file and symlink, relative to dir, sorted. */
   files: string[];
 }
@@ -209,8 +211,9 @@ export function stageExtension(options: StageOptions): StagedExtension {
 
   writeFileSync(join(dir, "packages", bundleName), bundleBytes, { mode: 0o644 });
   chmodSync(join(dir, "packages", bundleName), 0o644);
-  const sums = `${createHash("sha256").update(bundleBytes).digest("hex")}  ${bundleName}\n`;
+  const bundleSha256 = createHash("sha256").update(bundleBytes).digest("hex");
+  const sums = `${bundleSha256}  ${bundleName}\n`;
   writeFileSync(join(dir, "packages", bundleName.replace(/\.sh$/, ".sha256sums")), sums, { mode: 0o644 });
 
-  return { dir, version, bundleName, simulated: bundle.simulated, files: listFiles(dir) };
+  return { dir, version, bundleName, simulated: bundle.simulated, bundleSha256, files: listFiles(dir) };
 }

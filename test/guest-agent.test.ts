@@ -422,8 +422,14 @@ describe("FakeGuestAgent.readStatus (contract §6.1)", () => {
     assert.equal(ok.message, "");
     assert.equal(ok.rawMessage, null);
     assert.equal(ok.operation, "Enable");
-    assert.deepEqual(ok.substatus, [{ name: "bundle", status: "success", code: 0, message: "1.19.0" }]);
+    assert.deepEqual(ok.substatus, [{ name: "bundle", status: "success", code: 0, message: "1.19.0", rawMessage: "1.19.0" }]);
     assert.equal(withStatus(entry({ status: "success", substatus: null })).substatus.length, 0);
+  });
+
+  test("a file over 128 KiB is still parsed, with the message cut to 1024 characters + ' ... [TRUNCATED]'", () => {
+    const s = withStatus(entry({ status: "success", code: 0, formattedMessage: { lang: "en-US", message: "m".repeat(140 * 1024) } }));
+    assert.equal(s.status, "success");
+    assert.equal(s.message, "m".repeat(1024) + " ... [TRUNCATED]");
   });
 
   test("an empty array gives a null status", () => {

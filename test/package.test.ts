@@ -125,7 +125,8 @@ describe("stageExtension", () => {
     assert.ok(readFileSync(join(staged.dir, "manifest.xml"), "utf8").includes(`${SIMULATED_LABEL_SUFFIX}</Label>`));
     assert.equal(statSync(join(staged.dir, "omsagent-shim")).mode & 0o777, 0o755);
     const sums = readFileSync(join(staged.dir, "packages", "omsagent-0.0.0-sim.universal.x64.sha256sums"), "utf8");
-    assert.match(sums, /^[0-9a-f]{64} {2}omsagent-0\.0\.0-sim\.universal\.x64\.sh\n$/);
+    assert.equal(sums, `${staged.bundleSha256}  omsagent-0.0.0-sim.universal.x64.sh\n`);
+    assert.match(staged.bundleSha256, /^[0-9a-f]{64}$/);
     execFileSync("sha256sum", ["-c", "--status", "omsagent-0.0.0-sim.universal.x64.sha256sums"], { cwd: join(staged.dir, "packages") });
     for (const schema of ["public-settings.schema.json", "protected-settings.schema.json"]) {
       assert.equal(readFileSync(join(staged.dir, "schemas", schema), "utf8"), readFileSync(join(REPO_ROOT, "schemas", schema), "utf8"));

@@ -201,9 +201,12 @@ function readHead(fd: number, max: number): Buffer {
 
 export interface AgentSubstatus {
   name: unknown;
-  status: unknown;
+  status: string;
   code: unknown;
-  message: unknown;
+  /** formattedMessage.message as text ("" when absent). */
+  message: string;
+  /** formattedMessage.message as passed through (null when absent). */
+  rawMessage: unknown;
 }
 
 /** What the agent reports as the extension-level status (runtimeSettingsStatus.settingsStatus). */
@@ -296,11 +299,13 @@ function parseExtStatus(into: AgentExtensionStatus, data: unknown): void {
     validateHasKey(item, "status", "substatus/status");
     const sub = item as Record<string, unknown>;
     validateInRange(sub.status, "substatus/status");
+    const rawMessage = parseFormattedMessage(sub.formattedMessage);
     into.substatus.push({
       name: sub.name ?? null,
-      status: sub.status,
+      status: sub.status as string,
       code: "code" in sub ? sub.code : 0,
-      message: parseFormattedMessage(sub.formattedMessage),
+      message: messageText(rawMessage),
+      rawMessage,
     });
   }
 }
@@ -800,7 +805,9 @@ export class FakeGuestAgent {
       if (val !== undefined) env[k] = val;
     }
 
-    const command = join(base, cmd.replace(/^\/+/, ""));
+    // os.path.join(base_dir, cmd.lstrip(os.path.sep)): plain concatenation, no normalisation
+    const relative = cmd.replace(/^\/+/, "");
+    const command = base.endsWith("/") ? base + relative : `${base}/${relative}`;
     this.log(version, `Executing command: ${command} with environment variables: ${pyJsonDumps(agentEnv)}`);
 
     // tempfile.TemporaryFile(dir=base_dir): created in the base dir, already unlinked while the command runs.
@@ -969,7 +976,8 @@ export class FakeGuestAgent {
           let n: number;
           [sub.name, n] = truncateField(sub.name, MAX_SUBSTATUS_FIELD_LENGTH);
           size += n;
-          [sub.message, n] = truncateField(sub.message, MAX_SUBSTATUS_FIELD_LENGTH);
+          [sub.rawMessage, n] = truncateField(sub.rawMessage, MAX_SUBSTATUS_FIELD_LENGTH);
+          sub.message = messageText(sub.rawMessage);
           size += n;
           if (size <= MAX_STATUS_FILE_SIZE) kept.push(sub);
           else break;
