@@ -228,19 +228,26 @@ export class MachineOps {
   }
 
   async remove(t: Target, name: string, signal: AbortSignal): Promise<Outcome> {
+    // ARM answers a DELETE of an absent extension with 204 (or 404), of a present one with 200/202.
+    let first: number | undefined;
+    const options = { ...this.lro(signal), onResponse: (r: { status: number }) => void (first ??= r.status) };
     try {
       await step("DELETE extension", async () => {
         if (t.kind === "vm") {
-          await this.clients.compute(t.subscriptionId).virtualMachineExtensions.delete(t.resourceGroup, t.name, name, this.lro(signal));
+          await this.clients.compute(t.subscriptionId).virtualMachineExtensions.delete(t.resourceGroup, t.name, name, options);
         } else if (t.kind === "vmss") {
-          await this.clients.compute(t.subscriptionId).virtualMachineScaleSetExtensions.delete(t.resourceGroup, t.name, name, this.lro(signal));
+          await this.clients.compute(t.subscriptionId).virtualMachineScaleSetExtensions.delete(t.resourceGroup, t.name, name, options);
         } else {
-          const poller = await this.clients.hybrid(t.subscriptionId).machineExtensions.beginDelete(t.resourceGroup, t.name, name, this.lro(signal));
+          const poller = await this.clients.hybrid(t.subscriptionId).machineExtensions.beginDelete(t.resourceGroup, t.name, name, options);
           await poller.pollUntilDone();
         }
       });
     } catch (e) {
       if (httpStatusOf((e as StepError).cause) !== 404) throw e;
+      first = 404;
+    }
+    if (first === 204 || first === 404) {
+      // Absent extension or absent machine? Only the second is a failure (the GET throws its 404).
       await this.parent(t, signal);
       return { result: "ok", code: null, message: `${name} was not installed` };
     }

@@ -87,6 +87,7 @@ async function dispatch(command: Command, values: Values, positionals: string[],
   if (values["ca-cert"] !== undefined) fleet.connection.caCertPem = await readCaCert(values["ca-cert"]);
   let spec: ExtensionSpec | undefined;
   if (command === "deploy") {
+    const version = typeHandlerVersion(values);
     const check = checkSettings(settings.public, settings.protected);
     check.problems.push(...fleetSettingsProblems(settings.protected, list.targets.length));
     for (const w of check.warnings) out.err(`warning: ${w}`);
@@ -95,7 +96,7 @@ async function dispatch(command: Command, values: Values, positionals: string[],
     }
     spec = {
       name: fleet.name,
-      typeHandlerVersion: typeHandlerVersion(values),
+      typeHandlerVersion: version,
       autoUpgradeMinorVersion: !values["no-auto-upgrade-minor-version"],
       ...(values["enable-automatic-upgrade"] ? { enableAutomaticUpgrade: true } : {}),
       ...(values["force-update-tag"] !== undefined ? { forceUpdateTag: values["force-update-tag"] } : {}),

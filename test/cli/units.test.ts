@@ -1,0 +1,181 @@
+// The pieces on their own: retry decisions, instance-view parsing, target parsing, client construction.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { createArmClients } from "../../src/cli/clients.ts";
+import { codeFromStatusCode, fromArcStatus, fromStatuses, parseHandlerMessage } from "../../src/cli/instance-view.ts";
+import { backoffMs, DEFAULT_RETRY, FLEET_RETRY_POLICY, fleetRetryPolicy, isRetryableStatus, retryAfterMs, retryScope, type RetryEvent } from "../../src/cli/retry.ts";
+import { buildTargetList, parseTargetId, parseTargetsFile } from "../../src/cli/targets.ts";
+import { fakeCredential } from "./fake-arm.ts";
+
+type Policy = ReturnType<typeof fleetRetryPolicy>;
+type Request = Parameters<Policy["sendRequest"]>[0];
+type Next = Parameters<Policy["sendRequest"]>[1];
+
+function fakeRequest(method: string, abortSignal?: AbortSignal): Request {
+  return { method, url: "https://example.invalid/x", abortSignal } as unknown as Request;
+}
+
+function responses(...statuses: (number | [number, Record<string, string>])[]): { next: Next; calls: () => number } {
+  let calls = 0;
+  const next = (async (request: Request) => {
+    const item = statuses[Math.min(calls++, statuses.length - 1)]!;
+    const [status, headers] = Array.isArray(item) ? item : [item, {}];
+    return { request, status, headers: { get: (name: string) => headers[name.toLowerCase()] } };
+  }) as unknown as Next;
+  return { next, calls: () => calls };
+}
+
+describe("retry policy", () => {
+  const fast = { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 2 };
+
+  test("retries 409 only for writes, and 408/429/5xx except 501/505 for everything", () => {
+    assert.equal(isRetryableStatus("PUT", 409), true);
+    assert.equal(isRetryableStatus("DELETE", 409), true);
+    assert.equal(isRetryableStatus("GET", 409), false);
+    for (const s of [408, 429, 500, 502, 503, 504]) assert.equal(isRetryableStatus("GET", s), true, String(s));
+    for (const s of [400, 401, 403, 404, 501, 505]) assert.equal(isRetryableStatus("PUT", s), false, String(s));
+  });
+
+  test("reads Retry-After as seconds, HTTP date, or Azure's millisecond headers", () => {
+    const h = (o: Record<string, string>) => (name: string) => o[name];
+    assert.equal(retryAfterMs(h({ "retry-after": "7" })), 7000);
+    assert.equal(retryAfterMs(h({ "retry-after-ms": "250", "retry-after": "7" })), 250);
+    assert.equal(retryAfterMs(h({ "x-ms-retry-after-ms": "40" })), 40);
+    assert.equal(retryAfterMs(h({ "retry-after": new Date(10_000).toUTCString() }), 4_000), 6_000);
+    assert.equal(retryAfterMs(h({ "retry-after": "soon" })), undefined);
+    assert.equal(retryAfterMs(h({})), undefined);
+  });
+
+  test("backs off exponentially with jitter, capped", () => {
+    assert.equal(backoffMs(0, DEFAULT_RETRY, () => 1), 2000);
+    assert.equal(backoffMs(3, DEFAULT_RETRY, () => 1), 16000);
+    assert.equal(backoffMs(3, DEFAULT_RETRY, () => 0), 8000);
+    assert.equal(backoffMs(20, DEFAULT_RETRY, () => 1), 60000);
+  });
+
+  test("stops after maxRetries and returns the last response for the SDK to turn into an error", async () => {
+    const { next, calls } = responses(500);
+    const events: RetryEvent[] = [];
+    const res = await retryScope.run({ onRetry: (e) => events.push(e) }, () => fleetRetryPolicy(fast).sendRequest(fakeRequest("PUT"), next));
+    assert.equal(res.status, 500);
+    assert.equal(calls(), 4);
+    assert.deepEqual(events.map((e) => [e.reason, e.attempt]), [["500", 1], ["500", 2], ["500", 3]]);
+  });
+
+  test("does not retry a 409 on a read, nor a 404", async () => {
+    for (const [method, status] of [["GET", 409], ["PUT", 404]] as const) {
+      const { next, calls } = responses(status, 200);
+      assert.equal((await fleetRetryPolicy(fast).sendRequest(fakeRequest(method), next)).status, status);
+      assert.equal(calls(), 1);
+    }
+  });
+
+  test("honours Retry-After, and a 429 pauses the other requests through the same policy", async () => {
+    const policy = fleetRetryPolicy(fast);
+    const throttled = responses([429, { "retry-after-ms": "150" }], 200);
+    const started = performance.now();
+    const first = policy.sendRequest(fakeRequest("GET"), throttled.next);
+    await new Promise((r) => setTimeout(r, 20));
+    const other = responses(200);
+    const second = await policy.sendRequest(fakeRequest("GET"), other.next);
+    assert.equal(second.status, 200);
+    assert.ok(performance.now() - started >= 140, "the second request waited for the pause");
+    assert.equal((await first).status, 200);
+    assert.equal(throttled.calls(), 2);
+  });
+
+  test("a deadline interrupts the wait", async () => {
+    const { next } = responses([503, { "retry-after": "30" }]);
+    const started = performance.now();
+    await assert.rejects(fleetRetryPolicy(fast).sendRequest(fakeRequest("PUT", AbortSignal.timeout(50)), next), (e: Error) => e.name === "TimeoutError");
+    assert.ok(performance.now() - started < 1000);
+  });
+
+  test("retries transport errors but not aborts", async () => {
+    let calls = 0;
+    const next = (async () => {
+      calls++;
+      if (calls === 1) throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+      return { status: 200, headers: { get: () => undefined } };
+    }) as unknown as Next;
+    assert.equal((await fleetRetryPolicy(fast).sendRequest(fakeRequest("GET"), next)).status, 200);
+    assert.equal(calls, 2);
+    const aborting = (async () => {
+      throw Object.assign(new Error("aborted"), { name: "AbortError" });
+    }) as unknown as Next;
+    await assert.rejects(fleetRetryPolicy(fast).sendRequest(fakeRequest("GET"), aborting), /aborted/);
+  });
+
+  test("both SDK clients carry our policy instead of the SDK's retry policy", async () => {
+    const clients = await createArmClients({ endpoint: "https://management.example", scope: "https://management.example/.default", credential: fakeCredential("t"), retry: DEFAULT_RETRY });
+    for (const pipeline of [clients.compute("00000000-0000-0000-0000-000000000000").pipeline, clients.hybrid("00000000-0000-0000-0000-000000000000").pipeline]) {
+      const names = pipeline.getOrderedPolicies().map((p) => p.name);
+      assert.ok(names.includes(FLEET_RETRY_POLICY), names.join(","));
+      assert.ok(!names.some((n) => /retry/i.test(n) && n !== FLEET_RETRY_POLICY), names.join(","));
+    }
+  });
+});
+
+describe("instance view", () => {
+  const ours = "Enable failed (53 WorkspaceKeyRejected): the workspace answered 403 — copy the key again";
+
+  test("extracts our code from ProvisioningState/failed/<code> and the message as written", () => {
+    const s = fromStatuses([{ code: "ProvisioningState/failed/53", level: "Error", displayStatus: "Provisioning failed", message: ours }], "Failed");
+    assert.deepEqual(s, { state: "failed", code: 53, reason: "WorkspaceKeyRejected", message: ours });
+  });
+
+  test("falls back to the code in our message, and finds it inside ARM's wrapping", () => {
+    const wrapped = `VM has reported a failure when processing extension 'OmsAgentForLinux' (publisher 'Microsoft.EnterpriseCloud.Monitoring' and type 'OmsAgentForLinux'). Error message: '${ours}'. More information on troubleshooting is available at https://aka.ms/x.`;
+    assert.deepEqual(parseHandlerMessage(wrapped), { operation: "Enable", code: 53, reason: "WorkspaceKeyRejected", message: ours });
+    assert.equal(fromStatuses([{ code: "ProvisioningState/failed", level: "Error", message: ours }]).code, 53);
+    assert.equal(parseHandlerMessage("Enable succeeded"), undefined);
+  });
+
+  test("success, transitioning, and no view yet", () => {
+    assert.deepEqual(fromStatuses([{ code: "ProvisioningState/succeeded", level: "Info", message: "Enable succeeded: onboarded" }]), { state: "succeeded", code: 0, message: "Enable succeeded: onboarded" });
+    assert.equal(fromStatuses([{ code: "ProvisioningState/transitioning", message: "Install in progress" }]).state, "transitioning");
+    assert.deepEqual(fromStatuses(undefined, "Succeeded"), { state: "succeeded", code: 0, message: "provisioning succeeded, no status reported yet" });
+    assert.equal(fromStatuses([], "Updating").state, "transitioning");
+  });
+
+  test("Arc's single status: numeric or ProvisioningState codes, level, provisioningState", () => {
+    assert.deepEqual(fromArcStatus({ code: "53", level: "Error", message: ours }, "Failed"), { state: "failed", code: 53, reason: "WorkspaceKeyRejected", message: ours });
+    assert.deepEqual(fromArcStatus({ code: "0", level: "Information", message: "Enable succeeded" }, "Succeeded"), { state: "succeeded", code: 0, message: "Enable succeeded" });
+    assert.equal(fromArcStatus({ code: "0", level: "Information", message: "Enable succeeded" }, "Failed").state, "failed");
+    assert.equal(codeFromStatusCode("ProvisioningState/failed/52"), 52);
+    assert.equal(codeFromStatusCode("ProvisioningState/succeeded"), null);
+  });
+});
+
+describe("targets", () => {
+  const sub = "00000000-0000-0000-0000-000000000001";
+
+  test("parses the three kinds, case-insensitively, with trailing slashes", () => {
+    const vm = parseTargetId(`/subscriptions/${sub}/resourcegroups/RG/providers/microsoft.compute/VIRTUALMACHINES/vm1/`);
+    assert.ok(vm.ok);
+    assert.deepEqual({ kind: vm.target.kind, rg: vm.target.resourceGroup, name: vm.target.name }, { kind: "vm", rg: "RG", name: "vm1" });
+    const arc = parseTargetId(`/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/m1`);
+    assert.ok(arc.ok && arc.target.kind === "arc");
+    const set = parseTargetId(`/subscriptions/${sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/s1`);
+    assert.ok(set.ok && set.target.kind === "vmss");
+  });
+
+  test("reads line files with comments and JSON arrays of ids or az-style objects", () => {
+    const lines = parseTargetsFile("# header\n/a\r\n\n  /b  # trailing\n", "t.txt");
+    assert.deepEqual(lines.sources, [{ value: "/a", where: "t.txt:2" }, { value: "/b", where: "t.txt:4" }]);
+    const json = parseTargetsFile(JSON.stringify(["/a", { id: "/b", name: "b" }, 3]), "t.json");
+    assert.deepEqual(json.sources.map((s) => s.value), ["/a", "/b"]);
+    assert.match(json.problems[0]!, /t\.json\[2\]: expected a resource id string/);
+  });
+
+  test("labels are short and unique", () => {
+    const id = (s: string, rg: string, kind: string, name: string) => ({ value: `/subscriptions/${s}/resourceGroups/${rg}/providers/${kind}/${name}`, where: "x" });
+    const other = "11111111-0000-0000-0000-000000000000";
+    const list = buildTargetList([
+      id(sub, "rg", "Microsoft.Compute/virtualMachines", "a"),
+      id(other, "rg", "Microsoft.Compute/virtualMachines", "a"),
+      id(sub, "rg", "Microsoft.HybridCompute/machines", "a"),
+    ]);
+    assert.deepEqual(list.targets.map((t) => t.label), ["00000000/rg/a", "11111111/rg/a", "rg/a (arc)"]);
+  });
+});
