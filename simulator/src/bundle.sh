@@ -12,6 +12,7 @@
 # GENERATED FILE: edit simulator/src/*.sh and run simulator/build-bundle.sh.
 # POSIX sh only.
 
+PATH=/usr/bin:/usr/sbin:/bin:/sbin
 umask 022
 
 # @@OMSSIM_LIB@@

@@ -285,6 +285,22 @@ describe("re-rooting", () => {
     assert.equal(existsSync(moved), false);
   });
 
+  test("the tools work with a bare environment (no PATH, no LC_ALL): the bundle sets its own PATH", async () => {
+    const root = newRoot();
+    const bare = { PATH: undefined, LC_ALL: undefined };
+    let r = await run([SIM_BUNDLE_PATH, "--upgrade"], { root, env: bare });
+    assert.equal(r.code, 0, r.stderr);
+    writeOnboardConf(root, { WORKSPACE_ID: WS, SHARED_KEY: KEY });
+    r = await run([simPaths(root).omsadmin], { root: null, env: bare });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    r = await run([simPaths(root).serviceControl, "disable"], { root: null, env: bare });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      readCalls(root).map((c) => c.lcAll),
+      [null, null, null],
+    );
+  });
+
   test("the bundle works when copied alone into another directory (like <extensionDir>/packages/)", async () => {
     const root = newRoot();
     const ext = mkdtempSync(join(tmpdir(), "omssim-ext-"));
