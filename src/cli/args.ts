@@ -154,7 +154,7 @@ Azure connection (DefaultAzureCredential: environment, workload/managed identity
   --cloud <public|usgov|china>  endpoint and login authority of a national cloud (env FLEET_CLOUD)
   --endpoint <url>              Resource Manager endpoint, e.g. for Azure Stack Hub (env FLEET_ARM_ENDPOINT)
   --scope <scope>               token scope (default <endpoint>/.default; env FLEET_ARM_SCOPE)
-  --ca-cert <file>              extra CA certificate (PEM) to trust for the endpoint
+  --ca-cert <file>              CA certificate(s), PEM, that sign the endpoint (trusted instead of the system roots)
 
 Exit status: 0 every target succeeded, 1 at least one failed, 2 usage or validation error, 130 interrupted.
 `;

@@ -1,6 +1,5 @@
 // Building the ARM clients: endpoint, token audience, TLS trust and credential in one place, so a sovereign
 // cloud, an Azure Stack Hub endpoint, or the tests' loopback server differ only in these options.
-import { rootCertificates } from "node:tls";
 import type { TokenCredential } from "@azure/identity";
 import { ComputeManagementClient, type ComputeManagementClientOptionalParams } from "@azure/arm-compute";
 import { HybridComputeManagementClient, type HybridComputeManagementClientOptionalParams } from "@azure/arm-hybridcompute";
@@ -26,7 +25,7 @@ export interface ArmConnection {
   authorityHost?: string;
   /** An injected credential (tests, embedding); DefaultAzureCredential when absent. */
   credential?: TokenCredential;
-  /** Extra CA certificate(s) in PEM to trust besides the system's (Azure Stack Hub, test servers). */
+  /** CA certificate(s) in PEM that sign the endpoint, trusted instead of the system roots (Azure Stack Hub, test servers). */
   caCertPem?: string;
   retry: RetryOptions;
 }
@@ -54,8 +53,10 @@ async function defaultCredential(authorityHost: string | undefined): Promise<Tok
 export async function createArmClients(connection: ArmConnection): Promise<ArmClients> {
   const credential = connection.credential ?? (await defaultCredential(connection.authorityHost));
   const endpoint = connection.endpoint.replace(/\/+$/, "");
-  // Mozilla's roots are replaced when `ca` is set, so keep them next to the extra certificate.
-  const tlsOptions = connection.caCertPem ? { ca: [...rootCertificates, connection.caCertPem] } : undefined;
+  // `ca` replaces the system roots for this client, which only talks to the one endpoint. Appending the ~140
+  // Mozilla roots instead would cost a 200 KB string per request: https.Agent keys its socket pool by
+  // concatenating `ca` (measured: half the CPU of a 1,000-machine run).
+  const tlsOptions = connection.caCertPem ? { ca: connection.caCertPem } : undefined;
   const common = {
     // The SDKs' own retries are off: retry.ts is the only retry layer (see there).
     retryOptions: { maxRetries: 0 },

@@ -46,8 +46,17 @@ function formatDuration(ms: number): string {
 
 async function runOne(target: Target, work: Work, options: RolloutOptions): Promise<Row> {
   const started = performance.now();
-  const deadline = AbortSignal.timeout(options.timeoutMs);
-  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  // A timer cleared when the machine is done, rather than AbortSignal.timeout(): that one stays armed for the
+  // whole --timeout (45 min by default) and keeps each finished machine's signal and listeners alive.
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new DOMException(`no result within ${formatDuration(options.timeoutMs)}`, "TimeoutError"));
+  }, options.timeoutMs);
+  const interrupt = (): void => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", interrupt, { once: true });
   const retries: RetryEvent[] = [];
   let outcome: Outcome;
   let result: RowResult;
@@ -57,7 +66,7 @@ async function runOne(target: Target, work: Work, options: RolloutOptions): Prom
   } catch (error) {
     const cause = error instanceof StepError ? error.cause : error;
     const what = error instanceof StepError ? error.what : options.what;
-    if (deadline.aborted && (isAbort(cause) || signal.aborted)) {
+    if (timedOut && (isAbort(cause) || signal.aborted)) {
       result = "timeout";
       outcome = {
         result: "failed",
@@ -73,6 +82,9 @@ async function runOne(target: Target, work: Work, options: RolloutOptions): Prom
       result = "failed";
       outcome = { result: "failed", ...explained };
     }
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", interrupt);
   }
   return {
     machine: target.label,
