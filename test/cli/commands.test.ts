@@ -1,5 +1,7 @@
 // validate, status, remove and the command line itself.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { startFakeArm, type FakeArm } from "./fake-arm.ts";
 import { armFlags, deployArgs, parseReport, runArm, runCli, workspace, WORKSPACE_ID, type Workspace } from "./helpers.ts";
@@ -141,6 +143,18 @@ describe("command line", () => {
       assert.equal(r.code, 2, `${args.join(" ")}\n${r.stderr}`);
       assert.match(r.stderr, expected, args.join(" "));
     }
+  });
+
+  test("the process entry (npm run fleet) exits with run's code and prints through the redacting streams", () => {
+    const repo = fileURLToPath(new URL("../../", import.meta.url));
+    const bad = JSON.stringify({ workspaceKey: "c2VjcmV0LWtleQ=", proxy: "http://u:s3cret-pass@proxy:8080" });
+    const p = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "validate", "--settings", '{"workspaceId":"x"}', "--protected-settings", "-"], { cwd: repo, input: bad, encoding: "utf8" });
+    assert.equal(p.status, 2, p.stderr);
+    assert.match(p.stdout, /^settings\.workspaceId must be a workspace ID/m);
+    assert.match(p.stdout, /^protectedSettings\.workspaceKey must be the workspace key in padded base64/m);
+    assert.ok(!`${p.stdout}${p.stderr}`.includes("s3cret-pass"));
+    const ok = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "validate", "--settings", `{"workspaceId":"${WORKSPACE_ID}"}`], { cwd: repo, encoding: "utf8" });
+    assert.equal(ok.status, 0, ok.stderr);
   });
 
   test("help prints usage and exits 0", async () => {

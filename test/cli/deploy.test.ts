@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { startFakeArm, type FakeArm, type LroStyle } from "./fake-arm.ts";
-import { deployArgs, parseReport, runArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
+import { armFlags, deployArgs, parseReport, runArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
 
 let ws: Workspace;
 before(async () => {
@@ -189,6 +189,45 @@ describe("deploy", () => {
       assert.match(rows.get("rg-fleet/nonexistent")!.message, /^GET virtual machine failed: not found \(HTTP 404 ResourceNotFound\).* — check the resource id/);
       assert.equal(rows.get("rg-fleet/locked")!.errorCode, "ScopeLocked");
       assert.match(rows.get("rg-fleet/locked")!.message, /The scope is locked by a ReadOnly lock\./);
+    }));
+
+  test("flags set the extension's properties; Arc gets no enableAutomaticUpgrade (not in its API version)", () =>
+    withArm({}, async (arm) => {
+      const vm = arm.addMachine("vm", "vm1");
+      const arc = arm.addMachine("arc", "arc1");
+      const r = await runArm(arm, [...deployArgs(ws, arm, "--version", "1.20", "--no-auto-upgrade-minor-version", "--enable-automatic-upgrade", "--force-update-tag", "rerun-2"), vm, arc]);
+      assert.equal(r.code, 0, r.stderr);
+      const props = (arm.machine(vm)!.lastPut as { properties: Record<string, unknown> }).properties;
+      assert.deepEqual(
+        [props.typeHandlerVersion, props.autoUpgradeMinorVersion, props.enableAutomaticUpgrade, props.forceUpdateTag],
+        ["1.20", false, true, "rerun-2"],
+      );
+      const arcProps = (arm.machine(arc)!.lastPut as { properties: Record<string, unknown> }).properties;
+      assert.deepEqual([arcProps.typeHandlerVersion, arcProps.forceUpdateTag, "enableAutomaticUpgrade" in arcProps], ["1.20", "rerun-2", false]);
+    }));
+
+  test("a scale set with a Manual upgrade policy: model updated is ok, status says the instances are not there yet", () =>
+    withArm({}, async (arm) => {
+      const set = arm.addMachine("vmss", "manual", { upgradeMode: "Manual", instances: 3 });
+      const r = await runArm(arm, [...deployArgs(ws, arm), set]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /scale set model updated; instances get the extension when upgraded \(upgrade policy Manual: az vmss update-instances\) — 0\/3 instances succeeded, 3 not reporting the extension yet/);
+      const s = await runArm(arm, ["status", ...armFlags(arm), set]);
+      assert.equal(s.code, 1);
+      assert.match(s.stdout, /rg-fleet\/manual \(vmss\)\s+transitioning\s+0\/3 instances succeeded, 3 not reporting the extension yet/);
+    }));
+
+  test("Ctrl-C: running machines are cancelled, the rest skipped, the table still printed, exit 130", () =>
+    withArm({ latencyMs: 100 }, async (arm) => {
+      const ids = Array.from({ length: 6 }, (_, i) => arm.addMachine("vm", `vm${i}`));
+      const interrupt = new AbortController();
+      setTimeout(() => interrupt.abort(), 150);
+      const r = await runArm(arm, [...deployArgs(ws, arm, "--concurrency", "2"), ...ids], { signal: interrupt.signal });
+      assert.equal(r.code, 130);
+      assert.equal((r.stdout.match(/\scancelled\s/g) ?? []).length, 2, r.stdout);
+      assert.equal((r.stdout.match(/\sskipped\s/g) ?? []).length, 4, r.stdout);
+      assert.match(r.stdout, /interrupted while: (GET virtual machine|PUT extension) — the operation may still be running in Azure/);
+      assert.match(r.stdout, /^0 succeeded, 6 failed$/m);
     }));
 
   test("settings are validated before the first call", () =>
