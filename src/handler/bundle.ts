@@ -133,7 +133,7 @@ export function classifyBundleFailure(exitCode: number, output: string, mode: "u
     case 55:
       return OPENSSL.test(output)
         ? withDetails(60, "UnsupportedOpenSsl", `this system's OpenSSL is not supported by the Log Analytics agent${quoteLine(firstMatchingLine(output, OPENSSL))}`, "the agent needs OpenSSL 1.0.x/1.1.x; use a distribution with a supported OpenSSL or move to the Azure Monitor Agent")
-        : withDetails(55, "CurlMissing", "the OMS bundle could not find or install curl", "install curl with the distribution's package manager, then retry");
+        : withDetails(55, "CurlInstallFailed", "the OMS bundle could not find curl and could not install it (are the package repositories reachable?)", "install curl with the distribution's package manager, then retry");
     case 60:
       return OPENSSL.test(output)
         ? withDetails(60, "UnsupportedOpenSsl", `this system's OpenSSL is not supported by the Log Analytics agent${quoteLine(firstMatchingLine(output, OPENSSL))}`, "use a distribution with OpenSSL 1.0.x/1.1.x or move to the Azure Monitor Agent")

@@ -44,6 +44,9 @@ export function childEnvironment(): NodeJS.ProcessEnv {
   return { ...process.env, LC_ALL: "C", LANG: "C", PATH: path };
 }
 
+/** Colour codes (the bundle prints its deprecation notice in red) are noise in logs and status messages. */
+const ANSI_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
 function keepTail(buffer: string, chunk: string): string {
   const joined = buffer + chunk;
   return joined.length > MAX_KEPT ? joined.slice(joined.length - MAX_KEPT) : joined;
@@ -86,7 +89,8 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
     if (!spec.quiet && line.length > 0) log.info({ child: spec.label }, line);
   };
   child.all?.setEncoding("utf8");
-  child.all?.on("data", (chunk: string) => {
+  child.all?.on("data", (raw: string) => {
+    const chunk = raw.replace(ANSI_ESCAPE, "");
     output = keepTail(output, chunk);
     const lines = (pending + chunk).split("\n");
     pending = lines.pop() ?? "";

@@ -67,8 +67,10 @@ export class StateStore {
     this.writeJson(APPLIED, value);
   }
 
-  forgetApplied(): void {
-    rmSync(join(this.dir, APPLIED), { force: true });
+  /** The next enable must run fully (the agent was stopped); which workspace we connected is still known. */
+  invalidateApplied(): void {
+    const applied = this.applied();
+    if (applied) this.writeJson(APPLIED, { ...applied, seq: -1, settingsHash: "" });
   }
 
   updateMarker(now = Date.now()): UpdateMarker | undefined {

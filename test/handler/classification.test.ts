@@ -27,7 +27,7 @@ const bundleCases: [number, string, number, string][] = [
   [30, "", 30, "BundleInternalError"],
   [52, "", 52, "MissingDependency"],
   [55, "Error: This system does not have a supported version of OpenSSL installed. This system's OpenSSL version: 3.0.2", 60, "UnsupportedOpenSsl"],
-  [55, "Error: curl was not installed", 55, "CurlMissing"],
+  [55, "Error: curl was not installed", 55, "CurlInstallFailed"],
   [60, "Error: Python is not installed", 52, "PythonMissing"],
   [60, "Unsupported OpenSSL version", 60, "UnsupportedOpenSsl"],
   [61, "", 61, "PythonCtypesMissing"],

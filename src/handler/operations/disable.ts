@@ -13,6 +13,6 @@ export async function disable(ctx: OperationContext): Promise<OperationOutcome> 
   const result = await serviceControl(paths, ["disable"], deadline, log);
   if (result.timedOut || result.exitCode !== 0) throw classifyServiceFailure("disable", result);
   // The next enable must start the agent again even if its settings did not change.
-  state.forgetApplied();
+  state.invalidateApplied();
   return { message: "Disable succeeded: the Log Analytics agent's services are stopped" };
 }

@@ -1,8 +1,9 @@
 // enable: connect the installed agent to the workspace. Runs on every goal state and after reboots, so an
 // already-applied sequence with unchanged settings returns at once and leaves the status alone.
 import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { locateBundle } from "../bundle.ts";
-import { refuseMultipleConnections } from "../connections.ts";
+import { configuredWorkspaces, refuseMultipleConnections } from "../connections.ts";
 import { ExtensionError } from "../errors.ts";
 import { DEFAULT_DOMAIN, domainForEnvironment, fetchInstanceMetadata, isArcMachine, type InstanceMetadata } from "../metadata.ts";
 import {
@@ -73,15 +74,34 @@ async function onboardWithRetries(ctx: OperationContext, request: OnboardingRequ
   }
 }
 
-/** A workspace this handler connected before and the settings no longer name: disconnect it (no double billing). */
+/**
+ * The settings now name another workspace than the one this handler connected: disconnect the old one
+ * first (no double billing, and omsadmin.sh would otherwise keep it as the primary workspace).
+ */
 async function disconnectPrevious(ctx: OperationContext, previous: string | undefined, current: string): Promise<string | undefined> {
   if (!previous || previous === current || !existsSync(ctx.paths.workspaceEtc(previous))) return undefined;
+  ctx.log.info(`the workspace changed from ${previous} to ${current}: disconnecting ${previous}`);
   const result = await runChild({ label: "omsadmin remove", file: ctx.paths.omsadmin, args: ["-x", previous], timeoutMs: 120_000 }, ctx.deadline, ctx.log);
   if (result.exitCode !== 0) {
     ctx.log.warn(`could not disconnect the previous workspace ${previous} (omsadmin.sh -x exit ${result.exitCode})`);
     return undefined;
   }
   return previous;
+}
+
+/** omsadmin.sh exits 0 without configuring a workspace when another one is primary (OMS-Agent-for-Linux#1174). */
+async function verifyOnboarded(ctx: OperationContext, workspaceId: string): Promise<void> {
+  if (existsSync(join(ctx.paths.workspaceEtc(workspaceId), "conf", "omsadmin.conf"))) return;
+  const { workspaces } = await configuredWorkspaces(ctx.paths, ctx.deadline, ctx.log);
+  const others = [...workspaces].filter((id) => id !== workspaceId);
+  throw new ExtensionError(
+    30,
+    "OnboardingSkipped",
+    `omsadmin.sh reported success but workspace ${workspaceId} is not configured${others.length > 0 ? ` (the agent's primary workspace is ${others.join(", ")})` : ""}`,
+    others.length > 0
+      ? `to move this machine to ${workspaceId}, disconnect the other workspace first (/opt/microsoft/omsagent/bin/omsadmin.sh -x ${others[0]}), then retry`
+      : "retry; if it persists, report it with extension.log attached",
+  );
 }
 
 export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
@@ -114,10 +134,11 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
     log.info("removed the agent's previous proxy configuration: no proxy is configured now");
   }
 
+  // Our own previous workspace is being replaced, not a second connection: remove it before looking.
+  const disconnected = await disconnectPrevious(ctx, applied?.workspaceId, workspaceId);
   if (settings.public.stopOnMultipleConnections) {
     await refuseMultipleConnections(paths, workspaceId, deadline, log);
   }
-
   await onboardWithRetries(ctx, {
     workspaceId,
     workspaceKey: protectedSettings.workspaceKey,
@@ -125,14 +146,13 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
     proxy: proxy.value,
     resourceId,
   });
+  await verifyOnboarded(ctx, workspaceId);
 
   if (!(await isAgentRunning(paths, workspaceId, deadline, log))) {
     log.info("the agent is not running after onboarding: starting it");
     const started = await serviceControl(paths, ["enable", workspaceId], deadline, log);
     if (started.timedOut || started.exitCode !== 0) throw classifyServiceFailure("enable", started);
   }
-  const disconnected = await disconnectPrevious(ctx, applied?.workspaceId, workspaceId);
-
   state.recordApplied({ seq, settingsHash: settings.hash, workspaceId, handlerVersion: ctx.env.version, at: new Date().toISOString() });
   let bundleVersion = "unknown";
   try {
