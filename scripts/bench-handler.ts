@@ -1,0 +1,561 @@
+// Handler benchmark: the REAL package (official Node runtime, as shipped) installed into a simulated VM the way the
+// guest agent does it, then the handler's own commands timed as the agent runs them.
+//
+//   npm run bench [-- --install-runs 3] [--enable-runs 10] [--noop-runs 10] [--json] [--keep]
+//
+// What it prints (figures only: there are no timed assertions, a run on another machine gives other numbers):
+//  1. the package: buildPackage() (runtime from .cache/), zip size, unpacked size, build time;
+//  2. the agent's unpack (FakeGuestAgent.installZip + initialize: python zipfile.extractall, u+x, environment file);
+//  3. wall time, peak RSS and CPU of
+//       install              each run on a FRESH simulated VM (new system root, package unpacked again), so the
+//                            bundle really installs every time;
+//       enable: first        right after each install (seq 0): omsadmin.sh really onboards (GUID, certs, service);
+//       enable: new seq      a new sequence number (new config/<seq>.settings) each run, so the handler takes its
+//                            whole path: decrypt, ask the (loopback) instance metadata, omsadmin.sh, service_control.
+//                            Twice: with the agent running (omsadmin.sh, like the real one, then sees the workspace
+//                            onboarded and running and returns at once) and with it stopped beforehand (omsadmin.sh
+//                            really re-onboards);
+//       enable: no-op        the same sequence and settings again: the handler recognises it and returns;
+//     plus two baselines that say how much of a short command is fixed cost: the bundled runtime alone
+//     (`runtime/node -e 0`) and shim + runtime + loading bin/handler.cjs (an unknown operation, which exits
+//     before touching anything);
+//  4. where the time goes inside one no-op and one full enable, from the timestamps of extension.log.
+//
+// How a command is run. Exactly as ga/extensionprocessutil.py does and as FakeGuestAgent.run replicates it:
+// `/bin/sh -c "<baseDir>/omsagent-shim <op>"`, cwd = base dir, new session, stdout/stderr to unlinked temp files in
+// the base dir, the agent's variables with the agent's own environment on top. The one difference is the parent:
+// a small python3 wrapper (below) instead of the Node test process, because peak memory of a process TREE cannot be
+// had from Node (process.resourceUsage() is the calling process only). The wrapper takes
+// getrusage(RUSAGE_CHILDREN) after waiting for the shell: the kernel folds every descendant that was waited for
+// (sh → exec'd node → openssl, bundle, omsadmin.sh, service_control, which the handler always reaps) into it.
+// Why python3 and not GNU time: python3 is already required (the simulated system root links it and the fake
+// agent unpacks zips with it, as the real agent does), so nothing is installed; the wrapper can reproduce the
+// agent's setsid and TemporaryFile(dir=base_dir) itself, so the shell stays the direct child and session leader,
+// as under the agent (`time sh -c …` would insert itself between them); and it reports wall time measured around
+// Popen/wait, so the wrapper's own start-up is not in the figures.
+// Note ru_maxrss semantics: it is the peak RSS of the LARGEST single process of the tree (not the sum of processes
+// alive at the same time) — here that is always the handler's node process; its short-lived children (sh scripts,
+// openssl) are a few MB each. The env/command replica is checked against FakeGuestAgent.run before anything is
+// measured, so a change in the fake agent cannot silently make the benchmark run something else.
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { isDeepStrictEqual, parseArgs } from "node:util";
+import { buildPackage, type BuiltPackage } from "./package.ts";
+import { NODE_RUNTIME } from "./runtime.ts";
+import { AGENT_TIMEOUTS, FakeGuestAgent, NOT_RUN, pyJsonDumps, type Operation } from "../test/support/guest-agent.ts";
+import { DEFAULT_METADATA, WORKSPACE_ID, WORKSPACE_KEY } from "../test/support/simulated-vm.ts";
+import { makeSystemRoot, makeTempDir, startFakeMetadata, type FakeMetadataService } from "../test/support/system-root.ts";
+
+const USAGE = "usage: npm run bench -- [--install-runs N (3)] [--enable-runs N (10)] [--noop-runs N (10)] [--json] [--keep]";
+
+const { values: args } = parseArgs({
+  options: {
+    "install-runs": { type: "string", default: "3" },
+    "enable-runs": { type: "string", default: "10" },
+    "noop-runs": { type: "string", default: "10" },
+    json: { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+  strict: true,
+  allowPositionals: false,
+});
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+function count(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`--${name} must be an integer from 1 to 1000, got ${value}`);
+  return n;
+}
+const INSTALL_RUNS = count("install-runs", args["install-runs"]);
+const ENABLE_RUNS = count("enable-runs", args["enable-runs"]);
+const NOOP_RUNS = count("noop-runs", args["noop-runs"]);
+const JSON_OUTPUT = args.json === true;
+
+const SETTINGS = { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } };
+
+/** Progress goes to stderr so that stdout is only the report (and only JSON with --json). */
+const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Statistics
+
+interface Stats {
+  min: number;
+  median: number;
+  max: number;
+  mean: number;
+}
+
+function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    min: round(sorted[0]!),
+    median: round(median),
+    max: round(sorted[sorted.length - 1]!),
+    mean: round(sorted.reduce((s, x) => s + x, 0) / sorted.length),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Running a command as the agent does, under the rusage wrapper
+
+/**
+ * Runs /bin/sh -c <command> like ga/extensionprocessutil.py (start_new_session = os.setsid, TemporaryFile in the
+ * base dir, kill the group at the timeout) and prints one JSON line: exit code, wall time around Popen → wait,
+ * and getrusage(RUSAGE_CHILDREN) — the tree's peak RSS (KB on Linux) and CPU.
+ */
+const WRAPPER = String.raw`
+import json, os, resource, signal, subprocess, sys, tempfile, time
+spec = json.load(sys.stdin)
+out = tempfile.TemporaryFile(dir=spec["cwd"])
+err = tempfile.TemporaryFile(dir=spec["cwd"])
+started = time.monotonic()
+proc = subprocess.Popen(["/bin/sh", "-c", spec["command"]], cwd=spec["cwd"], env=spec["env"], stdin=subprocess.DEVNULL,
+                        stdout=out, stderr=err, start_new_session=True)
+timed_out = False
+try:
+    code = proc.wait(timeout=spec["timeout"])
+except subprocess.TimeoutExpired:
+    timed_out = True
+    os.killpg(proc.pid, signal.SIGKILL)
+    code = proc.wait()
+wall = time.monotonic() - started
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+def head(f):
+    f.seek(0)
+    return f.read(3200).decode("utf-8", "backslashreplace")
+json.dump({"exitCode": code, "timedOut": timed_out, "wallMs": wall * 1000, "maxRssKb": ru.ru_maxrss,
+           "userMs": ru.ru_utime * 1000, "sysMs": ru.ru_stime * 1000, "stdout": head(out), "stderr": head(err)}, sys.stdout)
+`;
+
+interface Measured {
+  exitCode: number;
+  timedOut: boolean;
+  wallMs: number;
+  maxRssKb: number;
+  userMs: number;
+  sysMs: number;
+  stdout: string;
+  stderr: string;
+}
+
+interface AgentCommand {
+  command: string;
+  cwd: string;
+  env: Record<string, string>;
+  timeout: number;
+}
+
+const MANIFEST_KEY: Record<Operation, string> = {
+  install: "installCommand",
+  enable: "enableCommand",
+  disable: "disableCommand",
+  update: "updateCommand",
+  uninstall: "uninstallCommand",
+};
+
+/** The command line, cwd and environment FakeGuestAgent.run would use (install/enable, first install sequence). */
+function agentCommand(agent: FakeGuestAgent, version: string, op: "install" | "enable", seq: string): AgentCommand {
+  const base = agent.baseDir(version);
+  const cmd = agent.loadManifest(version).handlerManifest[MANIFEST_KEY[op]];
+  if (typeof cmd !== "string") throw new Error(`HandlerManifest.json has no ${MANIFEST_KEY[op]}`);
+  const env: Record<string, string> = {
+    AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE: NOT_RUN,
+    AZURE_GUEST_AGENT_EXTENSION_PATH: base,
+    AZURE_GUEST_AGENT_EXTENSION_VERSION: version,
+    AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS: agent.wireServerAddress,
+    ConfigSequenceNumber: seq,
+    AZURE_GUEST_AGENT_EXTENSION_SUPPORTED_FEATURES: pyJsonDumps([{ Key: "ExtensionTelemetryPipeline", Value: "1.0" }]),
+  };
+  for (const [k, v] of Object.entries(agent.baseEnv)) if (v !== undefined) env[k] = v;
+  return { command: `${base}/${cmd.replace(/^\/+/, "")}`, cwd: base, env, timeout: AGENT_TIMEOUTS[op] };
+}
+
+let python = "python3";
+
+function runWrapped(spec: AgentCommand): Promise<Measured> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(python, ["-c", WRAPPER], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`rusage wrapper failed (exit ${code}): ${stderr.trim()}`));
+      try {
+        resolvePromise(JSON.parse(stdout) as Measured);
+      } catch (error) {
+        reject(new Error(`rusage wrapper printed no JSON: ${(error as Error).message}: ${stdout.slice(0, 200)}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(spec));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// extension.log: where the time goes
+
+const LOG_LINE = /^(\S+Z) (\S+)\s+(\S+) seq=(\S+) (.*?)(?: (\{.*\}))?$/;
+
+interface LogEntry {
+  at: number;
+  level: string;
+  message: string;
+  extra?: Record<string, unknown>;
+}
+
+function parseLog(text: string): LogEntry[] {
+  const entries: LogEntry[] = [];
+  for (const line of text.split("\n")) {
+    const m = LOG_LINE.exec(line);
+    if (!m) continue;
+    let extra: Record<string, unknown> | undefined;
+    try {
+      extra = m[6] ? (JSON.parse(m[6]) as Record<string, unknown>) : undefined;
+    } catch {
+      extra = undefined;
+    }
+    entries.push({ at: Date.parse(m[1]!), level: m[2]!, message: m[5]!, ...(extra ? { extra } : {}) });
+  }
+  return entries;
+}
+
+/** Reads extension.log from `offset` on: the lines one command wrote. */
+class LogTail {
+  private offset = 0;
+  constructor(private readonly file: string) {}
+  skip(): void {
+    this.offset = existsSync(this.file) ? statSync(this.file).size : 0;
+  }
+  next(): LogEntry[] {
+    if (!existsSync(this.file)) return [];
+    const buf = readFileSync(this.file);
+    const text = buf.subarray(this.offset).toString("utf8");
+    this.offset = buf.length;
+    return parseLog(text);
+  }
+}
+
+/** durationMs of the "<op> finished" line: the time the handler measured itself, from runOperation's start. */
+function handlerDuration(entries: LogEntry[], op: string): number | undefined {
+  // Not "openssl cms finished" etc.: children's lines carry a durationMs too.
+  const finished = entries.find((e) => e.message === `${op} finished` && typeof e.extra?.durationMs === "number");
+  return finished?.extra?.durationMs as number | undefined;
+}
+
+interface Phase {
+  offsetMs: number;
+  deltaMs: number;
+  message: string;
+}
+
+function phases(entries: LogEntry[]): Phase[] {
+  const t0 = entries[0]?.at ?? 0;
+  return entries.map((e, i) => ({
+    offsetMs: e.at - t0,
+    deltaMs: i === 0 ? 0 : e.at - entries[i - 1]!.at,
+    message: `${e.level} ${e.message}`.slice(0, 110),
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The simulated VM: system root + fake guest agent + the real package unpacked as the agent does
+
+interface Vm {
+  agent: FakeGuestAgent;
+  root: string;
+  version: string;
+  log: LogTail;
+  unpackMs: number;
+}
+
+function newVm(dir: string, pkg: BuiltPackage, metadata: FakeMetadataService): Vm {
+  const root = makeSystemRoot(join(dir, "system"));
+  // The same agent environment createSimulatedVm gives (test/support/simulated-vm.ts); the two waits it shortens
+  // only matter on failures, which the benchmark refuses anyway.
+  const agent = new FakeGuestAgent({
+    root: join(dir, "agent"),
+    baseEnv: {
+      PATH: process.env.PATH,
+      OMS_HANDLER_ROOT: root,
+      OMS_HANDLER_IMDS_ENDPOINT: metadata.url, // loopback fake, never the real 169.254.169.254
+      OMS_HANDLER_PACKAGE_LOCK_WAIT_SECONDS: "3",
+      OMS_HANDLER_RETRY_DELAY_SECONDS: "0",
+    },
+  });
+  agent.certificate(); // the tenant certificate exists before the agent downloads anything; not part of the unpack time
+  const started = performance.now();
+  const { version } = agent.installZip(pkg.zipPath, pkg.version);
+  agent.initialize(version);
+  const unpackMs = performance.now() - started;
+  agent.writeSettings(0, SETTINGS, version);
+  const log = new LogTail(join(agent.logDir(), "extension.log"));
+  return { agent, root, version, log, unpackMs };
+}
+
+function callsLogLines(root: string): number {
+  const file = join(root, ".omssim", "calls.log");
+  return existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).length : 0;
+}
+
+interface Sample {
+  wallMs: number;
+  handlerMs?: number;
+  maxRssKb: number;
+  cpuMs: number;
+}
+
+interface OpResult {
+  name: string;
+  runs: number;
+  wallMs: Stats;
+  /** Time the handler measured itself (extension.log "… finished" durationMs). */
+  handlerMs?: Stats;
+  /** Peak RSS of the largest process of the tree, MB. */
+  peakRssMb: Stats;
+  /** user + system CPU of the whole tree, ms. */
+  cpuMs: Stats;
+  samples: Sample[];
+}
+
+function summarise(name: string, samples: Sample[]): OpResult {
+  const handler = samples.map((s) => s.handlerMs).filter((x): x is number => x !== undefined);
+  return {
+    name,
+    runs: samples.length,
+    wallMs: stats(samples.map((s) => s.wallMs)),
+    ...(handler.length === samples.length ? { handlerMs: stats(handler) } : {}),
+    peakRssMb: stats(samples.map((s) => s.maxRssKb / 1024)),
+    cpuMs: stats(samples.map((s) => s.cpuMs)),
+    samples: samples.map((s) => ({ ...s, wallMs: Math.round(s.wallMs * 10) / 10, cpuMs: Math.round(s.cpuMs) })),
+  };
+}
+
+function fail(what: string, r: Measured): never {
+  throw new Error(`${what}: exit ${r.exitCode}${r.timedOut ? " (timed out)" : ""}\n[stdout]\n${r.stdout}\n[stderr]\n${r.stderr}`);
+}
+
+/** One handler command as the agent runs it; refuses anything but success (a failure's timing is meaningless). */
+async function measure(vm: Vm, op: "install" | "enable", seq: number): Promise<{ sample: Sample; entries: LogEntry[] }> {
+  vm.log.skip();
+  const r = await runWrapped(agentCommand(vm.agent, vm.version, op, String(seq)));
+  if (r.exitCode !== 0 || r.timedOut) fail(`${op} seq ${seq}`, r);
+  const entries = vm.log.next();
+  vm.agent.setHandlerState(vm.version, op === "install" ? "Installed" : "Enabled");
+  return { sample: { wallMs: r.wallMs, handlerMs: handlerDuration(entries, op), maxRssKb: r.maxRssKb, cpuMs: r.userMs + r.sysMs }, entries };
+}
+
+/** A command that is not a handler operation (baselines), in the same agent environment. */
+async function measureRaw(vm: Vm, command: string, expectExit: number): Promise<Sample> {
+  const spec = { ...agentCommand(vm.agent, vm.version, "enable", vm.agent.goalStateSeq ?? "0"), command };
+  const r = await runWrapped(spec);
+  if (r.exitCode !== expectExit) fail(command, r);
+  return { wallMs: r.wallMs, maxRssKb: r.maxRssKb, cpuMs: r.userMs + r.sysMs };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const fmt = (s: Stats, digits = 0) => `${s.min.toFixed(digits)} / ${s.median.toFixed(digits)} / ${s.max.toFixed(digits)}`;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+async function main(): Promise<void> {
+  const benchStarted = performance.now();
+  // Other work on the machine shows up directly in these figures: say how busy it was.
+  const loadAvgAtStart = loadavg().map((x) => Math.round(x * 100) / 100);
+  python = execFileSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" }).trim(); // skip pyenv-style shims
+  const tmp = makeTempDir("omsext-bench-");
+  let metadata: FakeMetadataService | undefined;
+  const cleanup = () => {
+    if (args.keep) progress(`kept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = () => {
+    cleanup();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    // 1. The real package.
+    progress("building the package (official runtime from .cache/)…");
+    let t = performance.now();
+    const pkg = await buildPackage({ outDir: join(tmp, "package"), log: progress });
+    const buildMs = performance.now() - t;
+    const biggest = [...pkg.entries].sort((a, b) => b.size - a.size).slice(0, 3);
+
+    metadata = await startFakeMetadata(DEFAULT_METADATA);
+
+    // 2+3a. Install, each on a fresh VM, followed by that VM's first enable (seq 0: the real onboarding).
+    const unpack: number[] = [];
+    const installs: Sample[] = [];
+    const firstEnables: Sample[] = [];
+    let firstEntries: LogEntry[] = [];
+    let vm: Vm | undefined;
+    for (let i = 0; i < INSTALL_RUNS; i++) {
+      progress(`install + first enable ${i + 1}/${INSTALL_RUNS} (fresh VM)…`);
+      if (vm) rmSync(join(tmp, `vm${i - 1}`), { recursive: true, force: true }); // only the last VM is used further
+      vm = newVm(join(tmp, `vm${i}`), pkg, metadata);
+      unpack.push(vm.unpackMs);
+      const before = callsLogLines(vm.root);
+      installs.push((await measure(vm, "install", 0)).sample);
+      if (callsLogLines(vm.root) === before) throw new Error("install ran no bundle: not a full install");
+      const first = await measure(vm, "enable", 0);
+      if (!first.entries.some((e) => /Onboarding success/.test(e.message))) throw new Error("the first enable did not onboard");
+      firstEnables.push(first.sample);
+      firstEntries = first.entries;
+    }
+    vm = vm!;
+
+    // Check the replica against FakeGuestAgent.run itself, with a no-op enable of seq 0 (changes nothing).
+    progress("checking the command replica against FakeGuestAgent.run…");
+    const viaAgent = await vm.agent.run(vm.version, "enable");
+    const replica = agentCommand(vm.agent, vm.version, "enable", "0");
+    if (viaAgent.exitCode !== 0) throw new Error(`FakeGuestAgent.run enable: exit ${viaAgent.exitCode}\n${viaAgent.output}`);
+    if (viaAgent.command !== replica.command || !isDeepStrictEqual(viaAgent.env, replica.env)) {
+      throw new Error(
+        `the benchmark's command/env replica differs from FakeGuestAgent.run: update agentCommand()\n` +
+          `agent:   ${viaAgent.command} ${JSON.stringify(viaAgent.env)}\nreplica: ${replica.command} ${JSON.stringify(replica.env)}`,
+      );
+    }
+
+    // 3b. Full enables: a new goal state (sequence number) each time, so the handler takes its whole path
+    // (decrypt, instance metadata, omsadmin.sh, service_control). Two flavours, because the toolchain decides:
+    //  - agent running (what a new goal state meets on a healthy VM): omsadmin.sh, like the real one, sees the
+    //    workspace onboarded and its agent running and returns without re-onboarding;
+    //  - agent stopped first (`service_control stop <ws>`, outside the timing): omsadmin.sh really re-onboards.
+    const serviceControl = join(vm.root, "opt/microsoft/omsagent/bin/service_control");
+    const fullRunning: Sample[] = [];
+    const fullStopped: Sample[] = [];
+    let stoppedEntries: LogEntry[] = [];
+    let seq = 0;
+    for (const [flavour, samples] of [["running", fullRunning], ["stopped", fullStopped]] as const) {
+      for (let i = 0; i < ENABLE_RUNS; i++) {
+        seq++;
+        progress(`full enable, agent ${flavour}, ${i + 1}/${ENABLE_RUNS}…`);
+        vm.agent.writeSettings(seq, SETTINGS, vm.version);
+        if (flavour === "stopped") {
+          execFileSync(serviceControl, ["stop", WORKSPACE_ID], { env: { PATH: process.env.PATH, OMS_HANDLER_ROOT: vm.root }, stdio: "ignore" });
+        }
+        const before = callsLogLines(vm.root);
+        const { sample, entries } = await measure(vm, "enable", seq);
+        if (callsLogLines(vm.root) === before) throw new Error(`enable seq ${seq} ran no tool: not a full enable`);
+        if (vm.agent.readStatus(vm.version, seq).status !== "success") throw new Error(`enable seq ${seq}: status is not success`);
+        const onboarded = entries.some((e) => /Onboarding success/.test(e.message));
+        if (onboarded !== (flavour === "stopped")) throw new Error(`enable seq ${seq} (agent ${flavour}): onboarded=${onboarded}, not as expected`);
+        samples.push(sample);
+        if (flavour === "stopped") stoppedEntries = entries;
+      }
+    }
+
+    // 3c. No-op enables: the same sequence and settings (the agent re-runs enable like this after a reboot or
+    // an agent restart).
+    const noops: Sample[] = [];
+    let noopEntries: LogEntry[] = [];
+    progress(`no-op enable ×${NOOP_RUNS}…`);
+    for (let i = 0; i < NOOP_RUNS; i++) {
+      const before = callsLogLines(vm.root);
+      const { sample, entries } = await measure(vm, "enable", seq);
+      if (callsLogLines(vm.root) !== before || !entries.some((e) => /already applied/.test(e.message))) {
+        throw new Error("the no-op enable was not a no-op");
+      }
+      noops.push(sample);
+      noopEntries = entries;
+    }
+
+    // Baselines: the fixed cost of any command.
+    progress(`baselines ×${NOOP_RUNS}…`);
+    const base = vm.agent.baseDir(vm.version);
+    const bareNode: Sample[] = [];
+    const shimLoad: Sample[] = [];
+    for (let i = 0; i < NOOP_RUNS; i++) {
+      bareNode.push(await measureRaw(vm, `${base}/runtime/node -e 0`, 0));
+      shimLoad.push(await measureRaw(vm, `${base}/omsagent-shim bench-unknown-operation`, 30));
+    }
+    const runtimeVersion = execFileSync(join(base, "runtime/node"), ["--version"], { encoding: "utf8" }).trim();
+
+    const results = {
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", loadAvgAtStart, benchNode: process.version, packagedRuntime: runtimeVersion },
+      package: {
+        zip: pkg.zipPath.split("/").pop(),
+        version: pkg.version,
+        simulatedBundle: pkg.simulated,
+        zipBytes: pkg.zipSize,
+        unpackedBytes: pkg.unpackedSize,
+        files: pkg.entries.length,
+        largest: biggest,
+        buildMs: Math.round(buildMs),
+      },
+      agentUnpackMs: stats(unpack),
+      operations: [
+        summarise("install (fresh VM)", installs),
+        summarise("enable: first, onboards", firstEnables),
+        summarise("enable: new seq, agent running", fullRunning),
+        summarise("enable: new seq, re-onboards", fullStopped),
+        summarise("enable: no-op (same seq)", noops),
+      ],
+      baselines: [summarise("runtime/node -e 0", bareNode), summarise("shim + load handler.cjs", shimLoad)],
+      timelines: { noopEnable: phases(noopEntries), reonboardEnable: phases(stoppedEntries), firstEnable: phases(firstEntries) },
+      benchSeconds: 0,
+    };
+    results.benchSeconds = Math.round((performance.now() - benchStarted) / 100) / 10;
+
+    if (JSON_OUTPUT) {
+      console.log(JSON.stringify(results, null, 2));
+      return;
+    }
+    const p = results.package;
+    console.log(`OmsAgentForLinux handler benchmark — ${results.machine.cpus} × ${results.machine.cpuModel}, load average at start ${loadAvgAtStart.join(" ")}`);
+    console.log(`bench under node ${results.machine.benchNode}; packaged runtime ${runtimeVersion} (pinned ${NODE_RUNTIME.version})`);
+    console.log("");
+    console.log(`package   ${p.zip}${p.simulatedBundle ? " (simulated OMS bundle)" : ""}`);
+    console.log(`          zip ${mb(p.zipBytes)} (${p.zipBytes} B), unpacked ${mb(p.unpackedBytes)} (${p.unpackedBytes} B), ${p.files} files, built in ${(p.buildMs / 1000).toFixed(1)} s`);
+    console.log(`          largest: ${biggest.map((e) => `${e.name} ${mb(e.size)}`).join(", ")}`);
+    console.log(`agent unpack (installZip + initialize), ms min/median/max: ${fmt(results.agentUnpackMs)}  (${INSTALL_RUNS} runs)`);
+    console.log("");
+    const rows = [...results.operations, ...results.baselines];
+    const header = ["command", "runs", "wall ms min/med/max", "in-handler ms (med)", "peak RSS MB min/med/max", "CPU ms (med)"];
+    const table = rows.map((r) => [
+      r.name,
+      String(r.runs),
+      fmt(r.wallMs),
+      r.handlerMs ? r.handlerMs.median.toFixed(0) : "-",
+      fmt(r.peakRssMb, 1),
+      r.cpuMs.median.toFixed(0),
+    ]);
+    const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+    console.log(line(header));
+    for (const row of table) console.log(line(row));
+    console.log("  wall = /bin/sh -c start → exit, as the agent sees it; in-handler = the handler's own durationMs (extension.log);");
+    console.log("  peak RSS = ru_maxrss of RUSAGE_CHILDREN (largest process of the tree); CPU = user + sys of the whole tree.");
+    for (const [title, timeline] of [
+      ["last no-op enable", results.timelines.noopEnable],
+      ["last re-onboarding enable (new seq, agent stopped)", results.timelines.reonboardEnable],
+    ] as const) {
+      console.log("");
+      console.log(`extension.log of the ${title} (ms since its first line, +ms since the previous):`);
+      for (const ph of timeline) console.log(`  ${String(ph.offsetMs).padStart(5)}  +${String(ph.deltaMs).padEnd(4)} ${ph.message}`);
+    }
+    console.log("");
+    console.log(`bench took ${results.benchSeconds} s`);
+  } finally {
+    await metadata?.close();
+    cleanup();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`bench-handler: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+});
