@@ -45,7 +45,7 @@ export function explainError(error: unknown, what: string, retries: number): Exp
     return {
       errorCode: e.name,
       code: null,
-      message: `could not get an Azure token: ${firstSentence(e.message)} — sign in (az login, managed identity, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET) for this cloud`,
+      message: `could not get an Azure token: ${credentialReasons(error)} — sign in (az login, managed identity, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET) for this cloud`,
     };
   }
 
@@ -78,6 +78,19 @@ export function explainError(error: unknown, what: string, retries: number): Exp
     default:
       return { ...base, message: `${what} was rejected (${label}): ${detail}` };
   }
+}
+
+/**
+ * DefaultAzureCredential's error is "ChainedTokenCredential authentication failed." followed by one line per
+ * credential it tried; the first sentence of each is what tells the operator which login to fix.
+ */
+function credentialReasons(error: unknown): string {
+  const inner = (error as { errors?: unknown[] }).errors;
+  const lines = Array.isArray(inner) && inner.length > 0
+    ? inner.map((x) => String((x as Error)?.message ?? x))
+    : String((error as Error).message ?? "").split(/\r?\n/).slice(1);
+  const reasons = lines.map((l) => firstSentence(l.replace(/^CredentialUnavailableError:\s*/, "")).replace(/\.$/, "")).filter((l) => l !== "");
+  return reasons.length > 0 ? reasons.join("; ") : firstSentence(String((error as Error).message ?? error));
 }
 
 function firstSentence(text: string): string {

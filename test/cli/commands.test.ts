@@ -193,10 +193,18 @@ describe("command line", () => {
     const arm = await startFakeArm();
     try {
       const id = arm.addMachine("vm", "vm1");
-      const failing = { async getToken(): Promise<never> { const e = new Error("EnvironmentCredential is unavailable. No credential in the chain provided a token."); e.name = "AggregateAuthenticationError"; throw e; } };
+      const unavailable = (message: string) => Object.assign(new Error(message), { name: "CredentialUnavailableError" });
+      const failing = {
+        async getToken(): Promise<never> {
+          throw Object.assign(new Error("ChainedTokenCredential authentication failed.\n…"), {
+            name: "AggregateAuthenticationError",
+            errors: [unavailable("EnvironmentCredential is unavailable. No underlying credential could be used."), unavailable("Azure CLI could not be found. Please visit https://aka.ms/azure-cli.")],
+          });
+        },
+      };
       const r = await runCli(["status", ...armFlags(arm), id], { credential: failing });
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /error: could not get an Azure token: EnvironmentCredential is unavailable\. — sign in \(az login/);
+      assert.match(r.stderr, /error: could not get an Azure token: EnvironmentCredential is unavailable; Azure CLI could not be found — sign in \(az login/);
       assert.equal(arm.stats.requests, 0);
 
       const wrongToken = await runCli(["status", ...armFlags(arm), "--retries", "0", id], { credential: { getToken: async () => ({ token: "stale", expiresOnTimestamp: Date.now() + 60_000 }) } });
