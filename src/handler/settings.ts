@@ -43,6 +43,15 @@ export function settingsPath(configFolder: string, seq: number): string {
   return join(configFolder, `${seq}.settings`);
 }
 
+/** Hash of the settings file as the guest agent wrote it: lets enable recognise a re-run without decrypting. */
+export function settingsFileHash(configFolder: string, seq: number): string | undefined {
+  try {
+    return createHash("sha256").update(readFileSync(settingsPath(configFolder, seq))).digest("hex");
+  } catch {
+    return undefined;
+  }
+}
+
 /** null means "no settings": the file is absent or empty (the agent writes an empty 0.settings then). */
 export function readHandlerSettings(path: string): RawHandlerSettings | null {
   if (!existsSync(path)) return null;

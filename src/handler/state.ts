@@ -7,6 +7,8 @@ import { dirname, join } from "node:path";
 export interface AppliedEnable {
   seq: number;
   settingsHash: string;
+  /** Hash of the raw settings file: the same file again needs no decryption to be recognised. */
+  settingsFileHash?: string;
   workspaceId: string;
   handlerVersion: string;
   at: string;
@@ -70,7 +72,7 @@ export class StateStore {
   /** The next enable must run fully (the agent was stopped); which workspace we connected is still known. */
   invalidateApplied(): void {
     const applied = this.applied();
-    if (applied) this.writeJson(APPLIED, { ...applied, seq: -1, settingsHash: "" });
+    if (applied) this.writeJson(APPLIED, { ...applied, seq: -1, settingsHash: "", settingsFileHash: undefined });
   }
 
   updateMarker(now = Date.now()): UpdateMarker | undefined {

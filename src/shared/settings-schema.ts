@@ -27,7 +27,9 @@ export type Checked<T> =
   | { ok: true; value: T; warnings: string[] }
   | { ok: false; problems: SettingsProblem[] };
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+// The schemas are ours and checked against the JSON Schema meta-schema by the tests; not re-checking them
+// here saves compiling the meta-schema on every handler start (~30 ms of a no-op enable).
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, validateSchema: false });
 const validatePublic = ajv.compile(publicSchema);
 const validateProtected = ajv.compile(protectedSchema);
 const knownPublicKeys = new Set(Object.keys(publicSchema.properties));

@@ -57,7 +57,14 @@ test("enable again with the same sequence returns at once and leaves the status 
   assert.equal(readFileSync(statusFile, "utf8"), before);
   assert.equal(statSync(statusFile).mtimeMs, mtime);
   assert.equal(vm.calls().length, callsBefore, "no tool was run");
-  assert.match(vm.extensionLog(), /already applied with these settings/);
+  assert.match(vm.extensionLog(), /already applied with these settings \(same settings file\)/);
+
+  // The agent rewrites the same settings, encrypted anew: different bytes, same meaning, still nothing to do.
+  agent.writeSettings(0, SETTINGS, version);
+  assert.ok((await agent.enable(version)).ok);
+  assert.equal(readFileSync(statusFile, "utf8"), before);
+  assert.equal(vm.calls().length, callsBefore);
+  assert.match(vm.extensionLog(), /already applied with these settings \(same effective settings\)/);
 });
 
 test("a new sequence with new settings runs enable fully; a failed enable records nothing and is retried", async () => {

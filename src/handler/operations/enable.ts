@@ -17,7 +17,7 @@ import type { SystemPaths } from "../paths.ts";
 import { runChild } from "../process.ts";
 import { proxyEndpoint, registerProxySecrets } from "../secrets.ts";
 import { classifyServiceFailure, isAgentRunning, serviceControl } from "../service.ts";
-import type { Settings } from "../settings.ts";
+import { settingsFileHash, type Settings } from "../settings.ts";
 import { info, type OperationContext, type OperationOutcome } from "./context.ts";
 
 const MAX_ONBOARDING_ATTEMPTS = 3;
@@ -109,15 +109,19 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   if (!existsSync(paths.omsadmin)) {
     throw new ExtensionError(9, "EnableBeforeInstall", "the Log Analytics agent is not installed (omsadmin.sh is missing), so there is nothing to enable", "check the install step's status and fix its error; the guest agent runs install again on the next goal state");
   }
+  const applied = state.applied();
+  const fileHash = settingsFileHash(ctx.env.configFolder, seq);
+  const alreadyApplied = (how: string): OperationOutcome => {
+    log.info(`sequence ${seq} is already applied with these settings (${how}): nothing to do`);
+    return { unchanged: true, message: `Enable succeeded: sequence ${seq} was already applied` };
+  };
+  if (applied && applied.seq === seq && fileHash !== undefined && applied.settingsFileHash === fileHash) return alreadyApplied("same settings file");
+
   const settings = (await ctx.settings({ needProtected: true }))!;
   settings.warnings.forEach((warning) => log.warn(warning));
   const workspaceId = settings.public.workspaceId;
-
-  const applied = state.applied();
-  if (applied && applied.seq === seq && applied.settingsHash === settings.hash) {
-    log.info(`sequence ${seq} is already applied with these settings: nothing to do`);
-    return { unchanged: true, message: `Enable succeeded: sequence ${seq} was already applied` };
-  }
+  // The guest agent may rewrite the same settings re-encrypted: compare what they say, not their bytes.
+  if (applied && applied.seq === seq && applied.settingsHash === settings.hash) return alreadyApplied("same effective settings");
   ctx.reportTransitioning(`Connecting to workspace ${workspaceId}`);
 
   const protectedSettings = settings.protected!;
@@ -153,7 +157,7 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
     const started = await serviceControl(paths, ["enable", workspaceId], deadline, log);
     if (started.timedOut || started.exitCode !== 0) throw classifyServiceFailure("enable", started);
   }
-  state.recordApplied({ seq, settingsHash: settings.hash, workspaceId, handlerVersion: ctx.env.version, at: new Date().toISOString() });
+  state.recordApplied({ seq, settingsHash: settings.hash, settingsFileHash: fileHash, workspaceId, handlerVersion: ctx.env.version, at: new Date().toISOString() });
   let bundleVersion = "unknown";
   try {
     bundleVersion = locateBundle(ctx.env.extensionDir).version;
