@@ -85,8 +85,8 @@ function transientErrorCode(error: unknown): string | undefined {
  */
 export function retryAfterMs(get: (name: string) => string | undefined, now = Date.now()): number | undefined {
   for (const name of ["retry-after-ms", "x-ms-retry-after-ms"]) {
-    const value = Number(get(name));
-    if (get(name) !== undefined && Number.isFinite(value) && value >= 0) return value;
+    const raw = get(name)?.trim();
+    if (raw && /^\d+(\.\d+)?$/.test(raw)) return Number(raw);
   }
   const header = get("retry-after")?.trim();
   if (!header) return undefined;

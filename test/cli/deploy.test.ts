@@ -221,7 +221,13 @@ describe("deploy", () => {
     withArm({ latencyMs: 100 }, async (arm) => {
       const ids = Array.from({ length: 6 }, (_, i) => arm.addMachine("vm", `vm${i}`));
       const interrupt = new AbortController();
-      setTimeout(() => interrupt.abort(), 150);
+      // Interrupt once both workers have a machine in flight (each has sent its first request).
+      const watch = setInterval(() => {
+        if (arm.stats.requests >= 2) {
+          clearInterval(watch);
+          interrupt.abort();
+        }
+      }, 5);
       const r = await runArm(arm, [...deployArgs(ws, arm, "--concurrency", "2"), ...ids], { signal: interrupt.signal });
       assert.equal(r.code, 130);
       assert.equal((r.stdout.match(/\scancelled\s/g) ?? []).length, 2, r.stdout);
