@@ -43,3 +43,16 @@ test("onboard.conf values survive sh sourcing, quotes and metacharacters include
 function require_write(path: string, text: string): void {
   execFileSync("sh", ["-c", `cat > "${path}"`], { input: text });
 }
+
+test("extension.log is rotated by size, keeping five old files", async () => {
+  const { writeFileSync, readdirSync, statSync } = await import("node:fs");
+  const dir = makeTempDir();
+  writeFileSync(`${dir}/extension.log`, Buffer.alloc(10 * 1024 * 1024 + 1, 97));
+  for (let i = 1; i <= 5; i++) writeFileSync(`${dir}/extension.log.${i}`, `old ${i}`);
+  const log = createLogger({ logFolder: dir, operation: "install", seq: 0, version: "1.0.0" });
+  log.info("after rotation");
+  assert.deepEqual(readdirSync(dir).sort(), ["extension.log", "extension.log.1", "extension.log.2", "extension.log.3", "extension.log.4", "extension.log.5"]);
+  assert.equal(statSync(`${dir}/extension.log.1`).size, 10 * 1024 * 1024 + 1);
+  assert.equal(readFileSync(`${dir}/extension.log.2`, "utf8"), "old 1");
+  assert.match(readFileSync(`${dir}/extension.log`, "utf8"), /after rotation/);
+});
