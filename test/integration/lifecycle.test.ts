@@ -215,3 +215,34 @@ test("a hanging child is killed with its process group at the deadline and repor
   });
   assert.deepEqual(leftovers, [], "no process of the bundle's tree survives");
 });
+
+test("downgrade B→A (the agent runs the newer version's update) also keeps the workspace", async () => {
+  const vm = await createSimulatedVm({ versions: ["1.19.0", "1.19.1"] });
+  vms.push(vm);
+  const { agent } = vm;
+  agent.setup({ dir: vm.staged.get("1.19.1")!.dir }, { seq: 0, settings: SETTINGS });
+  assert.ok((await agent.firstInstall("1.19.1")).ok);
+  agent.setup({ dir: vm.staged.get("1.19.0")!.dir }, { seq: 0, settings: SETTINGS });
+  const downgrade = await agent.update("1.19.1", "1.19.0");
+  assert.ok(downgrade.ok, JSON.stringify(downgrade.error));
+  assert.deepEqual(downgrade.commands.map((c) => `${c.version}.${c.operation}=${c.exitCode}`), ["1.19.1.disable=0", "1.19.1.update=0", "1.19.1.uninstall=0", "1.19.0.install=0", "1.19.0.enable=0"]);
+  assert.ok(!vm.calls().some((line) => line.startsWith("bundle --remove")));
+  assert.ok(existsSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "conf/omsadmin.conf")));
+});
+
+test("an update marker only protects the version being updated from", async () => {
+  const vm = await createSimulatedVm({ versions: ["1.19.0", "1.19.1"] });
+  vms.push(vm);
+  const { agent } = vm;
+  agent.setup({ dir: vm.staged.get("1.19.0")!.dir }, { seq: 0, settings: SETTINGS });
+  assert.ok((await agent.firstInstall("1.19.0")).ok);
+  agent.setup({ dir: vm.staged.get("1.19.1")!.dir }, { seq: 0, settings: SETTINGS });
+  // The update was prepared, then the sequence stopped (e.g. the agent restarted) before 1.19.1's install.
+  assert.equal((await agent.run("1.19.1", "update", { updatingFromVersion: "1.19.0", updateToVersion: "1.19.1" })).exitCode, 0);
+  // Removing 1.19.1 now is a real uninstall, not "part of the update".
+  const removal = await agent.run("1.19.1", "uninstall");
+  assert.equal(removal.exitCode, 0);
+  assert.match(removal.stdout, /the Log Analytics agent was removed/);
+  assert.ok(vm.calls().some((line) => line.startsWith("bundle --remove")));
+  assert.ok(!existsSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID)));
+});

@@ -12,9 +12,12 @@ const LOCK_WAIT_MS = 60_000;
 export async function uninstall(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, deadline, state, env } = ctx;
   ctx.reportTransitioning("Uninstalling");
+  // Only the version being updated *from* keeps everything; a later uninstall of the new version is real.
   const marker = state.updateMarker();
-  const updatingFrom = ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION;
-  if (marker || updatingFrom) {
+  const partOfUpdate =
+    ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION !== undefined ||
+    (marker !== undefined && (marker.fromVersion === env.version || (marker.fromVersion === "unknown" && marker.toVersion !== env.version)));
+  if (partOfUpdate) {
     const to = marker?.toVersion ?? ctx.processEnv.VERSION ?? "a newer version";
     log.info(`uninstall of ${env.version} is part of an update to ${to}: keeping the agent and its configuration`);
     return { message: `Uninstall succeeded: handler ${env.version} removed as part of the update to ${to}; the agent and its workspace configuration stay in place` };

@@ -10,7 +10,11 @@ const WORKSPACE_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 export async function update(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, state, env } = ctx;
   ctx.reportTransitioning("Preparing the update");
-  const fromVersion = ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION || "unknown";
+  // On a downgrade the agent runs the *old* (higher) version's update with VERSION set to the target.
+  const target = ctx.processEnv.VERSION;
+  const downgrade = target !== undefined && target !== "" && target !== env.version;
+  const fromVersion = downgrade ? env.version : ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION || "unknown";
+  const toVersion = downgrade ? target : env.version;
   const workspaces = new Map<string, string>();
   try {
     for (const entry of readdirSync(paths.omsagentEtc)) {
@@ -21,13 +25,13 @@ export async function update(ctx: OperationContext): Promise<OperationOutcome> {
     // The agent was never configured: nothing to keep.
   }
   const stashed = state.stashWorkspaces(workspaces);
-  state.markUpdate({ fromVersion, toVersion: env.version, at: new Date().toISOString() });
-  log.info(`update ${fromVersion} → ${env.version}: kept ${stashed.length} workspace configuration(s)`);
+  state.markUpdate({ fromVersion, toVersion, at: new Date().toISOString() });
+  log.info(`update ${fromVersion} → ${toVersion}: kept ${stashed.length} workspace configuration(s)`);
   return {
     message:
       stashed.length > 0
-        ? `Update succeeded: prepared the update from ${fromVersion} to ${env.version}; workspace configuration kept for ${stashed.join(", ")}`
-        : `Update succeeded: prepared the update from ${fromVersion} to ${env.version}; no workspace configuration to keep`,
+        ? `Update succeeded: prepared the update from ${fromVersion} to ${toVersion}; workspace configuration kept for ${stashed.join(", ")}`
+        : `Update succeeded: prepared the update from ${fromVersion} to ${toVersion}; no workspace configuration to keep`,
     substatus: stashed.length > 0 ? [info("Workspace", stashed.join(", "))] : undefined,
   };
 }
