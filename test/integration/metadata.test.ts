@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import type { AgentExtensionStatus } from "../support/guest-agent.ts";
 import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../support/simulated-vm.ts";
 import { startFakeMetadata } from "../support/system-root.ts";
 
@@ -20,7 +21,7 @@ async function enableWith(protectedExtra: Record<string, string>, options: Param
   return { vm, result, status: vm.agent.readStatus(version, 0), conf };
 }
 
-const sub = (status: { substatus: { name: string; message: string }[] }, name: string) => status.substatus.find((s) => s.name === name)?.message;
+const sub = (status: AgentExtensionStatus, name: string) => status.substatus.find((s) => s.name === name)?.message;
 
 test("US Government cloud from metadata → opinsights.azure.us, resource id from metadata", async () => {
   const resourceId = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/3";
