@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Deadline } from "./deadline.ts";
-import { ExtensionError } from "./errors.ts";
+import { errorsWithDetails, ExtensionError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { outputTail, runChild, type ChildResult } from "./process.ts";
 
@@ -86,9 +86,7 @@ function quoteLine(line: string | undefined): string {
  * where it is specific (a locked or broken package manager shows up under several exit codes).
  */
 export function classifyBundleFailure(exitCode: number, output: string, mode: "upgrade" | "remove"): ExtensionError {
-  const details = outputTail(output);
-  const withDetails = (code: ConstructorParameters<typeof ExtensionError>[0], reason: string, problem: string, action: string) =>
-    new ExtensionError(code, reason, problem, action, { details });
+  const withDetails = errorsWithDetails(outputTail(output));
   const step = mode === "upgrade" ? "installing the agent" : "removing the agent";
 
   if (exitCode !== 0 && LOCKED.test(output)) {

@@ -4,7 +4,7 @@
 // happens.
 import { closeSync, existsSync, openSync, rmSync, writeSync } from "node:fs";
 import type { Deadline } from "./deadline.ts";
-import { ExtensionError } from "./errors.ts";
+import { errorsWithDetails, ExtensionError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { SystemPaths } from "./paths.ts";
 import { outputTail, runChild, type ChildResult } from "./process.ts";
@@ -63,9 +63,7 @@ export function isTransientOnboardingFailure(exitCode: number): boolean {
 }
 
 export function classifyOnboardingFailure(exitCode: number, output: string, now: Date = new Date()): ExtensionError {
-  const details = outputTail(output);
-  const make = (code: ConstructorParameters<typeof ExtensionError>[0], reason: string, problem: string, action: string) =>
-    new ExtensionError(code, reason, problem, action, { details });
+  const make = errorsWithDetails(outputTail(output));
   const httpCode = /HTTP code (\d+)/.exec(output)?.[1];
   switch (exitCode) {
     case 2:

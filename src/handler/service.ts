@@ -1,6 +1,6 @@
 // service_control drives the omsagent daemons (systemd units or init.d scripts) per workspace.
 import type { Deadline } from "./deadline.ts";
-import { ExtensionError } from "./errors.ts";
+import { errorsWithDetails, type ExtensionError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { SystemPaths } from "./paths.ts";
 import { outputTail, runChild, type ChildResult } from "./process.ts";
@@ -12,8 +12,7 @@ export async function serviceControl(paths: SystemPaths, args: string[], deadlin
 }
 
 export function classifyServiceFailure(command: string, result: ChildResult): ExtensionError {
-  const details = outputTail(result.output);
-  const make = (code: 30 | 52, reason: string, problem: string, action: string) => new ExtensionError(code, reason, problem, action, { details });
+  const make = errorsWithDetails(outputTail(result.output));
   if (result.timedOut) {
     return make(30, "ServiceControlTimedOut", `service_control ${command} did not finish in time and was stopped`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
   }

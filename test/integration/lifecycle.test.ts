@@ -13,6 +13,15 @@ after(async () => {
 
 const SETTINGS = { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } };
 
+/** A VM with two staged versions, `first` installed and enabled, the other set up for an update. */
+async function twoVersionVm(first: string, second: string) {
+  const vm = await createSimulatedVm({ versions: [first, second] });
+  vms.push(vm);
+  vm.agent.setup({ dir: vm.staged.get(first)!.dir }, { seq: 0, settings: SETTINGS });
+  assert.ok((await vm.agent.firstInstall(first)).ok);
+  return vm;
+}
+
 async function vmWithSettings(settings: Parameters<SimulatedVm["agent"]["writeSettings"]>[1] = SETTINGS, options: SimulatedVmOptions = {}) {
   const vm = await createSimulatedVm(options);
   vms.push(vm);
@@ -113,11 +122,8 @@ test("enable before install is 9", async () => {
 });
 
 test("update A→B keeps the workspace configuration and the agent identity", async () => {
-  const vm = await createSimulatedVm({ versions: ["1.19.0", "1.19.1"] });
-  vms.push(vm);
+  const vm = await twoVersionVm("1.19.0", "1.19.1");
   const { agent } = vm;
-  agent.setup({ dir: vm.staged.get("1.19.0")!.dir }, { seq: 0, settings: SETTINGS });
-  assert.ok((await agent.firstInstall("1.19.0")).ok);
   const conf = join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "conf/omsadmin.conf");
   const agentGuid = /AGENT_GUID=(\S+)/.exec(readFileSync(conf, "utf8"))?.[1];
   assert.ok(agentGuid);
@@ -217,11 +223,8 @@ test("a hanging child is killed with its process group at the deadline and repor
 });
 
 test("downgrade B→A (the agent runs the newer version's update) also keeps the workspace", async () => {
-  const vm = await createSimulatedVm({ versions: ["1.19.0", "1.19.1"] });
-  vms.push(vm);
+  const vm = await twoVersionVm("1.19.1", "1.19.0");
   const { agent } = vm;
-  agent.setup({ dir: vm.staged.get("1.19.1")!.dir }, { seq: 0, settings: SETTINGS });
-  assert.ok((await agent.firstInstall("1.19.1")).ok);
   agent.setup({ dir: vm.staged.get("1.19.0")!.dir }, { seq: 0, settings: SETTINGS });
   const downgrade = await agent.update("1.19.1", "1.19.0");
   assert.ok(downgrade.ok, JSON.stringify(downgrade.error));
@@ -231,11 +234,8 @@ test("downgrade B→A (the agent runs the newer version's update) also keeps the
 });
 
 test("an update marker only protects the version being updated from", async () => {
-  const vm = await createSimulatedVm({ versions: ["1.19.0", "1.19.1"] });
-  vms.push(vm);
+  const vm = await twoVersionVm("1.19.0", "1.19.1");
   const { agent } = vm;
-  agent.setup({ dir: vm.staged.get("1.19.0")!.dir }, { seq: 0, settings: SETTINGS });
-  assert.ok((await agent.firstInstall("1.19.0")).ok);
   agent.setup({ dir: vm.staged.get("1.19.1")!.dir }, { seq: 0, settings: SETTINGS });
   // The update was prepared, then the sequence stopped (e.g. the agent restarted) before 1.19.1's install.
   assert.equal((await agent.run("1.19.1", "update", { updatingFromVersion: "1.19.0", updateToVersion: "1.19.1" })).exitCode, 0);
