@@ -85,7 +85,7 @@ async function runOperation(
   const Operation = capitalized(operation);
   const report = (status: StatusReport) => writeStatus(env.statusFolder, seq, env.name, status);
   log.info(
-    { handlerVersion: env.version, extensionDir: env.extensionDir, budgetSeconds: Math.round(deadline.budgetMs / 1000), agentTimeoutSeconds: AGENT_TIMEOUT_SECONDS[operation] },
+    { handlerVersion: env.version, runtime: process.version, extensionDir: env.extensionDir, budgetSeconds: Math.round(deadline.budgetMs / 1000), agentTimeoutSeconds: AGENT_TIMEOUT_SECONDS[operation] },
     `${operation} started`,
   );
 
