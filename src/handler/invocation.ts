@@ -89,8 +89,11 @@ async function runOperation(
     `${operation} started`,
   );
 
-  let settingsCache: Promise<Settings | null> | undefined;
-  let settingsHadProtected = false;
+  // Loaded once per invocation; settings with the protected part also serve a public-only request.
+  const load = (needProtected: boolean) =>
+    loadSettings(env.configFolder, seq, { needProtected }, { libDir: env.libDir, waagentLib: paths.waagentLib, deadline, log });
+  let withProtected: Promise<Settings | null> | undefined;
+  let publicOnly: Promise<Settings | null> | undefined;
   const context: OperationContext = {
     operation,
     env,
@@ -101,13 +104,7 @@ async function runOperation(
     deadline,
     tuning,
     processEnv,
-    settings: ({ needProtected }) => {
-      if (!settingsCache || (needProtected && !settingsHadProtected)) {
-        settingsHadProtected = needProtected;
-        settingsCache = loadSettings(env.configFolder, seq, { needProtected }, { libDir: env.libDir, waagentLib: paths.waagentLib, deadline, log });
-      }
-      return settingsCache;
-    },
+    settings: ({ needProtected }) => (needProtected ? (withProtected ??= load(true)) : (withProtected ?? (publicOnly ??= load(false)))),
     reportTransitioning: (message) => report({ operation: Operation, status: "transitioning", code: 0, message }),
   };
 
