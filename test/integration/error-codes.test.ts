@@ -259,6 +259,16 @@ describe("preflight and package checks", () => {
     }
   });
 
+  test("an unexpected exception → 30 with a readable message; the stack only in extension.log", async () => {
+    const { vm, version } = await newVm();
+    // The handler's state directory is a file: nothing the handler expects, so an internal error.
+    writeFileSync(join(vm.agent.libDir, "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux"), "not a directory");
+    const message = await expectFailure(vm, version, "install", 30, "UnexpectedError");
+    assert.match(message, /the handler hit an unexpected error \(.*(EEXIST|ENOTDIR).*\)/);
+    assert.doesNotMatch(message, /\n|\s+at \S+ \(/, "no stack in the status");
+    assert.match(vm.extensionLog(), /"stack":"Error: .*\\n\s+at /, "the stack is in the log");
+  });
+
   test("a broken HandlerEnvironment.json → 30, status written where the agent looks", async () => {
     const { vm, version } = await newVm();
     writeFileSync(join(vm.agent.baseDir(version), "HandlerEnvironment.json"), "{ broken");
