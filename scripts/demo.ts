@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     console.log(`  ${built.zipPath} (${(built.zipSize / 1e6).toFixed(1)} MB, ${(built.unpackedSize / 1e6).toFixed(1)} MB unpacked)`);
     packages.push(built);
   }
-  const vm = await createSimulatedVm({ versions: [] });
+  const vm = await createSimulatedVm({ versions: [], keep: true });
   console.log(`\nSimulated VM: ${vm.dir}`);
   console.log(`  guest agent lib dir  ${vm.agent.libDir}`);
   console.log(`  system root          ${vm.root}  (fake omsadmin.sh, service_control, /etc/opt/microsoft/omsagent)`);

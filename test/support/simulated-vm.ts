@@ -21,6 +21,8 @@ export interface SimulatedVmOptions extends SystemRootOptions {
   /** Extra environment for every handler command. */
   env?: Record<string, string>;
   agent?: Partial<FakeGuestAgentOptions>;
+  /** Keep the VM's temp dir after the process exits (for the demo's logs). */
+  keep?: boolean;
 }
 
 export interface SimulatedVm {
@@ -44,7 +46,7 @@ export const DEFAULT_METADATA = {
 };
 
 export async function createSimulatedVm(options: SimulatedVmOptions = {}): Promise<SimulatedVm> {
-  const dir = makeTempDir("omsext-vm-");
+  const dir = makeTempDir("omsext-vm-", options.keep);
   const root = makeSystemRoot(join(dir, "system"), options);
   const metadata = options.metadata === null ? undefined : await startFakeMetadata(options.metadata ?? DEFAULT_METADATA);
   const staged = new Map<string, StagedExtension>();

@@ -1,7 +1,7 @@
 // A simulated machine's file system for the handler: an OMS_HANDLER_ROOT with /etc/os-release, the tools
 // the bundle needs (links to this machine's), and empty /var, /etc, /opt. Nothing outside the temp dir.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,8 +14,17 @@ export interface SystemRootOptions {
   tools?: string[];
 }
 
-export function makeTempDir(prefix = "omsext-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+const created: string[] = [];
+// Each test file runs in its own process: whatever it made in the temp dir goes when it exits.
+process.on("exit", () => {
+  for (const dir of created) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temp dir, removed when the process exits unless `keep` (the demo keeps its VM to be looked at). */
+export function makeTempDir(prefix = "omsext-", keep = false): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (!keep) created.push(dir);
+  return dir;
 }
 
 export function makeSystemRoot(dir: string, options: SystemRootOptions = {}): string {
