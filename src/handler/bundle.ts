@@ -158,11 +158,6 @@ export function classifyBundleFailure(exitCode: number, output: string, mode: "u
   }
 }
 
-export interface BundleRun {
-  bundle: Bundle;
-  result: ChildResult;
-}
-
 export async function runBundle(bundle: Bundle, args: string[], timeoutMs: number, deadline: Deadline, log: Logger): Promise<ChildResult> {
   // The guest agent's unzip drops file modes; root only needs execute permission on the file itself.
   chmodSync(bundle.path, 0o744);

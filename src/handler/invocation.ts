@@ -65,7 +65,7 @@ export async function invoke(argument: string | undefined, extensionDir: string,
     return safeExitCode(failure.code);
   }
   const seq = currentSequence(env.configFolder, processEnv);
-  const log = createLogger({ logFolder: env.logFolder, operation, seq, version: env.version });
+  const log = createLogger({ logFolder: env.logFolder, operation, seq });
   return runOperation(operation, env, seq, log, processEnv, output);
 }
 

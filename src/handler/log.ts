@@ -40,7 +40,6 @@ export interface LogContext {
   logFolder: string;
   operation: string;
   seq: number | string;
-  version: string;
 }
 
 export function createLogger(context: LogContext): Logger {

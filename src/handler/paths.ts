@@ -1,5 +1,5 @@
 // Every system path the OMS agent and its tools own, resolved in one place so tests and the simulated VM
-// can re-root all of them at once with OMS_HANDLER_ROOT. The guest agent never sets that variable.
+// can re-root all of them at once. The guest agent never sets OMS_HANDLER_ROOT, so on a machine root is /.
 import { join } from "node:path";
 
 export interface SystemPaths {
@@ -24,7 +24,8 @@ export interface SystemPaths {
   workspaceVar(workspaceId: string): string;
 }
 
-export function systemPaths(root: string = process.env.OMS_HANDLER_ROOT || "/"): SystemPaths {
+/** `root` is "/" on a real machine; tests and the simulated VM pass their own (tuning.ts, OMS_HANDLER_ROOT). */
+export function systemPaths(root: string): SystemPaths {
   const at = (...parts: string[]) => join(root, ...parts);
   const omsagentEtc = at("etc/opt/microsoft/omsagent");
   const omsagentVar = at("var/opt/microsoft/omsagent");

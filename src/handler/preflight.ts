@@ -66,15 +66,13 @@ export function checkArchitecture(arch: string = process.arch): void {
   }
 }
 
-export const MIN_FREE_MB = 500;
-
 function nearestExisting(path: string): string {
   let current = path;
   while (!existsSync(current) && dirname(current) !== current) current = dirname(current);
   return current;
 }
 
-export function checkDiskSpace(paths: SystemPaths, minFreeMb: number = MIN_FREE_MB): void {
+export function checkDiskSpace(paths: SystemPaths, minFreeMb: number): void {
   const short: string[] = [];
   for (const path of paths.diskChecks) {
     const stats = statfsSync(nearestExisting(path));

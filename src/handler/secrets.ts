@@ -36,7 +36,3 @@ export function redact(text: string): string {
 export function proxyEndpoint(proxy: string): string {
   return proxy.replace(/^[a-z]+:\/\//i, "").replace(/^[^@/]*@/, "").replace(/\/$/, "");
 }
-
-export function clearSecretsForTests(): void {
-  secrets = [];
-}

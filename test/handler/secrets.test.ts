@@ -18,7 +18,7 @@ test("proxy credentials are registered and endpoints shown without them", () => 
 test("extension.log lines: timestamp first, operation and sequence, secrets redacted", () => {
   const dir = makeTempDir();
   registerSecret("TopSecretKeyValue==");
-  const log = createLogger({ logFolder: dir, operation: "enable", seq: 4, version: "1.0.0" });
+  const log = createLogger({ logFolder: dir, operation: "enable", seq: 4 });
   log.info({ workspaceKey: "TopSecretKeyValue==", child: "omsadmin" }, "echo TopSecretKeyValue== from a child");
   const text = readFileSync(`${dir}/extension.log`, "utf8");
   assert.match(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO  enable seq=4 echo \*\*\* from a child \{"workspaceKey":"\*\*\*","child":"omsadmin"\}\n$/);
@@ -49,7 +49,7 @@ test("extension.log is rotated by size, keeping five old files", async () => {
   const dir = makeTempDir();
   writeFileSync(`${dir}/extension.log`, Buffer.alloc(10 * 1024 * 1024 + 1, 97));
   for (let i = 1; i <= 5; i++) writeFileSync(`${dir}/extension.log.${i}`, `old ${i}`);
-  const log = createLogger({ logFolder: dir, operation: "install", seq: 0, version: "1.0.0" });
+  const log = createLogger({ logFolder: dir, operation: "install", seq: 0 });
   log.info("after rotation");
   assert.deepEqual(readdirSync(dir).sort(), ["extension.log", "extension.log.1", "extension.log.2", "extension.log.3", "extension.log.4", "extension.log.5"]);
   assert.equal(statSync(`${dir}/extension.log.1`).size, 10 * 1024 * 1024 + 1);
