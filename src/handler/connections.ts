@@ -1,30 +1,28 @@
 // stopOnMultipleConnections: before connecting, find other workspaces and System Center Operations
 // Manager so we can refuse (code 10) and name them, instead of silently multi-homing (billed per workspace).
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import type { SystemPaths } from "./paths.ts";
+import { workspaceDirectories, type SystemPaths } from "./paths.ts";
 import { runChild } from "./process.ts";
 
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const SCOM_PORT = "1270";
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** Workspace ids configured on this machine: directories under /etc/opt/microsoft/omsagent and `omsadmin.sh -l`. */
 export async function configuredWorkspaces(paths: SystemPaths, deadline: Deadline, log: Logger): Promise<{ workspaces: Set<string>; scom: boolean }> {
-  const workspaces = new Set<string>();
-  let scom = false;
-  try {
-    for (const entry of readdirSync(paths.omsagentEtc)) {
-      const full = join(paths.omsagentEtc, entry);
-      if (!statSync(full).isDirectory()) continue;
-      if (/^[0-9a-f-]{36}$/i.test(entry)) workspaces.add(entry.toLowerCase());
-      if (entry.toLowerCase() === "scom") scom = true;
-    }
-  } catch {
-    // No agent configuration at all.
-  }
+  const workspaces = new Set([...workspaceDirectories(paths).keys()].map((id) => id.toLowerCase()));
+  let scom = isDirectory(join(paths.omsagentEtc, "scom"));
   if (existsSync(paths.omsadmin)) {
     const listed = await runChild({ label: "omsadmin list", file: paths.omsadmin, args: ["-l"], timeoutMs: 60_000 }, deadline, log);
     for (const line of listed.output.split("\n")) {

@@ -1,6 +1,28 @@
 // Every system path the OMS agent and its tools own, resolved in one place so tests and the simulated VM
 // can re-root all of them at once. The guest agent never sets OMS_HANDLER_ROOT, so on a machine root is /.
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+
+/** Directories where a Linux machine keeps executables, in PATH order. */
+export const STANDARD_BIN_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+const WORKSPACE_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Workspace id (as the directory is named) → its configuration directory, for every workspace under /etc/opt/microsoft/omsagent. */
+export function workspaceDirectories(paths: SystemPaths): Map<string, string> {
+  const found = new Map<string, string>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(paths.omsagentEtc);
+  } catch {
+    // The agent was never configured.
+  }
+  for (const entry of entries) {
+    const dir = join(paths.omsagentEtc, entry);
+    if (WORKSPACE_DIR.test(entry) && statSync(dir).isDirectory()) found.set(entry, dir);
+  }
+  return found;
+}
 
 export interface SystemPaths {
   root: string;

@@ -6,7 +6,7 @@ import matrix from "./data/supported-distributions.json" with { type: "json" };
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import type { SystemPaths } from "./paths.ts";
+import { STANDARD_BIN_DIRS, type SystemPaths } from "./paths.ts";
 import { runChild } from "./process.ts";
 
 export interface OsRelease {
@@ -84,11 +84,9 @@ export function checkDiskSpace(paths: SystemPaths, minFreeMb: number): void {
   }
 }
 
-const TOOL_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-
 /** Finds an executable in the machine's standard directories (under the re-rooted system root). */
 export function findTool(paths: SystemPaths, name: string): string | undefined {
-  for (const dir of TOOL_DIRS) {
+  for (const dir of STANDARD_BIN_DIRS) {
     const candidate = join(paths.root, dir, name);
     try {
       accessSync(candidate, constants.X_OK);

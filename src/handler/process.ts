@@ -5,6 +5,7 @@
 import { execa } from "execa";
 import type { Deadline } from "./deadline.ts";
 import type { Logger } from "./log.ts";
+import { STANDARD_BIN_DIRS } from "./paths.ts";
 import { redact } from "./secrets.ts";
 
 export interface ChildSpec {
@@ -38,9 +39,8 @@ const KILL_GRACE_MS = 3000;
 export const NOT_FOUND_EXIT = 127;
 
 export function childEnvironment(): NodeJS.ProcessEnv {
-  const path = [process.env.PATH, "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-    .filter(Boolean)
-    .join(":");
+  // The guest agent runs under systemd, whose PATH may lack the sbin directories the tools need.
+  const path = [process.env.PATH, ...STANDARD_BIN_DIRS].filter(Boolean).join(":");
   return { ...process.env, LC_ALL: "C", LANG: "C", PATH: path };
 }
 

@@ -1,11 +1,8 @@
 // update (runs in the new version, before the old version's uninstall): keep the workspace configuration
 // and the agent's identity safe from that uninstall. The marker tells the old uninstall it is part of an
 // update; the new install restores anything missing and clears it.
-import { readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { workspaceDirectories } from "../paths.ts";
 import { info, type OperationContext, type OperationOutcome } from "./context.ts";
-
-const WORKSPACE_DIR = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function update(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, state, env } = ctx;
@@ -15,16 +12,7 @@ export async function update(ctx: OperationContext): Promise<OperationOutcome> {
   const downgrade = target !== undefined && target !== "" && target !== env.version;
   const fromVersion = downgrade ? env.version : ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION || "unknown";
   const toVersion = downgrade ? target : env.version;
-  const workspaces = new Map<string, string>();
-  try {
-    for (const entry of readdirSync(paths.omsagentEtc)) {
-      const dir = join(paths.omsagentEtc, entry);
-      if (WORKSPACE_DIR.test(entry) && statSync(dir).isDirectory()) workspaces.set(entry, dir);
-    }
-  } catch {
-    // The agent was never configured: nothing to keep.
-  }
-  const stashed = state.stashWorkspaces(workspaces);
+  const stashed = state.stashWorkspaces(workspaceDirectories(paths));
   state.markUpdate({ fromVersion, toVersion, at: new Date().toISOString() });
   log.info(`update ${fromVersion} → ${toVersion}: kept ${stashed.length} workspace configuration(s)`);
   return {
