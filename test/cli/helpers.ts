@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, type RunDeps } from "../../src/cli/commands.ts";
 import type { FakeArm } from "./fake-arm.ts";
+import type { Row } from "../../src/cli/rollout.ts";
 
 export const WORKSPACE_ID = "0b6e9a0c-3c55-4b47-9d5c-58f0e2c7a1d3";
 /** Looks like a real key (64 bytes, padded base64) and is easy to search for in output. */
@@ -72,18 +73,8 @@ export function deployArgs(ws: Workspace, arm: FakeArm, ...rest: string[]): stri
   return ["deploy", "--settings", `@${ws.settings}`, "--protected-settings", `@${ws.protectedSettings}`, ...armFlags(arm), ...rest];
 }
 
-export interface JsonRow {
-  machine: string;
-  id: string;
-  kind: string;
-  result: string;
-  code: number | null;
-  reason?: string;
-  errorCode?: string;
-  message: string;
-  seconds: number;
-  retries: number;
-}
+/** A row of `--json` output: the CLI's own Row, serialised. */
+export type JsonRow = Row;
 
 export function parseReport(stdout: string): { summary: { total: number; succeeded: number; failed: number; seconds: number }; duplicatesIgnored: string[]; results: JsonRow[] } {
   return JSON.parse(stdout) as ReturnType<typeof parseReport>;
