@@ -4,10 +4,11 @@
 //
 // → <out>/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-<version>[-simulated].zip (out defaults to dist/).
 // Without --bundle the simulator's fake OMS bundle is packaged and the name ends in -simulated; such a package is
-// for tests and demos only (its manifest.xml label says so). The runtime is always the pinned official Node binary
+// for tests and demos only (its manifest.xml label says so). The runtime is always the pinned Bun baseline binary
 // (scripts/runtime.ts). Entries sit at the zip ROOT, which is where the guest agent looks for HandlerManifest.json.
+// Deflate only: the guest agent on RHEL/CentOS 7 unzips with Python 2.7's zipfile, which reads nothing else.
 //
-// Modes: 0755 for omsagent-shim and runtime/node, 0644 for everything else. The Azure guest agent's
+// Modes: 0755 for omsagent-shim and runtime/bun, 0644 for everything else. The Azure guest agent's
 // zipfile.extractall ignores them and adds u+x to every file, but other unpackers (Arc, humans) honour them.
 // Entries are sorted and share one timestamp (SOURCE_DATE_EPOCH when set), so equal inputs give an equal zip.
 import { once } from "node:events";
@@ -25,10 +26,8 @@ export interface BuildPackageOptions {
   version?: string;
   /** A real `omsagent-<x.y.z>-<build>.universal.x64.sh`; default the simulated bundle. */
   bundlePath?: string;
-  /** Handler script to ship as bin/handler.cjs; default dist/handler.cjs. */
-  handlerPath?: string;
-  /** Runtime cache directory; default `<repo>/.cache`. */
-  cacheDir?: string;
+  /** Handler directory to ship as bin/ (handler.mjs and chunks/); default dist/handler. */
+  handlerDir?: string;
   log?: (message: string) => void;
 }
 
@@ -44,7 +43,7 @@ export interface BuiltPackage {
   entries: Array<{ name: string; mode: number; size: number }>;
 }
 
-export const EXECUTABLE_ENTRIES = new Set(["omsagent-shim", "runtime/node"]);
+export const EXECUTABLE_ENTRIES = new Set(["omsagent-shim", "runtime/bun"]);
 
 export function zipFileName(version: string, simulated: boolean): string {
   return `${EXTENSION_FULL_NAME}-${version}${simulated ? "-simulated" : ""}.zip`;
@@ -74,8 +73,8 @@ export async function buildPackage(options: BuildPackageOptions = {}): Promise<B
       outDir: join(stageRoot, "ext"),
       version: options.version,
       bundlePath: options.bundlePath,
-      handlerPath: options.handlerPath,
-      runtime: { kind: "official", cacheDir: options.cacheDir, log },
+      handlerDir: options.handlerDir,
+      runtime: { kind: "copy" },
     });
     const bundle = parseBundleName(staged.bundleName)!;
     if (!bundle.simulated && bundle.version !== staged.version) {
@@ -90,7 +89,7 @@ export async function buildPackage(options: BuildPackageOptions = {}): Promise<B
       if (lstatSync(abs).isSymbolicLink()) throw new Error(`refusing to zip symlink ${name}`);
       const mode = EXECUTABLE_ENTRIES.has(name) ? 0o755 : 0o644;
       const size = statSync(abs).size;
-      zip.addFile(abs, name, { mode: 0o100000 | mode, mtime, compress: true });
+      zip.addFile(abs, name, { mode: 0o100000 | mode, mtime, compressionLevel: 9 });
       entries.push({ name, mode, size });
     }
     zip.end();

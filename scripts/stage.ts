@@ -2,16 +2,16 @@
 //
 //   HandlerManifest.json            generated from handler/HandlerManifest.json with the version filled in
 //   manifest.xml                    ExtensionImage, <Version> = the version; <Label> marks a simulated bundle
-//   omsagent-shim                   POSIX sh entry point (arch/glibc preflight, then exec runtime/node)
-//   bin/handler.cjs                 the esbuild bundle of src/handler (dist/handler.cjs)
-//   runtime/node                    official Node binary (or, for fast tests, a symlink to a given node)
-//   runtime/LICENSE                 Node's license, shipped with the official binary
+//   omsagent-shim                   POSIX sh entry point (arch/glibc preflight, then exec runtime/bun)
+//   bin/handler.mjs, bin/chunks/    the esbuild bundle of src/handler (dist/handler/)
+//   runtime/bun                     Bun's baseline x64 build (scripts/runtime.ts), or for tests a symlink to it
+//   runtime/NOTICE                  where the runtime came from: package, version, integrity, license
 //   schemas/*.json                  public and protected settings schemas
 //   packages/<bundle>.sh            the OMS shell bundle
 //   packages/<bundle>.sha256sums    `<hex>  <bundle>.sh`, as `sha256sum` writes it (`cd packages; sha256sum -c`)
 //
 // stageExtension() is synchronous and, with a linked runtime, takes a few milliseconds, so tests can build an
-// extension directory per test. It writes nothing outside outDir (the official runtime is fetched into .cache/).
+// extension directory per test. It writes nothing outside outDir.
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -24,8 +24,8 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { basename, isAbsolute, join, resolve } from "node:path";
-import { ensureOfficialRuntime, REPO_ROOT } from "./runtime.ts";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { REPO_ROOT, shippedRuntime, type ShippedRuntime } from "./runtime.ts";
 
 export { REPO_ROOT };
 
@@ -38,9 +38,8 @@ export const SIMULATED_BUNDLE_NAME = "omsagent-0.0.0-sim.universal.x64.sh";
 export const SIMULATED_BUNDLE_PATH = join(REPO_ROOT, "simulator", SIMULATED_BUNDLE_NAME);
 export const SIMULATED_LABEL_SUFFIX = " (simulated OMS bundle — not for production)";
 
-export type RuntimeChoice =
-  | { kind: "official"; cacheDir?: string; log?: (message: string) => void }
-  | { kind: "link"; nodePath: string };
+/** `copy` for a real package; `link` (a symlink to the same binary, or to another runtime) keeps test staging fast. */
+export type RuntimeChoice = { kind: "copy" } | { kind: "link"; binPath?: string };
 
 export interface StageOptions {
   /** Directory to create (must not exist, or be empty). */
@@ -50,8 +49,8 @@ export interface StageOptions {
   /** OMS shell bundle `omsagent-<ver>-<build>.universal.x64.sh`; default the simulated bundle. */
   bundlePath?: string;
   runtime: RuntimeChoice;
-  /** The bundled handler; default `<repo>/dist/handler.cjs`. Tests may pass a stand-in script. */
-  handlerPath?: string;
+  /** The bundled handler: a directory with handler.mjs (and chunks/); default `<repo>/dist/handler`. Tests may pass a stand-in. */
+  handlerDir?: string;
   /** Where handler/, manifest.xml, schemas/ and dist/ are read from; default this repository. */
   repoRoot?: string;
 }
@@ -138,6 +137,15 @@ function listFiles(dir: string, prefix = ""): string[] {
   return out.sort();
 }
 
+function runtimeNotice(runtime: ShippedRuntime): string {
+  return [
+    `runtime/bun is Bun ${runtime.version} (baseline x64 build), license ${runtime.license}.`,
+    `Taken unmodified from the npm registry package ${runtime.packageName}@${runtime.version}`,
+    `(integrity ${runtime.integrity}); source: https://github.com/oven-sh/bun.`,
+    "",
+  ].join("\n");
+}
+
 function copy(src: string, dest: string, mode: number): void {
   copyFileSync(src, dest);
   chmodSync(dest, mode);
@@ -146,12 +154,12 @@ function copy(src: string, dest: string, mode: number): void {
 export function stageExtension(options: StageOptions): StagedExtension {
   const dir = resolve(options.outDir);
   const repo = resolve(options.repoRoot ?? REPO_ROOT);
-  const handlerPath = resolve(options.handlerPath ?? join(repo, "dist", "handler.cjs"));
-  if (!existsSync(handlerPath)) {
+  const handlerDir = resolve(options.handlerDir ?? join(repo, "dist", "handler"));
+  if (!existsSync(join(handlerDir, "handler.mjs"))) {
     throw new Error(
-      options.handlerPath
-        ? `handler script not found: ${handlerPath}`
-        : `dist/handler.cjs not found (${handlerPath}) — run npm run build first`,
+      options.handlerDir
+        ? `handler.mjs not found in ${handlerDir}`
+        : `dist/handler/handler.mjs not found (${handlerDir}) — run npm run build first`,
     );
   }
 
@@ -176,8 +184,8 @@ export function stageExtension(options: StageOptions): StagedExtension {
   const version = options.version ?? readManifestXmlVersion(repo);
   if (!VERSION_PATTERN.test(version)) throw new Error(`version must be MAJOR.MINOR.PATCH, got ${JSON.stringify(version)}`);
 
-  if (options.runtime.kind === "link" && !isAbsolute(options.runtime.nodePath)) {
-    throw new Error(`runtime.nodePath must be absolute, got ${options.runtime.nodePath}`);
+  if (options.runtime.kind === "link" && options.runtime.binPath !== undefined && !isAbsolute(options.runtime.binPath)) {
+    throw new Error(`runtime.binPath must be absolute, got ${options.runtime.binPath}`);
   }
 
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`outDir ${dir} exists and is not empty`);
@@ -194,14 +202,17 @@ export function stageExtension(options: StageOptions): StagedExtension {
     { mode: 0o644 },
   );
   copy(join(repo, "handler", "omsagent-shim"), join(dir, "omsagent-shim"), 0o755);
-  copy(handlerPath, join(dir, "bin", "handler.cjs"), 0o644);
+  for (const name of listFiles(handlerDir)) {
+    mkdirSync(dirname(join(dir, "bin", name)), { recursive: true });
+    copy(join(handlerDir, name), join(dir, "bin", name), 0o644);
+  }
 
-  if (options.runtime.kind === "official") {
-    const official = ensureOfficialRuntime({ cacheDir: options.runtime.cacheDir, log: options.runtime.log });
-    copy(official.nodePath, join(dir, "runtime", "node"), 0o755);
-    copy(official.licensePath, join(dir, "runtime", "LICENSE"), 0o644);
+  if (options.runtime.kind === "copy") {
+    const runtime = shippedRuntime(repo);
+    copy(runtime.binPath, join(dir, "runtime", "bun"), 0o755);
+    writeFileSync(join(dir, "runtime", "NOTICE"), runtimeNotice(runtime), { mode: 0o644 });
   } else {
-    symlinkSync(options.runtime.nodePath, join(dir, "runtime", "node"));
+    symlinkSync(options.runtime.binPath ?? shippedRuntime(repo).binPath, join(dir, "runtime", "bun"));
   }
 
   const schemaDir = join(repo, "schemas");

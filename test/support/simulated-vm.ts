@@ -54,7 +54,7 @@ export async function createSimulatedVm(options: SimulatedVmOptions = {}): Promi
     const ext = await stageExtension({
       outDir: join(dir, "stage", version ?? "default"),
       version,
-      runtime: { kind: "link", nodePath: process.execPath },
+      runtime: { kind: "link" },
     });
     staged.set(ext.version, ext);
   }
