@@ -1,14 +1,27 @@
-// Bundles the on-machine handler into one CommonJS file (dist/handler.cjs) that the shipped Node runtime
-// runs with no node_modules beside it. The fleet CLI is a separate entry and never lands in this bundle.
+// Bundles the on-machine handler into dist/handler/: the entry handler.mjs and the chunks it imports on
+// demand (chunks/), run by the shipped Bun runtime with no node_modules beside them. Code splitting is what
+// keeps a run with nothing to do fast: pino, ajv and execa sit in chunks that only real work imports
+// (src/handler/fast-path.ts). The fleet CLI is a separate entry and never lands here.
+import { rmSync } from "node:fs";
 import { build } from "esbuild";
 
+const outdir = "dist/handler";
+rmSync(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: ["src/handler/main.ts"],
-  outfile: "dist/handler.cjs",
+  entryPoints: { handler: "src/handler/main.ts" },
+  outdir,
+  outExtension: { ".js": ".mjs" },
+  chunkNames: "chunks/[name]-[hash]",
   bundle: true,
+  splitting: true,
+  format: "esm",
   platform: "node",
-  format: "cjs",
   target: "node20",
+  // The CommonJS dependencies (pino, ajv, proper-lockfile) call require() for Node's built-in modules.
+  banner: { js: 'import { createRequire as __handlerRequire } from "node:module";\nconst require = __handlerRequire(import.meta.url);' },
+  // graceful-fs (pulled in by proper-lockfile) patches fs to retry EMFILE under heavy fan-out; a handler run
+  // opens a handful of files, and loading it was half the start-up cost of a run with nothing to do.
+  alias: { "graceful-fs": "./src/handler/plain-fs.cjs" },
   minify: false,
   sourcemap: false,
   legalComments: "none",

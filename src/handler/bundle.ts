@@ -5,7 +5,7 @@ import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Deadline } from "./deadline.ts";
 import { errorsWithDetails, ExtensionError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 import { outputTail, runChild, type ChildResult } from "./process.ts";
 
 export const BUNDLE_PATTERN = /^omsagent-(.+)\.universal\.x64\.sh$/;

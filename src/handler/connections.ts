@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 import { workspaceDirectories, type SystemPaths } from "./paths.ts";
 import { runChild } from "./process.ts";
 

@@ -65,6 +65,16 @@ export function errorsWithDetails(details: string) {
 export function toExtensionError(error: unknown): ExtensionError {
   if (error instanceof ExtensionError) return error;
   const text = error instanceof Error ? error.message : String(error);
+  // The handler loads parts of itself on demand (scripts/build.mjs): one missing means a damaged package.
+  if ((error as NodeJS.ErrnoException | undefined)?.code === "ERR_MODULE_NOT_FOUND" || /^Cannot find module/.test(text)) {
+    return new ExtensionError(
+      30,
+      "HandlerFilesMissing",
+      `the extension's files on this machine are incomplete (${text.split("\n")[0]})`,
+      "remove the extension and add it again so the guest agent downloads a complete package",
+      { cause: error },
+    );
+  }
   return new ExtensionError(
     30,
     "UnexpectedError",

@@ -1,22 +1,22 @@
 // One run of the handler for one guest-agent command: environment → sequence → lock → operation →
 // status, extension.log, telemetry and the exit code. The only place errors become a status and a code.
-import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { AGENT_TIMEOUT_SECONDS, Deadline, operationBudgetMs, type OperationName } from "./deadline.ts";
 import { EXTENSION_NAME, loadEnvironment, type HandlerEnvironment } from "./environment.ts";
 import { ExtensionError, isExtensionCode, toExtensionError } from "./errors.ts";
 import { acquireLock, type Release } from "./lock.ts";
-import { createLogger, LOG_FILE, type Logger } from "./log.ts";
+import { hasNothingToDo } from "./fast-path.ts";
+import { createLineLogger, LOG_FILE, type Logger } from "./log-line.ts";
 import { operations, parseOperation } from "./operations/index.ts";
 import type { OperationContext, OperationOutcome } from "./operations/context.ts";
-import { systemPaths } from "./paths.ts";
+import { systemPaths, type SystemPaths } from "./paths.ts";
 import { redact } from "./secrets.ts";
 import { currentSequence } from "./sequence.ts";
 import { loadSettings, type Settings } from "./settings.ts";
 import { StateStore } from "./state.ts";
 import { writeStatus, type StatusReport, type SubStatus } from "./status.ts";
 import { writeTelemetryEvent } from "./telemetry.ts";
-import { readTuning } from "./tuning.ts";
+import { readTuning, type Tuning } from "./tuning.ts";
 
 export interface Output {
   stdout(line: string): void;
@@ -65,27 +65,38 @@ export async function invoke(argument: string | undefined, extensionDir: string,
     return safeExitCode(failure.code);
   }
   const seq = currentSequence(env.configFolder, processEnv);
-  const log = createLogger({ logFolder: env.logFolder, operation, seq });
-  return runOperation(operation, env, seq, log, processEnv, output);
-}
-
-async function runOperation(
-  operation: OperationName,
-  env: HandlerEnvironment,
-  seq: number,
-  log: Logger,
-  processEnv: NodeJS.ProcessEnv,
-  output: Output,
-): Promise<number> {
-  const started = Date.now();
   const tuning = readTuning(processEnv);
   const paths = systemPaths(tuning.systemRoot);
-  const deadline = new Deadline(operationBudgetMs(operation, tuning.deadlineSeconds));
   const state = new StateStore(env.stateDir);
+  const logContext = { logFolder: env.logFolder, operation, seq };
+  let log: Logger;
+  try {
+    log = hasNothingToDo(operation, { env, seq, paths, state }) ? createLineLogger(logContext) : (await import("./log.ts")).createLogger(logContext);
+  } catch (error) {
+    // Without pino the run can still log, and must still leave a status.
+    log = createLineLogger(logContext);
+    log.warn({ err: error }, "the pino logger could not be loaded; logging without it");
+  }
+  return runOperation(operation, { env, seq, tuning, paths, state, log }, processEnv, output);
+}
+
+interface Run {
+  env: HandlerEnvironment;
+  seq: number;
+  tuning: Tuning;
+  paths: SystemPaths;
+  state: StateStore;
+  log: Logger;
+}
+
+async function runOperation(operation: OperationName, run: Run, processEnv: NodeJS.ProcessEnv, output: Output): Promise<number> {
+  const { env, seq, tuning, paths, state, log } = run;
+  const started = Date.now();
+  const deadline = new Deadline(operationBudgetMs(operation, tuning.deadlineSeconds));
   const Operation = capitalized(operation);
   const report = (status: StatusReport) => writeStatus(env.statusFolder, seq, env.name, status);
   log.info(
-    { handlerVersion: env.version, runtime: process.version, extensionDir: env.extensionDir, budgetSeconds: Math.round(deadline.budgetMs / 1000), agentTimeoutSeconds: AGENT_TIMEOUT_SECONDS[operation] },
+    { handlerVersion: env.version, runtime: process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`, extensionDir: env.extensionDir, budgetSeconds: Math.round(deadline.budgetMs / 1000), agentTimeoutSeconds: AGENT_TIMEOUT_SECONDS[operation] },
     `${operation} started`,
   );
 
@@ -149,7 +160,7 @@ async function runOperation(
   const durationMs = Date.now() - started;
   if (env.eventsFolder) {
     try {
-      writeTelemetryEvent({ eventsFolder: env.eventsFolder, name: env.name, version: env.version, operation, success: exitCode === 0, durationMs, message, operationId: randomUUID() });
+      writeTelemetryEvent({ eventsFolder: env.eventsFolder, name: env.name, version: env.version, operation, success: exitCode === 0, durationMs, message, operationId: crypto.randomUUID() });
     } catch (error) {
       log.warn(`could not write the telemetry event: ${(error as Error).message}`);
     }

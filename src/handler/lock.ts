@@ -6,7 +6,7 @@ import { join } from "node:path";
 import lockfile from "proper-lockfile";
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 
 export const LOCK_FILE = "handler.lock";
 /** A lock not refreshed for this long belongs to a dead process and is taken over. */

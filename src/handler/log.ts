@@ -1,71 +1,35 @@
-// extension.log: one readable line per event, timestamp first, operation and sequence on every line,
-// secrets redacted, rotated by size. pino builds the records; a small synchronous sink renders them
-// (sync, so the last lines are on disk before the process exits; no worker-thread transports, which
-// do not survive bundling).
-import { appendFileSync, existsSync, mkdirSync, renameSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { pino, type Logger } from "pino";
-import { redact } from "./secrets.ts";
+// The pino logger for runs that do real work. pino builds the records; a small synchronous sink renders
+// them as extension.log lines (log-line.ts) — sync, so the last lines are on disk before the process exits;
+// no worker-thread transports, which do not survive bundling.
+import { pino } from "pino";
+import { appendLine, formatLine, MASK, MASKED_FIELDS, openLogFile, type LogContext, type Logger } from "./log-line.ts";
 
-export type { Logger };
-
-export const LOG_FILE = "extension.log";
-const ROTATE_BYTES = 10 * 1024 * 1024;
-const KEEP_FILES = 5;
-
-const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
-
-/**
- * Renders a pino record as `<ISO time> <LEVEL> <op> seq=<n> <message> [{extra JSON}]`.
- * Parse with /^(\S+) (\S+)\s+(\S+) seq=(\S+) (.*?)(?: (\{.*\}))?$/.
- */
+/** Renders one pino record (JSON) as an extension.log line. */
 export function renderLine(json: string): string {
   const record = JSON.parse(json) as Record<string, unknown>;
   const { time, level, op, seq, msg, pid: _pid, hostname: _hostname, ...extra } = record;
-  const head = `${new Date(Number(time)).toISOString()} ${(LEVELS[Number(level)] ?? "INFO").padEnd(5)} ${String(op ?? "-")} seq=${String(seq ?? "-")}`;
-  const message = String(msg ?? "").replace(/\r?\n/g, "\\n");
-  const tail = Object.keys(extra).length > 0 ? ` ${JSON.stringify(extra)}` : "";
-  return redact(`${head} ${message}${tail}`) + "\n";
-}
-
-function rotate(path: string): void {
-  if (!existsSync(path) || statSync(path).size < ROTATE_BYTES) return;
-  for (let i = KEEP_FILES - 1; i >= 1; i--) {
-    if (existsSync(`${path}.${i}`)) renameSync(`${path}.${i}`, `${path}.${i + 1}`);
-  }
-  renameSync(path, `${path}.1`);
-}
-
-export interface LogContext {
-  logFolder: string;
-  operation: string;
-  seq: number | string;
+  return formatLine(Number(time), Number(level), op, seq, msg, extra);
 }
 
 export function createLogger(context: LogContext): Logger {
-  mkdirSync(context.logFolder, { recursive: true, mode: 0o700 });
-  const path = join(context.logFolder, LOG_FILE);
-  rotate(path);
+  const path = openLogFile(context.logFolder);
   const sink = {
     write(chunk: string) {
-      appendFileSync(path, renderLine(chunk), { mode: 0o600 });
+      appendLine(path, renderLine(chunk));
     },
   };
   return pino(
     {
       base: { op: context.operation, seq: context.seq },
       timestamp: pino.stdTimeFunctions.epochTime,
-      redact: {
-        paths: ["workspaceKey", "*.workspaceKey", "protectedSettings", "*.protectedSettings", "proxy", "*.proxy", "key", "*.key"],
-        censor: "***",
-      },
+      redact: { paths: MASKED_FIELDS.flatMap((field) => [field, `*.${field}`]), censor: MASK },
       serializers: { err: pino.stdSerializers.err },
     },
     sink,
   );
 }
 
-/** A logger that drops everything: used before HandlerEnvironment.json tells us where logs go. */
+/** A logger that drops everything: for modules exercised outside a handler run (tests). */
 export function silentLogger(): Logger {
   return pino({ level: "silent" });
 }

@@ -2,8 +2,7 @@
 // resource id when the settings do not. Azure VMs answer at 169.254.169.254; Arc machines at the local
 // HIMDS endpoint. Calls are short and never go through a proxy (node:http ignores proxy variables).
 import { existsSync, readFileSync } from "node:fs";
-import { request } from "node:http";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 import type { SystemPaths } from "./paths.ts";
 
 export interface InstanceMetadata {
@@ -47,7 +46,9 @@ export function metadataUrl(paths: SystemPaths, processEnv: NodeJS.ProcessEnv = 
   return `${AZURE_IMDS}/metadata/instance?api-version=2021-02-01`;
 }
 
-function getJson(url: string, timeoutMs: number): Promise<unknown> {
+async function getJson(url: string, timeoutMs: number): Promise<unknown> {
+  // node:http is the costliest built-in to load, and only a full enable asks the metadata service.
+  const { request } = await import("node:http");
   return new Promise((resolve, reject) => {
     const req = request(url, { headers: { Metadata: "true" }, timeout: timeoutMs }, (res) => {
       let body = "";

@@ -5,7 +5,7 @@
 import { closeSync, existsSync, openSync, rmSync, writeSync } from "node:fs";
 import type { Deadline } from "./deadline.ts";
 import { errorsWithDetails, ExtensionError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 import type { SystemPaths } from "./paths.ts";
 import { outputTail, runChild, type ChildResult } from "./process.ts";
 

@@ -4,7 +4,7 @@
 import { readFileSync, readlinkSync, readdirSync, statSync } from "node:fs";
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 
 export interface LockHolder {
   lockPath: string;

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import matrix from "./data/supported-distributions.json" with { type: "json" };
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 import { STANDARD_BIN_DIRS, type SystemPaths } from "./paths.ts";
 import { runChild } from "./process.ts";
 

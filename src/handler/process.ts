@@ -2,9 +2,8 @@
 // so its output can be parsed, its own process group so a timeout kills its whole tree (the bundle is
 // sh → dpkg/rpm → maintainer scripts), output streamed to extension.log (redacted) with a bounded copy
 // kept for error classification.
-import { execa } from "execa";
 import type { Deadline } from "./deadline.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 import { STANDARD_BIN_DIRS } from "./paths.ts";
 import { redact } from "./secrets.ts";
 
@@ -69,6 +68,8 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
     return { exitCode: -1, stdout: "", output: "", timedOut: true, aborted: deadline.signal.aborted, durationMs: 0 };
   }
 
+  // Loaded on first use: a run with nothing to do starts no child and should not pay for loading execa.
+  const { execa } = await import("execa");
   const child = execa(spec.file, spec.args, {
     detached: true,
     reject: false,

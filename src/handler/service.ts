@@ -1,7 +1,7 @@
 // service_control drives the omsagent daemons (systemd units or init.d scripts) per workspace.
 import type { Deadline } from "./deadline.ts";
 import { errorsWithDetails, type ExtensionError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 import type { SystemPaths } from "./paths.ts";
 import { outputTail, runChild, type ChildResult } from "./process.ts";
 

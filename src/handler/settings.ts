@@ -3,17 +3,10 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  checkProtectedSettings,
-  checkPublicSettings,
-  formatProblems,
-  type ProtectedSettings,
-  type PublicSettings,
-  type SettingsProblem,
-} from "../shared/settings-schema.ts";
+import type { ProtectedSettings, PublicSettings, SettingsProblem } from "../shared/settings-schema.ts";
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./log-line.ts";
 import { runChild } from "./process.ts";
 import { registerProxySecrets, registerSecret } from "./secrets.ts";
 
@@ -180,6 +173,8 @@ export async function loadSettings(
     return null;
   }
 
+  // ajv is loaded only when settings are actually validated: a run with nothing to do never gets here.
+  const { checkProtectedSettings, checkPublicSettings, formatProblems } = await import("../shared/settings-schema.ts");
   const problems: SettingsProblem[] = [];
   const warnings: string[] = [];
   let publicSettings: PublicSettings | undefined;

@@ -1,7 +1,7 @@
 // status/<seq>.status, the file the guest agent turns into the portal's extension status (contract §6).
 // Only the four status values the agent accepts, a numeric code, a message the portal can show in full
 // (≤ 1 KB), and every write atomic (temp file + rename) so the agent never reads half a file.
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { redact } from "./secrets.ts";
 
@@ -73,4 +73,18 @@ export function writeStatus(statusFolder: string, seq: number, name: string, rep
   writeFileSync(temp, renderStatus(name, report), { mode: 0o644 });
   renameSync(temp, path);
   return path;
+}
+
+/**
+ * True when `<seq>.status` holds a successful `operation` as this handler writes it. A crash, a full disk
+ * or a hand edit can leave it empty or broken; the portal then shows nothing useful, so such a sequence
+ * is never treated as already done.
+ */
+export function hasSucceeded(statusFolder: string, seq: number, operation: string): boolean {
+  try {
+    const [entry] = JSON.parse(readFileSync(statusPath(statusFolder, seq), "utf8")) as Array<{ status?: { operation?: unknown; status?: unknown; code?: unknown } }>;
+    return entry?.status?.operation === operation && entry.status.status === "success" && entry.status.code === 0;
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,7 @@
 // What every operation receives, and what it gives back to main.
 import type { Deadline, OperationName } from "../deadline.ts";
 import type { HandlerEnvironment } from "../environment.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../log-line.ts";
 import type { SystemPaths } from "../paths.ts";
 import type { Settings } from "../settings.ts";
 import type { StateStore } from "../state.ts";

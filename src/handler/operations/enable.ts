@@ -18,6 +18,8 @@ import { runChild } from "../process.ts";
 import { proxyEndpoint, registerProxySecrets } from "../secrets.ts";
 import { classifyServiceFailure, isAgentRunning, serviceControl } from "../service.ts";
 import { settingsFileHash, type Settings } from "../settings.ts";
+import type { AppliedEnable } from "../state.ts";
+import { hasSucceeded } from "../status.ts";
 import { info, type OperationContext, type OperationOutcome } from "./context.ts";
 
 const MAX_ONBOARDING_ATTEMPTS = 3;
@@ -104,6 +106,21 @@ async function verifyOnboarded(ctx: OperationContext, workspaceId: string): Prom
   );
 }
 
+type AppliedCheck = Pick<OperationContext, "env" | "seq" | "state">;
+
+/** The enable this sequence asks for already succeeded, and its status file still says so. */
+function appliedBefore({ env, seq, state }: AppliedCheck): AppliedEnable | undefined {
+  const applied = state.applied();
+  return applied?.seq === seq && hasSucceeded(env.statusFolder, seq, "Enable") ? applied : undefined;
+}
+
+/** Already applied from this very settings file: decided without decrypting anything. */
+export function appliedFromSameFile(ctx: AppliedCheck & Pick<OperationContext, "paths">): boolean {
+  if (!existsSync(ctx.paths.omsadmin)) return false;
+  const fileHash = settingsFileHash(ctx.env.configFolder, ctx.seq);
+  return fileHash !== undefined && appliedBefore(ctx)?.settingsFileHash === fileHash;
+}
+
 export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, deadline, state, seq } = ctx;
   if (!existsSync(paths.omsadmin)) {
@@ -115,13 +132,13 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
     log.info(`sequence ${seq} is already applied with these settings (${how}): nothing to do`);
     return { unchanged: true, message: `Enable succeeded: sequence ${seq} was already applied` };
   };
-  if (applied && applied.seq === seq && fileHash !== undefined && applied.settingsFileHash === fileHash) return alreadyApplied("same settings file");
+  if (appliedFromSameFile(ctx)) return alreadyApplied("same settings file");
 
   const settings = (await ctx.settings({ needProtected: true }))!;
   settings.warnings.forEach((warning) => log.warn(warning));
   const workspaceId = settings.public.workspaceId;
   // The guest agent may rewrite the same settings re-encrypted: compare what they say, not their bytes.
-  if (applied && applied.seq === seq && applied.settingsHash === settings.hash) return alreadyApplied("same effective settings");
+  if (appliedBefore(ctx)?.settingsHash === settings.hash) return alreadyApplied("same effective settings");
   ctx.reportTransitioning(`Connecting to workspace ${workspaceId}`);
 
   const protectedSettings = settings.protected!;

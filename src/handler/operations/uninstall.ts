@@ -26,8 +26,11 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
   const workspaces = new Set<string>();
   const applied = state.applied();
   if (applied) workspaces.add(applied.workspaceId);
-  const settings = await ctx.settings({ needProtected: false }).catch(() => null);
-  if (settings) workspaces.add(settings.public.workspaceId);
+  // The settings name the workspace whose directories go; with no agent directories left there is nothing to find.
+  if (existsSync(paths.omsagentEtc) || existsSync(paths.omsagentVar)) {
+    const settings = await ctx.settings({ needProtected: false }).catch(() => null);
+    if (settings) workspaces.add(settings.public.workspaceId);
+  }
 
   if (existsSync(paths.omsadmin) || existsSync(paths.serviceControl)) {
     const bundle = locateBundle(env.extensionDir);
