@@ -1,60 +1,60 @@
-// Handler benchmark: the REAL package (official Node runtime, as shipped) installed into a simulated VM the way the
-// guest agent does it, then the handler's own commands timed as the agent runs them.
+// Handler benchmark: the REAL package (Bun runtime, as shipped) installed into a simulated VM the way the guest
+// agent does it, then every handler command timed as the agent runs it.
 //
-//   npm run bench [-- --install-runs 3] [--enable-runs 10] [--noop-runs 10] [--json] [--keep]
+//   npm run bench [-- --runs 10] [--json] [--keep]
 //
 // What it prints (figures only: there are no timed assertions, a run on another machine gives other numbers):
-//  1. the package: buildPackage() (runtime from .cache/), zip size, unpacked size, build time;
+//  1. the package: buildPackage(), zip size, unpacked size, build time;
 //  2. the agent's unpack (FakeGuestAgent.installZip + initialize: python zipfile.extractall, u+x, environment file);
-//  3. wall time, peak RSS and CPU of
-//       install              each run on a FRESH simulated VM (new system root, package unpacked again), so the
-//                            bundle really installs every time;
-//       enable: first        right after each install (seq 0): omsadmin.sh really onboards (GUID, certs, service);
-//       enable: new seq      a new sequence number (new config/<seq>.settings) each run, so the handler takes its
-//                            whole path: decrypt, ask the (loopback) instance metadata, omsadmin.sh, service_control.
-//                            Twice: with the agent running (omsadmin.sh, like the real one, then sees the workspace
-//                            onboarded and running and returns at once) and with it stopped beforehand (omsadmin.sh
-//                            really re-onboards);
-//       enable: no-op        the same sequence and settings again: the handler recognises it and returns;
-//     plus two baselines that say how much of a short command is fixed cost: the bundled runtime alone
-//     (`runtime/node -e 0`) and shim + runtime + loading bin/handler.cjs (an unknown operation, which exits
-//     before touching anything);
+//  3. for each command, the median (and min–max) of --runs runs: wall time, its ratio to a bare runtime start,
+//     peak RSS of the process tree, the time the handler measured itself, the time its children (the
+//     simulated OMS tools, openssl) took, and CPU. Every fresh VM goes through
+//       disable, update, uninstall   with nothing installed: the "nothing to do" runs (src/handler/fast-path.ts);
+//       install                      the bundle really installs (a fresh VM each run);
+//       enable: first                omsadmin.sh really onboards;
+//       disable                      service_control disable stops the running agent;
+//       update                       stashes the workspace (as the new version, updating from an older one);
+//       uninstall                    bundle --remove, workspace directories, state;
+//     and on one VM, --runs times each:
+//       enable: new seq              a new sequence number each run, so the handler takes its whole path:
+//                                    decrypt, the (loopback) instance metadata, omsadmin.sh, service_control; with
+//                                    the agent running (omsadmin.sh sees the workspace onboarded and returns) and
+//                                    with it stopped beforehand (omsadmin.sh really re-onboards);
+//       enable: no-op                the same sequence and settings again;
+//     plus two baselines: the bundled runtime alone (`runtime/bun -e 0`), and shim + runtime + the handler's
+//     entry (an unknown operation, which exits before touching anything);
 //  4. where the time goes inside one no-op and one full enable, from the timestamps of extension.log.
 //
-// How a command is run. Exactly as ga/extensionprocessutil.py does and as FakeGuestAgent.run replicates it:
-// `/bin/sh -c "<baseDir>/omsagent-shim <op>"`, cwd = base dir, new session, stdout/stderr to unlinked temp files in
-// the base dir, the agent's variables with the agent's own environment on top. The one difference is the parent:
-// a small python3 wrapper (below) instead of the Node test process, because peak memory of a process TREE cannot be
-// had from Node (process.resourceUsage() is the calling process only). The wrapper takes
+// How a command is run: the fake guest agent's own launch spec (FakeGuestAgent.launchSpec, what
+// ga/extensionprocessutil.py runs: `/bin/sh -c "<baseDir>/omsagent-shim <op>"`, cwd = base dir, new session,
+// stdout/stderr to unlinked temp files in the base dir, the agent's variables with its own environment on top),
+// executed by a small python3 wrapper instead of the Node process, because peak memory of a process TREE cannot
+// be had from Node (process.resourceUsage() is the calling process only). The wrapper takes
 // getrusage(RUSAGE_CHILDREN) after waiting for the shell: the kernel folds every descendant that was waited for
-// (sh → exec'd node → openssl, bundle, omsadmin.sh, service_control, which the handler always reaps) into it.
+// (sh → exec'd bun → openssl, bundle, omsadmin.sh, service_control, which the handler always reaps) into it.
 // Why python3 and not GNU time: python3 is already required (the simulated system root links it and the fake
-// agent unpacks zips with it, as the real agent does), so nothing is installed; the wrapper can reproduce the
+// agent unpacks zips with it, as the real agent does), so nothing is installed; the wrapper reproduces the
 // agent's setsid and TemporaryFile(dir=base_dir) itself, so the shell stays the direct child and session leader,
-// as under the agent (`time sh -c …` would insert itself between them); and it reports wall time measured around
-// Popen/wait, so the wrapper's own start-up is not in the figures.
+// as under the agent; and it reports wall time measured around Popen/wait, so its own start-up is not counted.
 // Note ru_maxrss semantics: it is the peak RSS of the LARGEST single process of the tree (not the sum of processes
-// alive at the same time) — here that is always the handler's node process; its short-lived children (sh scripts,
-// openssl) are a few MB each. The env/command replica is checked against FakeGuestAgent.run before anything is
-// measured, so a change in the fake agent cannot silently make the benchmark run something else.
+// alive at the same time) — here that is always the handler's runtime process; its short-lived children (sh
+// scripts, openssl) are a few MB each.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { isDeepStrictEqual, parseArgs } from "node:util";
+import { parseArgs } from "node:util";
 import { buildPackage, type BuiltPackage } from "./package.ts";
-import { NODE_RUNTIME } from "./runtime.ts";
-import { AGENT_TIMEOUTS, FakeGuestAgent, NOT_RUN, pyJsonDumps, type Operation } from "../test/support/guest-agent.ts";
+import { BUN_RUNTIME } from "./runtime.ts";
+import { FakeGuestAgent, type LaunchSpec, type Operation, type RunOptions } from "../test/support/guest-agent.ts";
 import { DEFAULT_METADATA, WORKSPACE_ID, WORKSPACE_KEY } from "../test/support/simulated-vm.ts";
 import { makeSystemRoot, makeTempDir, startFakeMetadata, type FakeMetadataService } from "../test/support/system-root.ts";
 
-const USAGE = "usage: npm run bench -- [--install-runs N (3)] [--enable-runs N (10)] [--noop-runs N (10)] [--json] [--keep]";
+const USAGE = "usage: npm run bench -- [--runs N (10)] [--json] [--keep]";
 
 const { values: args } = parseArgs({
   options: {
-    "install-runs": { type: "string", default: "3" },
-    "enable-runs": { type: "string", default: "10" },
-    "noop-runs": { type: "string", default: "10" },
+    runs: { type: "string", default: "10" },
     json: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
@@ -66,15 +66,11 @@ if (args.help) {
   console.log(USAGE);
   process.exit(0);
 }
-function count(name: string, value: string | undefined): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`--${name} must be an integer from 1 to 1000, got ${value}`);
-  return n;
-}
-const INSTALL_RUNS = count("install-runs", args["install-runs"]);
-const ENABLE_RUNS = count("enable-runs", args["enable-runs"]);
-const NOOP_RUNS = count("noop-runs", args["noop-runs"]);
+const RUNS = Number(args.runs);
+if (!Number.isInteger(RUNS) || RUNS < 1 || RUNS > 1000) throw new Error(`--runs must be an integer from 1 to 1000, got ${args.runs}`);
 const JSON_OUTPUT = args.json === true;
+/** The version the update row updates from: older than the package, so the uninstall after it is a real one. */
+const UPDATED_FROM = "1.0.0";
 
 const SETTINGS = { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } };
 
@@ -147,41 +143,9 @@ interface Measured {
   stderr: string;
 }
 
-interface AgentCommand {
-  command: string;
-  cwd: string;
-  env: Record<string, string>;
-  timeout: number;
-}
-
-const MANIFEST_KEY: Record<Operation, string> = {
-  install: "installCommand",
-  enable: "enableCommand",
-  disable: "disableCommand",
-  update: "updateCommand",
-  uninstall: "uninstallCommand",
-};
-
-/** The command line, cwd and environment FakeGuestAgent.run would use (install/enable, first install sequence). */
-function agentCommand(agent: FakeGuestAgent, version: string, op: "install" | "enable", seq: string): AgentCommand {
-  const base = agent.baseDir(version);
-  const cmd = agent.loadManifest(version).handlerManifest[MANIFEST_KEY[op]];
-  if (typeof cmd !== "string") throw new Error(`HandlerManifest.json has no ${MANIFEST_KEY[op]}`);
-  const env: Record<string, string> = {
-    AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE: NOT_RUN,
-    AZURE_GUEST_AGENT_EXTENSION_PATH: base,
-    AZURE_GUEST_AGENT_EXTENSION_VERSION: version,
-    AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS: agent.wireServerAddress,
-    ConfigSequenceNumber: seq,
-    AZURE_GUEST_AGENT_EXTENSION_SUPPORTED_FEATURES: pyJsonDumps([{ Key: "ExtensionTelemetryPipeline", Value: "1.0" }]),
-  };
-  for (const [k, v] of Object.entries(agent.baseEnv)) if (v !== undefined) env[k] = v;
-  return { command: `${base}/${cmd.replace(/^\/+/, "")}`, cwd: base, env, timeout: AGENT_TIMEOUTS[op] };
-}
-
 let python = "python3";
 
-function runWrapped(spec: AgentCommand): Promise<Measured> {
+function runWrapped(spec: Pick<LaunchSpec, "command" | "cwd" | "env" | "timeout">): Promise<Measured> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(python, ["-c", WRAPPER], { stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
@@ -307,9 +271,15 @@ function callsLogLines(root: string): number {
   return existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean).length : 0;
 }
 
+/** Time the handler's children took: the durationMs of every "<child> finished" line. */
+function childrenDuration(entries: LogEntry[]): number {
+  return entries.filter((e) => typeof e.extra?.child === "string" && typeof e.extra.durationMs === "number").reduce((sum, e) => sum + (e.extra!.durationMs as number), 0);
+}
+
 interface Sample {
   wallMs: number;
   handlerMs?: number;
+  childrenMs?: number;
   maxRssKb: number;
   cpuMs: number;
 }
@@ -318,8 +288,12 @@ interface OpResult {
   name: string;
   runs: number;
   wallMs: Stats;
+  /** Median wall time ÷ median bare runtime start. */
+  timesBareStart?: number;
   /** Time the handler measured itself (extension.log "… finished" durationMs). */
   handlerMs?: Stats;
+  /** Time its children (simulated OMS tools, openssl) took, summed per run. */
+  childrenMs?: Stats;
   /** Peak RSS of the largest process of the tree, MB. */
   peakRssMb: Stats;
   /** user + system CPU of the whole tree, ms. */
@@ -329,11 +303,13 @@ interface OpResult {
 
 function summarise(name: string, samples: Sample[]): OpResult {
   const handler = samples.map((s) => s.handlerMs).filter((x): x is number => x !== undefined);
+  const children = samples.map((s) => s.childrenMs).filter((x): x is number => x !== undefined);
   return {
     name,
     runs: samples.length,
     wallMs: stats(samples.map((s) => s.wallMs)),
     ...(handler.length === samples.length ? { handlerMs: stats(handler) } : {}),
+    ...(children.length === samples.length ? { childrenMs: stats(children) } : {}),
     peakRssMb: stats(samples.map((s) => s.maxRssKb / 1024)),
     cpuMs: stats(samples.map((s) => s.cpuMs)),
     samples: samples.map((s) => ({ ...s, wallMs: Math.round(s.wallMs * 10) / 10, cpuMs: Math.round(s.cpuMs) })),
@@ -344,28 +320,51 @@ function fail(what: string, r: Measured): never {
   throw new Error(`${what}: exit ${r.exitCode}${r.timedOut ? " (timed out)" : ""}\n[stdout]\n${r.stdout}\n[stderr]\n${r.stderr}`);
 }
 
+const HANDLER_STATE_AFTER: Partial<Record<Operation, "Installed" | "Enabled" | "NotInstalled">> = { install: "Installed", enable: "Enabled", disable: "Installed", uninstall: "NotInstalled" };
+
 /** One handler command as the agent runs it; refuses anything but success (a failure's timing is meaningless). */
-async function measure(vm: Vm, op: "install" | "enable", seq: number): Promise<{ sample: Sample; entries: LogEntry[] }> {
+async function measure(vm: Vm, op: Operation, seq: number, options: RunOptions = {}): Promise<{ sample: Sample; entries: LogEntry[] }> {
   vm.log.skip();
-  const r = await runWrapped(agentCommand(vm.agent, vm.version, op, String(seq)));
+  const r = await runWrapped(vm.agent.launchSpec(vm.version, op, { ...options, seq }));
   if (r.exitCode !== 0 || r.timedOut) fail(`${op} seq ${seq}`, r);
   const entries = vm.log.next();
-  vm.agent.setHandlerState(vm.version, op === "install" ? "Installed" : "Enabled");
-  return { sample: { wallMs: r.wallMs, handlerMs: handlerDuration(entries, op), maxRssKb: r.maxRssKb, cpuMs: r.userMs + r.sysMs }, entries };
+  const state = HANDLER_STATE_AFTER[op];
+  if (state) vm.agent.setHandlerState(vm.version, state);
+  return {
+    sample: { wallMs: r.wallMs, handlerMs: handlerDuration(entries, op), childrenMs: childrenDuration(entries), maxRssKb: r.maxRssKb, cpuMs: r.userMs + r.sysMs },
+    entries,
+  };
 }
 
 /** A command that is not a handler operation (baselines), in the same agent environment. */
 async function measureRaw(vm: Vm, command: string, expectExit: number): Promise<Sample> {
-  const spec = { ...agentCommand(vm.agent, vm.version, "enable", vm.agent.goalStateSeq ?? "0"), command };
-  const r = await runWrapped(spec);
+  const r = await runWrapped({ ...vm.agent.launchSpec(vm.version, "enable"), command });
   if (r.exitCode !== expectExit) fail(command, r);
   return { wallMs: r.wallMs, maxRssKb: r.maxRssKb, cpuMs: r.userMs + r.sysMs };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const fmt = (s: Stats, digits = 0) => `${s.min.toFixed(digits)} / ${s.median.toFixed(digits)} / ${s.max.toFixed(digits)}`;
+const fmt = (s: Stats, digits = 0) => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+/** Rows in the order they are printed. */
+const ROWS = [
+  "runtime/bun -e 0 (bare start)",
+  "shim + runtime + entry (unknown op)",
+  "enable: no-op (same seq)",
+  "disable: nothing installed",
+  "update: nothing to stash",
+  "uninstall: nothing installed",
+  "install (fresh VM)",
+  "enable: first, onboards",
+  "enable: new seq, agent running",
+  "enable: new seq, re-onboards",
+  "disable: stops the agent",
+  "update: stashes the workspace",
+  "uninstall: bundle --remove",
+] as const;
+type Row = (typeof ROWS)[number];
 
 async function main(): Promise<void> {
   const benchStarted = performance.now();
@@ -386,104 +385,99 @@ async function main(): Promise<void> {
   process.once("SIGTERM", onSignal);
   try {
     // 1. The real package.
-    progress("building the package (official runtime from .cache/)…");
-    let t = performance.now();
+    progress("building the package…");
+    const t = performance.now();
     const pkg = await buildPackage({ outDir: join(tmp, "package"), log: progress });
     const buildMs = performance.now() - t;
     const biggest = [...pkg.entries].sort((a, b) => b.size - a.size).slice(0, 3);
 
     metadata = await startFakeMetadata(DEFAULT_METADATA);
-
-    // 2+3a. Install, each on a fresh VM, followed by that VM's first enable (seq 0: the real onboarding).
+    const samples = new Map<Row, Sample[]>(ROWS.map((row) => [row, []]));
+    const record = (row: Row, sample: Sample) => samples.get(row)!.push(sample);
     const unpack: number[] = [];
-    const installs: Sample[] = [];
-    const firstEnables: Sample[] = [];
-    let firstEntries: LogEntry[] = [];
-    let vm: Vm | undefined;
-    for (let i = 0; i < INSTALL_RUNS; i++) {
-      progress(`install + first enable ${i + 1}/${INSTALL_RUNS} (fresh VM)…`);
-      if (vm) rmSync(join(tmp, `vm${i - 1}`), { recursive: true, force: true }); // only the last VM is used further
-      vm = newVm(join(tmp, `vm${i}`), pkg, metadata);
+    let noopEntries: LogEntry[] = [];
+    let reonboardEntries: LogEntry[] = [];
+    let runtimeOf = "";
+
+    // 2+3. Each run on a fresh VM: the nothing-to-do commands, then the whole lifecycle.
+    for (let i = 0; i < RUNS; i++) {
+      progress(`lifecycle ${i + 1}/${RUNS} (fresh VM)…`);
+      if (i > 0) rmSync(join(tmp, `vm${i - 1}`), { recursive: true, force: true });
+      const vm = newVm(join(tmp, `vm${i}`), pkg, metadata);
       unpack.push(vm.unpackMs);
-      const before = callsLogLines(vm.root);
-      installs.push((await measure(vm, "install", 0)).sample);
+      const untouched = async (row: Row, op: Operation, options: RunOptions = {}) => {
+        const before = callsLogLines(vm.root);
+        record(row, (await measure(vm, op, 0, options)).sample);
+        if (callsLogLines(vm.root) !== before) throw new Error(`${row} ran a tool: not a nothing-to-do run`);
+      };
+      await untouched("disable: nothing installed", "disable");
+      await untouched("update: nothing to stash", "update", { updatingFromVersion: UPDATED_FROM });
+      await untouched("uninstall: nothing installed", "uninstall");
+
+      let before = callsLogLines(vm.root);
+      record("install (fresh VM)", (await measure(vm, "install", 0)).sample);
       if (callsLogLines(vm.root) === before) throw new Error("install ran no bundle: not a full install");
       const first = await measure(vm, "enable", 0);
       if (!first.entries.some((e) => /Onboarding success/.test(e.message))) throw new Error("the first enable did not onboard");
-      firstEnables.push(first.sample);
-      firstEntries = first.entries;
-    }
-    vm = vm!;
+      record("enable: first, onboards", first.sample);
 
-    // Check the replica against FakeGuestAgent.run itself, with a no-op enable of seq 0 (changes nothing).
-    progress("checking the command replica against FakeGuestAgent.run…");
-    const viaAgent = await vm.agent.run(vm.version, "enable");
-    const replica = agentCommand(vm.agent, vm.version, "enable", "0");
-    if (viaAgent.exitCode !== 0) throw new Error(`FakeGuestAgent.run enable: exit ${viaAgent.exitCode}\n${viaAgent.output}`);
-    if (viaAgent.command !== replica.command || !isDeepStrictEqual(viaAgent.env, replica.env)) {
-      throw new Error(
-        `the benchmark's command/env replica differs from FakeGuestAgent.run: update agentCommand()\n` +
-          `agent:   ${viaAgent.command} ${JSON.stringify(viaAgent.env)}\nreplica: ${replica.command} ${JSON.stringify(replica.env)}`,
-      );
-    }
-
-    // 3b. Full enables: a new goal state (sequence number) each time, so the handler takes its whole path
-    // (decrypt, instance metadata, omsadmin.sh, service_control). Two flavours, because the toolchain decides:
-    //  - agent running (what a new goal state meets on a healthy VM): omsadmin.sh, like the real one, sees the
-    //    workspace onboarded and its agent running and returns without re-onboarding;
-    //  - agent stopped first (`service_control stop <ws>`, outside the timing): omsadmin.sh really re-onboards.
-    const serviceControl = join(vm.root, "opt/microsoft/omsagent/bin/service_control");
-    const fullRunning: Sample[] = [];
-    const fullStopped: Sample[] = [];
-    let stoppedEntries: LogEntry[] = [];
-    let seq = 0;
-    for (const [flavour, samples] of [["running", fullRunning], ["stopped", fullStopped]] as const) {
-      for (let i = 0; i < ENABLE_RUNS; i++) {
-        seq++;
-        progress(`full enable, agent ${flavour}, ${i + 1}/${ENABLE_RUNS}…`);
-        vm.agent.writeSettings(seq, SETTINGS, vm.version);
-        if (flavour === "stopped") {
-          execFileSync(serviceControl, ["stop", WORKSPACE_ID], { env: { PATH: process.env.PATH, OMS_HANDLER_ROOT: vm.root }, stdio: "ignore" });
+      if (i === RUNS - 1) {
+        // Full enables: a new goal state (sequence number) each time. Two flavours, because the toolchain decides:
+        //  - agent running (what a new goal state meets on a healthy VM): omsadmin.sh, like the real one, sees the
+        //    workspace onboarded and its agent running and returns without re-onboarding;
+        //  - agent stopped first (`service_control stop <ws>`, outside the timing): omsadmin.sh really re-onboards.
+        const serviceControl = join(vm.root, "opt/microsoft/omsagent/bin/service_control");
+        let seq = 0;
+        for (const flavour of ["running", "stopped"] as const) {
+          for (let j = 0; j < RUNS; j++) {
+            seq++;
+            progress(`full enable, agent ${flavour}, ${j + 1}/${RUNS}…`);
+            vm.agent.writeSettings(seq, SETTINGS, vm.version);
+            if (flavour === "stopped") {
+              execFileSync(serviceControl, ["stop", WORKSPACE_ID], { env: { PATH: process.env.PATH, OMS_HANDLER_ROOT: vm.root }, stdio: "ignore" });
+            }
+            before = callsLogLines(vm.root);
+            const { sample, entries } = await measure(vm, "enable", seq);
+            if (callsLogLines(vm.root) === before) throw new Error(`enable seq ${seq} ran no tool: not a full enable`);
+            if (vm.agent.readStatus(vm.version, seq).status !== "success") throw new Error(`enable seq ${seq}: status is not success`);
+            const onboarded = entries.some((e) => /Onboarding success/.test(e.message));
+            if (onboarded !== (flavour === "stopped")) throw new Error(`enable seq ${seq} (agent ${flavour}): onboarded=${onboarded}, not as expected`);
+            record(flavour === "running" ? "enable: new seq, agent running" : "enable: new seq, re-onboards", sample);
+            if (flavour === "stopped") reonboardEntries = entries;
+          }
         }
-        const before = callsLogLines(vm.root);
-        const { sample, entries } = await measure(vm, "enable", seq);
-        if (callsLogLines(vm.root) === before) throw new Error(`enable seq ${seq} ran no tool: not a full enable`);
-        if (vm.agent.readStatus(vm.version, seq).status !== "success") throw new Error(`enable seq ${seq}: status is not success`);
-        const onboarded = entries.some((e) => /Onboarding success/.test(e.message));
-        if (onboarded !== (flavour === "stopped")) throw new Error(`enable seq ${seq} (agent ${flavour}): onboarded=${onboarded}, not as expected`);
-        samples.push(sample);
-        if (flavour === "stopped") stoppedEntries = entries;
+        // No-op enables: the same sequence and settings (after a reboot or an agent restart).
+        progress(`no-op enable ×${RUNS}, baselines ×${RUNS}…`);
+        const base = vm.agent.baseDir(vm.version);
+        runtimeOf = base;
+        for (let j = 0; j < RUNS; j++) {
+          before = callsLogLines(vm.root);
+          const { sample, entries } = await measure(vm, "enable", seq);
+          if (callsLogLines(vm.root) !== before || !entries.some((e) => /already applied/.test(e.message))) throw new Error("the no-op enable was not a no-op");
+          record("enable: no-op (same seq)", sample);
+          noopEntries = entries;
+          record("runtime/bun -e 0 (bare start)", await measureRaw(vm, `${base}/runtime/bun -e 0`, 0));
+          record("shim + runtime + entry (unknown op)", await measureRaw(vm, `${base}/omsagent-shim bench-unknown-operation`, 30));
+        }
       }
-    }
 
-    // 3c. No-op enables: the same sequence and settings (the agent re-runs enable like this after a reboot or
-    // an agent restart).
-    const noops: Sample[] = [];
-    let noopEntries: LogEntry[] = [];
-    progress(`no-op enable ×${NOOP_RUNS}…`);
-    for (let i = 0; i < NOOP_RUNS; i++) {
-      const before = callsLogLines(vm.root);
-      const { sample, entries } = await measure(vm, "enable", seq);
-      if (callsLogLines(vm.root) !== before || !entries.some((e) => /already applied/.test(e.message))) {
-        throw new Error("the no-op enable was not a no-op");
-      }
-      noops.push(sample);
-      noopEntries = entries;
+      before = callsLogLines(vm.root);
+      record("disable: stops the agent", (await measure(vm, "disable", 0)).sample);
+      if (callsLogLines(vm.root) === before) throw new Error("disable ran no service_control");
+      const update = await measure(vm, "update", 0, { updatingFromVersion: UPDATED_FROM });
+      if (!update.entries.some((e) => /kept 1 workspace/.test(e.message))) throw new Error("update stashed nothing");
+      record("update: stashes the workspace", update.sample);
+      before = callsLogLines(vm.root);
+      record("uninstall: bundle --remove", (await measure(vm, "uninstall", 0)).sample);
+      if (callsLogLines(vm.root) === before) throw new Error("uninstall ran no bundle --remove");
     }
+    const runtimeVersion = execFileSync(join(runtimeOf, "runtime", "bun"), ["--version"], { encoding: "utf8" }).trim();
 
-    // Baselines: the fixed cost of any command.
-    progress(`baselines ×${NOOP_RUNS}…`);
-    const base = vm.agent.baseDir(vm.version);
-    const bareNode: Sample[] = [];
-    const shimLoad: Sample[] = [];
-    for (let i = 0; i < NOOP_RUNS; i++) {
-      bareNode.push(await measureRaw(vm, `${base}/runtime/node -e 0`, 0));
-      shimLoad.push(await measureRaw(vm, `${base}/omsagent-shim bench-unknown-operation`, 30));
-    }
-    const runtimeVersion = execFileSync(join(base, "runtime/node"), ["--version"], { encoding: "utf8" }).trim();
-
+    const operations = ROWS.map((row) => summarise(row, samples.get(row)!));
+    const bare = operations[0]!.wallMs.median;
+    for (const op of operations) op.timesBareStart = Math.round((op.wallMs.median / bare) * 10) / 10;
     const results = {
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", loadAvgAtStart, benchNode: process.version, packagedRuntime: runtimeVersion },
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", loadAvgAtStart, benchNode: process.version, packagedRuntime: `bun ${runtimeVersion}` },
       package: {
         zip: pkg.zipPath.split("/").pop(),
         version: pkg.version,
@@ -495,15 +489,8 @@ async function main(): Promise<void> {
         buildMs: Math.round(buildMs),
       },
       agentUnpackMs: stats(unpack),
-      operations: [
-        summarise("install (fresh VM)", installs),
-        summarise("enable: first, onboards", firstEnables),
-        summarise("enable: new seq, agent running", fullRunning),
-        summarise("enable: new seq, re-onboards", fullStopped),
-        summarise("enable: no-op (same seq)", noops),
-      ],
-      baselines: [summarise("runtime/node -e 0", bareNode), summarise("shim + load handler.cjs", shimLoad)],
-      timelines: { noopEnable: phases(noopEntries), reonboardEnable: phases(stoppedEntries), firstEnable: phases(firstEntries) },
+      operations,
+      timelines: { noopEnable: phases(noopEntries), reonboardEnable: phases(reonboardEntries) },
       benchSeconds: 0,
     };
     results.benchSeconds = Math.round((performance.now() - benchStarted) / 100) / 10;
@@ -514,29 +501,31 @@ async function main(): Promise<void> {
     }
     const p = results.package;
     console.log(`OmsAgentForLinux handler benchmark — ${results.machine.cpus} × ${results.machine.cpuModel}, load average at start ${loadAvgAtStart.join(" ")}`);
-    console.log(`bench under node ${results.machine.benchNode}; packaged runtime ${runtimeVersion} (pinned ${NODE_RUNTIME.version})`);
+    console.log(`bench under node ${results.machine.benchNode}; packaged runtime bun ${runtimeVersion} (pinned ${BUN_RUNTIME.version})`);
     console.log("");
     console.log(`package   ${p.zip}${p.simulatedBundle ? " (simulated OMS bundle)" : ""}`);
     console.log(`          zip ${mb(p.zipBytes)} (${p.zipBytes} B), unpacked ${mb(p.unpackedBytes)} (${p.unpackedBytes} B), ${p.files} files, built in ${(p.buildMs / 1000).toFixed(1)} s`);
     console.log(`          largest: ${biggest.map((e) => `${e.name} ${mb(e.size)}`).join(", ")}`);
-    console.log(`agent unpack (installZip + initialize), ms min/median/max: ${fmt(results.agentUnpackMs)}  (${INSTALL_RUNS} runs)`);
+    console.log(`agent unpack (installZip + initialize), ms median (min–max): ${fmt(results.agentUnpackMs)}  (${RUNS} runs)`);
     console.log("");
-    const rows = [...results.operations, ...results.baselines];
-    const header = ["command", "runs", "wall ms min/med/max", "in-handler ms (med)", "peak RSS MB min/med/max", "CPU ms (med)"];
-    const table = rows.map((r) => [
+    const header = ["command", "runs", "wall ms median (min–max)", "× bare", "peak RSS MB median (min–max)", "in handler ms", "children ms", "CPU ms"];
+    const table = operations.map((r) => [
       r.name,
       String(r.runs),
       fmt(r.wallMs),
-      r.handlerMs ? r.handlerMs.median.toFixed(0) : "-",
+      r.timesBareStart!.toFixed(1),
       fmt(r.peakRssMb, 1),
+      r.handlerMs ? r.handlerMs.median.toFixed(0) : "-",
+      r.childrenMs ? r.childrenMs.median.toFixed(0) : "-",
       r.cpuMs.median.toFixed(0),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
     console.log(line(header));
     for (const row of table) console.log(line(row));
-    console.log("  wall = /bin/sh -c start → exit, as the agent sees it; in-handler = the handler's own durationMs (extension.log);");
-    console.log("  peak RSS = ru_maxrss of RUSAGE_CHILDREN (largest process of the tree); CPU = user + sys of the whole tree.");
+    console.log("  wall = /bin/sh -c start → exit, as the agent sees it; × bare = median wall ÷ median bare runtime start;");
+    console.log("  peak RSS = ru_maxrss of RUSAGE_CHILDREN (largest process of the tree); in handler = the handler's own durationMs");
+    console.log("  (extension.log); children = the simulated tools' and openssl's own time within it; CPU = user + sys of the tree.");
     for (const [title, timeline] of [
       ["last no-op enable", results.timelines.noopEnable],
       ["last re-onboarding enable (new seq, agent stopped)", results.timelines.reonboardEnable],

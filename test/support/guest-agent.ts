@@ -364,6 +364,21 @@ export interface RunOptions {
   updateToVersion?: string;
 }
 
+export interface LaunchSpec {
+  /** `<base>/<cmd>` as passed to /bin/sh -c */
+  command: string;
+  /** `<cmd>`: the command as HandlerManifest.json names it. */
+  manifestCommand: string;
+  cwd: string;
+  /** The complete environment the command gets. */
+  env: Record<string, string>;
+  /** The variables the agent itself sets. */
+  agentEnv: Record<string, string>;
+  seq: string;
+  /** Seconds before the agent kills the process group. */
+  timeout: number;
+}
+
 export interface CommandResult {
   operation: Operation;
   version: string;
@@ -772,7 +787,12 @@ export class FakeGuestAgent {
 
   // ----- one command (launch_command) --------------------------------------------------------------------------
 
-  async run(version: string, op: Operation, options: RunOptions = {}): Promise<CommandResult> {
+  /**
+   * What launch_command runs for one operation: `/bin/sh -c <command>` in the base dir with this environment
+   * (the agent's own variables, then os.environ on top) and this timeout. run() executes it; the benchmark
+   * executes the same spec under its rusage wrapper.
+   */
+  launchSpec(version: string, op: Operation, options: RunOptions = {}): LaunchSpec {
     const base = this.baseDir(version);
     const manifest = this.loadManifest(version);
     const cmd = manifest.handlerManifest[MANIFEST_COMMAND_KEY[op]];
@@ -808,6 +828,11 @@ export class FakeGuestAgent {
     // os.path.join(base_dir, cmd.lstrip(os.path.sep)): plain concatenation, no normalisation
     const relative = cmd.replace(/^\/+/, "");
     const command = base.endsWith("/") ? base + relative : `${base}/${relative}`;
+    return { command, manifestCommand: cmd, cwd: base, env, agentEnv, seq, timeout };
+  }
+
+  async run(version: string, op: Operation, options: RunOptions = {}): Promise<CommandResult> {
+    const { command, manifestCommand: cmd, cwd: base, env, agentEnv, seq, timeout } = this.launchSpec(version, op, options);
     this.log(version, `Executing command: ${command} with environment variables: ${pyJsonDumps(agentEnv)}`);
 
     // tempfile.TemporaryFile(dir=base_dir): created in the base dir, already unlinked while the command runs.
