@@ -1,4 +1,4 @@
-// `npm start`: the README's main job. Builds the real extension package (official Node runtime, simulated
+// `npm start`: the README's main job. Builds the real extension package (Bun runtime, simulated
 // OMS bundle), then plays its whole life on a simulated VM the way the Azure guest agent drives it, and
 // prints what the portal would show after every step. Everything happens in temp dirs; the simulated VM's
 // is kept so its logs can be read afterwards.
