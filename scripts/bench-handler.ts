@@ -116,14 +116,18 @@ err = tempfile.TemporaryFile(dir=spec["cwd"])
 started = time.monotonic()
 proc = subprocess.Popen(["/bin/sh", "-c", spec["command"]], cwd=spec["cwd"], env=spec["env"], stdin=subprocess.DEVNULL,
                         stdout=out, stderr=err, start_new_session=True)
-timed_out = False
-try:
-    code = proc.wait(timeout=spec["timeout"])
-except subprocess.TimeoutExpired:
-    timed_out = True
+# Popen.wait(timeout=…) polls with sleeps of up to 50 ms, which would round every figure up to the next poll:
+# wait in waitpid itself and let an alarm enforce the agent's timeout.
+timed_out = []
+def on_alarm(signum, frame):
+    timed_out.append(True)
     os.killpg(proc.pid, signal.SIGKILL)
-    code = proc.wait()
+signal.signal(signal.SIGALRM, on_alarm)
+signal.alarm(spec["timeout"])
+code = proc.wait()
 wall = time.monotonic() - started
+signal.alarm(0)
+timed_out = bool(timed_out)
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 def head(f):
     f.seek(0)
