@@ -19,8 +19,8 @@ import { fetchInstanceMetadata } from "../../src/handler/metadata.ts";
 import { systemPaths } from "../../src/handler/paths.ts";
 import { runChild } from "../../src/handler/process.ts";
 
-const scratch = process.argv[2];
-if (!scratch) throw new Error("usage: probe.ts <scratch dir>");
+const scratch = process.argv[2] ?? "";
+if (scratch === "") throw new Error("usage: probe.ts <scratch dir>");
 mkdirSync(scratch, { recursive: true });
 const log = silentLogger();
 const results: Record<string, unknown> = {};
