@@ -92,3 +92,9 @@ export function createLineLogger(context: LogContext): Logger {
     }) as LogFn;
   return { info: write(LEVELS.info), warn: write(LEVELS.warn), error: write(LEVELS.error) };
 }
+
+/** A logger that drops everything: for doctor, which reports on stdout and must not touch extension.log. */
+export function silentLineLogger(): Logger {
+  const drop = (() => {}) as LogFn;
+  return { info: drop, warn: drop, error: drop };
+}

@@ -1,0 +1,69 @@
+// `omsagent-shim doctor [--json] [--offline]`: the machine explains itself, offline by default-safe steps and,
+// unless --offline, with a short look at the network. Run by hand (or through Run Command) from the extension
+// directory; it changes nothing, takes no lock and writes no status.
+import { Deadline } from "../deadline.ts";
+import { loadEnvironment } from "../environment.ts";
+import { silentLineLogger } from "../log-line.ts";
+import { systemPaths } from "../paths.ts";
+import { registerProxySecrets } from "../secrets.ts";
+import { readTuning } from "../tuning.ts";
+import { agentChecks, agentProxy, historyChecks, machineChecks } from "./checks.ts";
+import { endpointChecks } from "./network.ts";
+import { fail, renderJson, renderText, type Check, type DoctorReport } from "./report.ts";
+
+const USAGE = "usage: omsagent-shim doctor [--json] [--offline]";
+/** The whole doctor run stays well inside Run Command's own time limit. */
+const BUDGET_MS = 120_000;
+
+export interface DoctorOutput {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export async function runDoctor(args: string[], extensionDir: string, processEnv: NodeJS.ProcessEnv, output: DoctorOutput): Promise<number> {
+  const unknown = args.filter((arg) => arg !== "--json" && arg !== "--offline");
+  if (unknown.length > 0) {
+    output.stderr(`OmsAgentForLinux doctor: unknown option ${unknown[0]}\n${USAGE}\n`);
+    return 1;
+  }
+  const json = args.includes("--json");
+  const offline = args.includes("--offline");
+  const tuning = readTuning(processEnv);
+  const paths = systemPaths(tuning.systemRoot);
+  const context = { paths, minFreeMb: tuning.minFreeMb, deadline: new Deadline(BUDGET_MS), log: silentLineLogger() };
+  const proxy = agentProxy(paths);
+  registerProxySecrets(proxy);
+
+  const checks: Check[] = await machineChecks(context);
+  const agent = await agentChecks(context);
+  checks.push(...agent.checks);
+
+  let statusFolder: string | undefined;
+  let logFolder: string | undefined;
+  try {
+    const env = loadEnvironment(extensionDir, processEnv);
+    statusFolder = env.statusFolder;
+    logFolder = env.logFolder;
+  } catch (error) {
+    checks.push(fail("history", "extension", `${(error as Error).message}`, "run doctor from the extension's directory (/var/lib/waagent/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-<version>)"));
+  }
+  checks.push(...historyChecks(statusFolder, logFolder));
+
+  if (!offline) {
+    for (const workspace of agent.workspaces.filter((w) => w.domain)) {
+      for (const service of ["oms", "ods"]) {
+        checks.push(
+          ...(await endpointChecks(`network ${workspace.id}`, service, `${workspace.id}.${service}.${workspace.domain}`, {
+            proxy,
+            serviceAddress: processEnv.OMS_HANDLER_SERVICE_ADDRESS || undefined,
+            caFile: processEnv.OMS_HANDLER_SERVICE_CA || undefined,
+          })),
+        );
+      }
+    }
+  }
+
+  const report: DoctorReport = { healthy: checks.every((check) => check.ok), checks };
+  output.stdout(json ? renderJson(report) : renderText(report));
+  return report.healthy ? 0 : 1;
+}
