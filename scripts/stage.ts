@@ -113,13 +113,29 @@ export function renderManifestXml(template: string, version: string, simulated: 
   return xml;
 }
 
-/** HandlerManifest.json text: the handler/ template with the top-level "version" set. */
-export function renderHandlerManifest(template: string, version: string): string {
+/** `<ProviderNameSpace>` and `<Type>` of manifest.xml: the extension's identity. */
+export function readExtensionIdentity(manifestXml: string): { publisher: string; type: string } {
+  const field = (tag: string) => {
+    const value = new RegExp(`<${tag}>\\s*([^<]+?)\\s*</${tag}>`).exec(manifestXml)?.[1];
+    if (!value) throw new Error(`manifest.xml has no <${tag}>`);
+    return value;
+  };
+  return { publisher: field("ProviderNameSpace"), type: field("Type") };
+}
+
+/**
+ * HandlerManifest.json text: the handler/ template with the top-level "version" set, and "signingInfo"
+ * (type, publisher, version) from manifest.xml, which the guest agent checks against the extension it
+ * downloaded before it runs anything of a signed package.
+ */
+export function renderHandlerManifest(template: string, version: string, manifestXml: string): string {
   const manifest = JSON.parse(template) as Array<Record<string, unknown>>;
   if (!Array.isArray(manifest) || !manifest[0] || typeof manifest[0] !== "object") {
     throw new Error("handler/HandlerManifest.json must be a JSON array whose first element is an object (guest agent reads [0])");
   }
+  const { publisher, type } = readExtensionIdentity(manifestXml);
   manifest[0].version = version;
+  manifest[0].signingInfo = { type, publisher, version };
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
 
@@ -193,7 +209,7 @@ export function stageExtension(options: StageOptions): StagedExtension {
 
   writeFileSync(
     join(dir, "HandlerManifest.json"),
-    renderHandlerManifest(readFileSync(join(repo, "handler", "HandlerManifest.json"), "utf8"), version),
+    renderHandlerManifest(readFileSync(join(repo, "handler", "HandlerManifest.json"), "utf8"), version, readFileSync(join(repo, "manifest.xml"), "utf8")),
     { mode: 0o644 },
   );
   writeFileSync(

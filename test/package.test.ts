@@ -107,13 +107,33 @@ describe("version agreement", () => {
     const staged = stageLinked({ version: "1.2.3" });
     const template = JSON.parse(readFileSync(join(REPO_ROOT, "handler", "HandlerManifest.json"), "utf8")) as Array<Record<string, unknown>>;
     const generated = JSON.parse(readFileSync(join(staged.dir, "HandlerManifest.json"), "utf8")) as Array<Record<string, unknown>>;
-    assert.deepEqual(generated, [{ ...template[0], version: "1.2.3" }]);
+    assert.deepEqual(generated, [{ ...template[0], version: "1.2.3", signingInfo: { type: "OmsAgentForLinux", publisher: "Microsoft.EnterpriseCloud.Monitoring", version: "1.2.3" } }]);
     const hm = (JSON.parse(readFileSync(join(staged.dir, "HandlerManifest.json"), "utf8")) as Array<{ handlerManifest: Record<string, unknown> }>)[0]!
       .handlerManifest;
     assert.equal(hm.updateMode, "UpdateWithInstall");
     assert.equal(hm.reportHeartbeat, false);
     assert.equal(hm.continueOnUpdateFailure, true);
   });
+});
+
+test("signingInfo names what manifest.xml names, and the fake guest agent refuses a package whose signingInfo does not match", async () => {
+  const staged = stageLinked({ version: "1.2.4" });
+  const xml = readFileSync(join(REPO_ROOT, "manifest.xml"), "utf8");
+  const [entry] = JSON.parse(readFileSync(join(staged.dir, "HandlerManifest.json"), "utf8")) as Array<{ signingInfo: Record<string, string> }>;
+  assert.deepEqual(entry!.signingInfo, {
+    type: /<Type>([^<]+)<\/Type>/.exec(xml)![1],
+    publisher: /<ProviderNameSpace>([^<]+)<\/ProviderNameSpace>/.exec(xml)![1],
+    version: "1.2.4",
+  });
+  const agent = new FakeGuestAgent({ root: tempDir("agent-") });
+  assert.doesNotThrow(() => agent.setup({ dir: staged.dir }, { seq: 0, settings: null }));
+
+  const tampered = stageLinked({ version: "1.2.5" });
+  const manifestPath = join(tampered.dir, "HandlerManifest.json");
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Array<{ signingInfo: Record<string, string> }>;
+  manifest[0]!.signingInfo.type = "CustomScript";
+  writeFileSync(manifestPath, JSON.stringify(manifest));
+  assert.throws(() => new FakeGuestAgent({ root: tempDir("agent-") }).setup({ dir: tampered.dir }, { seq: 0, settings: null }), /\[ManifestValidationError\] expected extension type 'OmsAgentForLinux' does not match downloaded package type 'CustomScript'/);
 });
 
 describe("stageExtension", () => {

@@ -677,7 +677,7 @@ export class FakeGuestAgent {
     let text = readFileSync(found, "utf8");
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     writeFileSync(join(base, "HandlerManifest.json"), text);
-    this.loadManifest(v);
+    this.validateSigningInfo(this.loadManifest(v), v);
 
     for (const dir of [this.statusDir(v), this.configDir(v), this.eventsDir()]) {
       mkdirSync(dir, { recursive: true });
@@ -698,6 +698,24 @@ export class FakeGuestAgent {
       },
     ];
     writeFileSync(join(base, "HandlerEnvironment.json"), pyJsonDumps(env));
+  }
+
+  /**
+   * signature_validation_util.validate_handler_manifest_signing_info: a package's signingInfo must name the
+   * extension the agent downloaded (type, publisher, version; case-insensitive). Checked when present.
+   */
+  private validateSigningInfo(manifest: Record<string, unknown>, version: string): void {
+    const info = manifest.signingInfo as Record<string, unknown> | undefined;
+    if (info === undefined) return;
+    const dot = this.handlerName.lastIndexOf(".");
+    const expected = { type: this.handlerName.slice(dot + 1), publisher: this.handlerName.slice(0, dot), version };
+    for (const [attribute, value] of Object.entries(expected)) {
+      const declared = info[attribute];
+      if (typeof declared !== "string") throw new Error(`[ManifestValidationError] HandlerManifest.json does not contain attribute 'signingInfo.${attribute}'`);
+      if (declared.toLowerCase() !== value.toLowerCase()) {
+        throw new Error(`[ManifestValidationError] expected extension ${attribute} '${value}' does not match downloaded package ${attribute} '${declared}'`);
+      }
+    }
   }
 
   private searchFile(dir: string, name: string): string | null {
