@@ -64,6 +64,10 @@ export function readHandlerSettings(path: string): RawHandlerSettings | null {
     throw invalid(`the settings file ${path} is not valid JSON (${(error as Error).message})`);
   }
   const runtime = (parsed as { runtimeSettings?: unknown })?.runtimeSettings;
+  // The guest agent writes exactly one entry; with several we could not know which one the user meant.
+  if (Array.isArray(runtime) && runtime.length > 1) {
+    throw invalid(`the settings file ${path} has ${runtime.length} runtimeSettings entries; the guest agent writes exactly one`);
+  }
   const handlerSettings = Array.isArray(runtime)
     ? ((runtime[0] as { handlerSettings?: unknown } | undefined)?.handlerSettings as Record<string, unknown> | undefined)
     : undefined;
