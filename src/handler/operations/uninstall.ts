@@ -4,6 +4,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { bundleTimedOut, classifyBundleFailure, locateBundle, runBundle } from "../bundle.ts";
 import { waitForPackageManager } from "../package-manager.ts";
+import { sameVersion } from "../state.ts";
 import type { OperationContext, OperationOutcome } from "./context.ts";
 
 /** Uninstall has 270 s in all: part of it may go to waiting for apt/dpkg/rpm. */
@@ -16,7 +17,7 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
   const marker = state.updateMarker();
   const partOfUpdate =
     ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION !== undefined ||
-    (marker !== undefined && (marker.fromVersion === env.version || (marker.fromVersion === "unknown" && marker.toVersion !== env.version)));
+    (marker !== undefined && (sameVersion(marker.fromVersion, env.version) || (marker.fromVersion === "unknown" && !sameVersion(marker.toVersion, env.version))));
   if (partOfUpdate) {
     const to = marker?.toVersion ?? ctx.processEnv.VERSION ?? "a newer version";
     log.info(`uninstall of ${env.version} is part of an update to ${to}: keeping the agent and its configuration`);
