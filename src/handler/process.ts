@@ -27,6 +27,8 @@ export interface ChildResult {
   stdout: string;
   /** stdout and stderr interleaved, the last MAX_KEPT characters. */
   output: string;
+  /** stderr alone, the last MAX_KEPT characters: what may be quoted when stdout could hold secrets. */
+  stderr: string;
   timedOut: boolean;
   /** The operation was aborted (lock lost) while the child ran. */
   aborted: boolean;
@@ -66,7 +68,7 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   const limit = Math.min(spec.timeoutMs ?? Number.POSITIVE_INFINITY, deadline.remainingMs());
   log.info({ child: spec.label }, `running ${spec.label}: ${redact([spec.file, ...spec.args].join(" "))}`);
   if (limit <= 0 || deadline.signal.aborted) {
-    return { exitCode: -1, stdout: "", output: "", timedOut: true, aborted: deadline.signal.aborted, durationMs: 0 };
+    return { exitCode: -1, stdout: "", output: "", stderr: "", timedOut: true, aborted: deadline.signal.aborted, durationMs: 0 };
   }
 
   const child = execa(spec.file, spec.args, {
@@ -100,6 +102,11 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   child.stdout?.on("data", (chunk: string) => {
     stdout = keepTail(stdout, chunk);
   });
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    stderr = keepTail(stderr, chunk);
+  });
 
   let timedOut = false;
   let aborted = false;
@@ -129,11 +136,13 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   if (result.exitCode === undefined && !timedOut && !aborted && result.signal === undefined) {
     // The executable could not be started (ENOENT, EACCES): report it the way a shell would.
     exitCode = NOT_FOUND_EXIT;
-    output = keepTail(output, `${spec.file}: ${result.code ?? "cannot execute"}\n`);
+    const notStarted = `${spec.file}: ${result.code ?? "cannot execute"}\n`;
+    output = keepTail(output, notStarted);
+    stderr = keepTail(stderr, notStarted);
   }
   const durationMs = Date.now() - started;
   log.info({ child: spec.label, exitCode, timedOut, durationMs }, `${spec.label} finished`);
-  return { exitCode, stdout, output, timedOut, aborted, durationMs };
+  return { exitCode, stdout, output, stderr, timedOut, aborted, durationMs };
 }
 
 /** The last `lines` non-empty lines of a child's output, redacted: evidence for status details. */

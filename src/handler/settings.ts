@@ -145,8 +145,9 @@ export async function decryptProtectedSettings(blob: string, thumbprint: string,
         throw invalid(`the decrypted protected settings are not valid JSON (content not shown: it is secret)`);
       }
     }
-    // openssl's stderr names the failure (e.g. "no recipient matches certificate"); it never holds the plaintext.
-    lastError = result.output.split("\n").find((line) => line.trim() !== "")?.trim() ?? `exit code ${result.exitCode}`;
+    // openssl's stderr names the failure (e.g. "no recipient matches certificate"). Its stdout is never quoted:
+    // on a corrupted blob openssl may already have written part of the plaintext there before failing.
+    lastError = result.stderr.split("\n").find((line) => line.trim() !== "")?.trim() ?? `exit code ${result.exitCode}`;
     if (result.exitCode === 127) lastError = "openssl is not installed";
   }
   throw invalid(

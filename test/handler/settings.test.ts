@@ -177,3 +177,21 @@ test("a settings file with more than one runtimeSettings entry is refused (11): 
   writeFileSync(join(config, "60.settings"), JSON.stringify({ runtimeSettings: [entry, entry] }));
   await expect11(loadSettings(config, 60, { needProtected: false }, context), /60\.settings has 2 runtimeSettings entries; the guest agent writes exactly one/);
 });
+
+test("a decryption failure quotes openssl's stderr, never its stdout (which may hold part of the plaintext)", async () => {
+  const { chmodSync } = await import("node:fs");
+  const bin = join(makeTempDir(), "bin");
+  mkdirSync(bin);
+  // What openssl does on a corrupted blob: part of the plaintext on stdout first, then the failure on stderr.
+  writeFileSync(join(bin, "openssl"), '#!/bin/sh\ncat >/dev/null\nprintf \'{"workspaceKey":"PARTIAL-PLAINTEXT-SECRET\'\necho "Error decrypting CMS structure" >&2\nexit 4\n');
+  chmodSync(join(bin, "openssl"), 0o755);
+  writeSettingsFile(config, 70, { publicSettings: { workspaceId: WORKSPACE }, protectedSettings: { workspaceKey: KEY }, certificate: cert });
+  const saved = process.env.PATH;
+  process.env.PATH = `${bin}:${saved ?? ""}`;
+  try {
+    const error = await expect11(loadSettings(config, 70, { needProtected: true }, context), /could not be decrypted with certificate .* \(Error decrypting CMS structure\)/);
+    assert.doesNotMatch(`${error.problem} ${error.details ?? ""}`, /PARTIAL-PLAINTEXT/);
+  } finally {
+    process.env.PATH = saved;
+  }
+});
