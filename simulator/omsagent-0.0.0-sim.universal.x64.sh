@@ -727,7 +727,25 @@ sim_sha256() {
 # --------------------------- end of omssim library --------------------------
 
 sim_finish() {
+    sim_leave_failed_onboarding
     exit "$1"
+}
+
+# The real onboard() runs create_workspace_directories before its HTTP request
+# and save_config (omsadmin.conf) only after a 200; on a proxy, 403, non-200 or
+# curl failure it removes the certificates (cleanup_certs) and returns, so the
+# workspace's directories stay behind without conf/omsadmin.conf
+# (installer/scripts/omsadmin.sh: onboard(), cleanup_certs()). Faults for those
+# failures leave the same traces, like a wrong key or an unreachable service.
+sim_leave_failed_onboarding() {
+    [ "${SIM_FAULT_POINT-}" = omsadmin-onboard ] || return 0
+    case ${SIM_FAULT-} in
+        exit:4 | 4-connect | exit:5 | 5-* | exit:6 | 6-* | exit:7 | exit:8) ;;
+        *) return 0 ;;
+    esac
+    is_guid "$WORKSPACE_ID" || return 0
+    create_workspace_directories "$WORKSPACE_ID"
+    rm -f "$FILE_CRT" "$FILE_KEY"
 }
 
 if ! sim_root_installed "$OMS_SIM_BAKED_ROOT"; then
@@ -1383,6 +1401,7 @@ fi
 if [ "$DETECT_SCOM" = 1 ]; then
     sim_fault_check omsadmin-scom
 elif [ "$ONBOARDING" = 1 ]; then
+    SIM_FAULT_POINT=omsadmin-onboard
     sim_fault_check omsadmin-onboard
 elif [ "$LIST_WORKSPACES" = 1 ]; then
     sim_fault_check omsadmin-list
