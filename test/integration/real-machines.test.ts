@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { serviceState } from "../../simulator/sim.ts";
 import { createSimulatedVm, OTHER_WORKSPACE_ID, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm, type SimulatedVmOptions } from "../support/simulated-vm.ts";
 
 const vms: SimulatedVm[] = [];
@@ -70,4 +71,58 @@ test("a failed onboarding's directory does not count as a connection for stopOnM
   assert.ok(existsSync(join(etc, OTHER_WORKSPACE_ID)) && !existsSync(join(etc, OTHER_WORKSPACE_ID, "conf/omsadmin.conf")));
   const enable = await agent.run(version, "enable");
   assert.equal(enable.exitCode, 0, enable.stdout);
+});
+
+const withProxy = (proxy: string | undefined, domain?: string): SettingsInput => ({
+  publicSettings: { workspaceId: WORKSPACE_ID },
+  protectedSettings: { workspaceKey: WORKSPACE_KEY, ...(proxy ? { proxy } : {}), ...(domain ? { domain } : {}) },
+});
+
+test("a changed proxy reaches the agent although omsadmin.sh exits 0 early for a running, onboarded workspace", async () => {
+  const { vm, version, agent, etc } = await vmWith(withProxy("http://old-proxy.example:3128"));
+  assert.ok((await agent.firstInstall(version)).ok);
+  const conf = join(etc, WORKSPACE_ID, "conf/omsadmin.conf");
+  const guid = /AGENT_GUID=(\S+)/.exec(readFileSync(conf, "utf8"))?.[1];
+  agent.writeSettings(1, withProxy("http://new-proxy.example:8080"));
+  const result = await agent.enable(version);
+  assert.ok(result.ok, JSON.stringify(result.error));
+  assert.equal(readFileSync(join(etc, "proxy.conf"), "utf8"), "http://new-proxy.example:8080");
+  assert.equal(agent.readStatus(version, 1).substatus?.find((s) => s.name === "Proxy")?.message, "new-proxy.example:8080 (from protected settings)");
+  assert.equal(/AGENT_GUID=(\S+)/.exec(readFileSync(conf, "utf8"))?.[1], guid, "same agent identity");
+  assert.equal(serviceState(vm.root, WORKSPACE_ID), "running");
+});
+
+test("a removed proxy and a changed domain reach the agent too", async () => {
+  const { version, agent, etc } = await vmWith(withProxy("http://old-proxy.example:3128"));
+  assert.ok((await agent.firstInstall(version)).ok);
+  agent.writeSettings(1, withProxy(undefined, "opinsights.azure.us"));
+  const result = await agent.enable(version);
+  assert.ok(result.ok, JSON.stringify(result.error));
+  assert.ok(!existsSync(join(etc, "proxy.conf")));
+  assert.match(readFileSync(join(etc, WORKSPACE_ID, "conf/omsadmin.conf"), "utf8"), /^URL_TLD=opinsights\.azure\.us$/m);
+});
+
+test("when the agent's configuration still differs after onboarding, enable fails with a code instead of claiming the new proxy", async () => {
+  const { vm, version, agent } = await vmWith(withProxy("http://old-proxy.example:3128"));
+  assert.ok((await agent.firstInstall(version)).ok);
+  agent.writeSettings(1, withProxy("http://new-proxy.example:8080"));
+  vm.fault("omsadmin-onboard", "0-already-onboarded");
+  const result = await agent.run(version, "enable");
+  assert.equal(result.exitCode, 30);
+  const status = agent.readStatus(version, 1);
+  assert.match(status.message, /^Enable failed \(30 AgentConfigurationMismatch\): .*proxy/);
+  assert.doesNotMatch(JSON.stringify(status), /new-proxy\.example:8080 \(from/);
+});
+
+test("a new proxy the service path rejects fails with 53 and the agent keeps its identity (omsadmin.sh deletes the certificates)", async () => {
+  const { vm, version, agent, etc } = await vmWith(withProxy("http://old-proxy.example:3128"));
+  assert.ok((await agent.firstInstall(version)).ok);
+  const certs = join(etc, WORKSPACE_ID, "certs");
+  const key = readFileSync(join(certs, "oms.key"), "utf8");
+  agent.writeSettings(1, withProxy("http://bad-proxy.example:8080"));
+  vm.fault("omsadmin-onboard", "exit:4", 1);
+  const result = await agent.run(version, "enable");
+  assert.equal(result.exitCode, 53);
+  assert.equal(readFileSync(join(certs, "oms.key"), "utf8"), key, "the agent's key is back");
+  assert.ok(existsSync(join(certs, "oms.crt")));
 });

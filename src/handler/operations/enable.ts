@@ -8,6 +8,10 @@ import { ExtensionError } from "../errors.ts";
 import { DEFAULT_DOMAIN, domainForEnvironment, fetchInstanceMetadata, isArcMachine, type InstanceMetadata } from "../metadata.ts";
 import {
   classifyOnboardingFailure,
+  configurationDifferences,
+  configurationMismatch,
+  keepAgentIdentity,
+  readAgentConfiguration,
   isTransientOnboardingFailure,
   onboardingTimedOut,
   runOnboarding,
@@ -132,6 +136,11 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   const proxy = resolveProxy(settings, paths, ctx.processEnv);
   registerProxySecrets(proxy.value);
   log.info({ domain: domain.value, domainSource: domain.source, resourceId, proxySource: proxy.source }, "resolved onboarding parameters");
+  // omsadmin.sh exits 0 at once, configuring nothing, when the workspace is onboarded and its agent runs:
+  // a changed proxy or domain would then never reach the agent. Note what differs before touching anything.
+  const wanted = { domain: domain.value, proxy: proxy.value };
+  const before = readAgentConfiguration(paths, workspaceId);
+  const stale = before.onboarded ? configurationDifferences(before, wanted) : [];
   if (!proxy.value && existsSync(paths.proxyConf)) {
     // omsadmin.sh would keep using a proxy the settings no longer name.
     rmSync(paths.proxyConf, { force: true });
@@ -143,14 +152,28 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   if (settings.public.stopOnMultipleConnections) {
     await refuseMultipleConnections(paths, workspaceId, deadline, log);
   }
-  await onboardWithRetries(ctx, {
-    workspaceId,
-    workspaceKey: protectedSettings.workspaceKey,
-    domain: domain.value,
-    proxy: proxy.value,
-    resourceId,
-  });
+  if (stale.length > 0 && (await isAgentRunning(paths, workspaceId, deadline, log))) {
+    log.info(`the agent of workspace ${workspaceId} uses ${stale.join(" and ")}: stopping it so that omsadmin.sh configures it again`);
+    const stopped = await serviceControl(paths, ["stop", workspaceId], deadline, log);
+    if (stopped.timedOut || stopped.exitCode !== 0) throw classifyServiceFailure("stop", stopped);
+  }
+  const restoreIdentity = before.onboarded ? keepAgentIdentity(paths, workspaceId, log) : () => {};
+  try {
+    await onboardWithRetries(ctx, {
+      workspaceId,
+      workspaceKey: protectedSettings.workspaceKey,
+      domain: domain.value,
+      proxy: proxy.value,
+      resourceId,
+    });
+  } catch (error) {
+    restoreIdentity();
+    throw error;
+  }
   await verifyOnboarded(ctx, workspaceId);
+  // Success means the agent uses what the status is about to claim.
+  const remaining = configurationDifferences(readAgentConfiguration(paths, workspaceId), wanted);
+  if (remaining.length > 0) throw configurationMismatch(workspaceId, remaining);
 
   if (!(await isAgentRunning(paths, workspaceId, deadline, log))) {
     log.info("the agent is not running after onboarding: starting it");
