@@ -253,6 +253,13 @@ setup_workspace_variables() {
     FILE_CRT=$CERT_DIR/oms.crt
 }
 
+# Like the real chown_omsagent: everything omsadmin.sh creates for a workspace
+# belongs to omsagent:omiusers (installer/scripts/omsadmin.sh: chown_omsagent in
+# make_dir, save_config, create_proxy_conf, copy_omsagent_conf).
+chown_omsagent() {
+    sim_chown_agent "$@"
+}
+
 make_dir() {
     if [ ! -d "$1" ]; then
         mkdir -p -m 750 "$1"
@@ -260,6 +267,7 @@ make_dir() {
         [ "$VERBOSE" -eq 1 ] && echo "Directory $1 already exists."
         chmod 750 "$1"
     fi
+    chown_omsagent "$1"
 }
 
 create_workspace_directories() {
@@ -279,6 +287,7 @@ create_proxy_conf() {
     # Never prints the proxy (it may carry a password).
     mkdir -p "$ETC_DIR"
     : > "$CONF_PROXY"
+    chown_omsagent "$CONF_PROXY"
     chmod 600 "$CONF_PROXY"
     printf '%s' "$1" > "$CONF_PROXY"
     log_info "Created proxy configuration: $CONF_PROXY"
@@ -309,6 +318,7 @@ save_config() {
         echo "OMSCLOUD_ID=$OMSCLOUD_ID"
         echo "UUID=$UUID"
     } > "$CONF_OMSADMIN"
+    chown_omsagent "$CONF_OMSADMIN"
 }
 
 update_azure_resource_id() {
@@ -411,7 +421,9 @@ write_certs() {
         echo "SIMULATED OMS AGENT PRIVATE KEY (not a real key)"
         echo "-----END PRIVATE KEY-----"
     } > "$FILE_KEY"
-    chmod 600 "$FILE_KEY"
+    # agent_maintenance_script.rb generate_certs: both 0640, owned by omsagent:omiusers.
+    chmod 640 "$FILE_KEY" "$FILE_CRT"
+    chown_omsagent "$FILE_KEY" "$FILE_CRT"
 }
 
 record_key_hash() {
@@ -494,6 +506,7 @@ onboard() {
     save_config
     echo "@include omsagent.d/*" > "$CONF_DIR/omsagent.conf"
     make_dir "$CONF_DIR/omsagent.d"
+    chown_omsagent "$CONF_DIR"/*
 
     if [ -z "$MULTI_HOMING_MARKER" ]; then
         update_symlinks

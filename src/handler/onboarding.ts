@@ -7,9 +7,10 @@ import { join } from "node:path";
 import type { Deadline } from "./deadline.ts";
 import { errorsWithDetails, ExtensionError } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import type { SystemPaths } from "./paths.ts";
+import { agentAccount, AGENT_GROUP, AGENT_USER, type SystemPaths } from "./paths.ts";
 import { outputTail, runChild, type ChildResult } from "./process.ts";
 import { proxyEndpoint } from "./secrets.ts";
+import { chownTree } from "./state.ts";
 
 export interface OnboardingRequest {
   workspaceId: string;
@@ -196,4 +197,20 @@ export function keepAgentIdentity(paths: SystemPaths, workspaceId: string, log: 
       log.info(`restored ${file.path}, which the failed onboarding removed: the agent keeps its identity`);
     }
   };
+}
+
+/**
+ * The agent runs as omsagent:omiusers and must read everything under its workspace's directories (its key
+ * above all). After a restore or an onboarding the trees are given to it, as the legacy handler did after every
+ * onboarding: files root left there (a restore, an edit by hand) would otherwise stop the agent.
+ */
+export function ownWorkspaceTrees(paths: SystemPaths, workspaceId: string, log: Logger): void {
+  if (process.getuid?.() !== 0) return;
+  const account = agentAccount(paths);
+  if (!account) {
+    log.warn(`no ${AGENT_USER} user or ${AGENT_GROUP} group on this machine: the files of workspace ${workspaceId} keep their owners`);
+    return;
+  }
+  for (const tree of [paths.workspaceEtc(workspaceId), paths.workspaceVar(workspaceId)]) chownTree(tree, account.uid, account.gid);
+  log.info(`workspace ${workspaceId}'s files belong to ${AGENT_USER}:${AGENT_GROUP}`);
 }

@@ -1,7 +1,22 @@
 // The handler's durable memory, kept in a version-independent directory beside the versioned extension
 // directories so it survives updates (the guest agent deletes the old version's directory): the last
 // applied enable, the update-in-progress marker, and the stashed workspace configuration.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 
 export interface AppliedEnable {
@@ -26,6 +41,42 @@ const STASH = "stash";
 /** An update marker older than this is left over from an interrupted update and no longer protects anything. */
 const UPDATE_MARKER_TTL_MS = 6 * 60 * 60 * 1000;
 
+const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * Copies a tree keeping what the agent depends on: owner and group (the agent runs as omsagent and must read its
+ * key), mode, timestamps, and symlinks as links. A plain recursive copy run as root would leave everything
+ * root-owned. Ownership is only kept when running as root (nobody else may give files away).
+ */
+export function copyTree(source: string, target: string): void {
+  const stats = lstatSync(source);
+  if (stats.isSymbolicLink()) {
+    symlinkSync(readlinkSync(source), target);
+  } else if (stats.isDirectory()) {
+    mkdirSync(target, { mode: 0o700 });
+    for (const entry of readdirSync(source)) copyTree(join(source, entry), join(target, entry));
+    chmodSync(target, stats.mode & 0o7777);
+  } else {
+    copyFileSync(source, target);
+    chmodSync(target, stats.mode & 0o7777);
+  }
+  if (isRoot()) lchownSync(target, stats.uid, stats.gid);
+  if (!stats.isSymbolicLink()) utimesSync(target, stats.atime, stats.mtime);
+}
+
+/** Gives a whole tree (symlinks themselves, not their targets) to uid:gid. Needs root; a no-op otherwise. */
+export function chownTree(path: string, uid: number, gid: number): void {
+  if (!isRoot()) return;
+  let stats;
+  try {
+    stats = lstatSync(path);
+  } catch {
+    return;
+  }
+  lchownSync(path, uid, gid);
+  if (stats.isDirectory()) for (const entry of readdirSync(path)) chownTree(join(path, entry), uid, gid);
+}
+
 /** rename, or copy + delete when source and target are on different filesystems (/var and /etc often are). */
 export function moveDirectory(source: string, target: string): void {
   mkdirSync(dirname(target), { recursive: true });
@@ -33,7 +84,7 @@ export function moveDirectory(source: string, target: string): void {
     renameSync(source, target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
-    cpSync(source, target, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    copyTree(source, target);
     rmSync(source, { recursive: true, force: true });
   }
 }
@@ -121,7 +172,7 @@ export class StateStore {
       const target = join(this.stashDir(), workspaceId);
       rmSync(target, { recursive: true, force: true });
       mkdirSync(this.stashDir(), { recursive: true, mode: 0o700 });
-      cpSync(source, target, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      copyTree(source, target);
       stashed.push(workspaceId);
     }
     return stashed;

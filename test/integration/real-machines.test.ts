@@ -126,3 +126,46 @@ test("a new proxy the service path rejects fails with 53 and the agent keeps its
   assert.equal(readFileSync(join(certs, "oms.key"), "utf8"), key, "the agent's key is back");
   assert.ok(existsSync(join(certs, "oms.crt")));
 });
+
+// The simulated bundle creates omsagent (uid 4711) and omiusers (gid 4712), as the real packages create them.
+const AGENT_UID = 4711;
+const AGENT_GID = 4712;
+const asRoot = process.getuid?.() === 0;
+
+test("an update from a handler whose uninstall deletes the workspace keeps the agent's ownership and modes", { skip: !asRoot && "chown needs root" }, async () => {
+  const { version, agent, etc } = await vmWith();
+  assert.ok((await agent.firstInstall(version)).ok);
+  const key = join(etc, WORKSPACE_ID, "certs/oms.key");
+  const before = lstatSync(key);
+  assert.deepEqual([before.uid, before.gid, before.mode & 0o777], [AGENT_UID, AGENT_GID, 0o640], "the simulator owns the key as the real agent does");
+  // A file someone left root-owned: after the restore the whole tree belongs to the agent again.
+  const { writeFileSync, rmSync } = await import("node:fs");
+  writeFileSync(join(etc, WORKSPACE_ID, "conf/omsagent.d/custom.conf"), "# root-owned\n");
+
+  assert.equal((await agent.run(version, "update", { updatingFromVersion: "1.18.0", updateToVersion: version })).exitCode, 0);
+  // The legacy handler's uninstall removes the workspace's directories.
+  rmSync(join(etc, WORKSPACE_ID), { recursive: true, force: true });
+  assert.equal((await agent.run(version, "install")).exitCode, 0);
+
+  const after = lstatSync(key);
+  assert.deepEqual([after.uid, after.gid, after.mode & 0o777], [AGENT_UID, AGENT_GID, 0o640], "key restored with its owner and mode");
+  const certs = lstatSync(join(etc, WORKSPACE_ID, "certs"));
+  assert.deepEqual([certs.uid, certs.gid, certs.mode & 0o777], [AGENT_UID, AGENT_GID, 0o700]);
+  const custom = lstatSync(join(etc, WORKSPACE_ID, "conf/omsagent.d/custom.conf"));
+  assert.deepEqual([custom.uid, custom.gid], [AGENT_UID, AGENT_GID], "the workspace tree is owned as the agent expects");
+});
+
+test("after onboarding the workspace tree belongs to the agent, whatever root left in it", { skip: !asRoot && "chown needs root" }, async () => {
+  const { version, agent, etc } = await vmWith();
+  assert.ok((await agent.firstInstall(version)).ok);
+  const { writeFileSync, chownSync } = await import("node:fs");
+  const stray = join(etc, WORKSPACE_ID, "conf/omsagent.d/custom.conf");
+  writeFileSync(stray, "# written by root\n");
+  chownSync(join(etc, WORKSPACE_ID, "certs/oms.key"), 0, 0);
+  agent.writeSettings(1, { ...SETTINGS, publicSettings: { workspaceId: WORKSPACE_ID, skipDockerProviderInstall: true } });
+  assert.ok((await agent.enable(version)).ok);
+  for (const path of [stray, join(etc, WORKSPACE_ID, "certs/oms.key")]) {
+    const stats = lstatSync(path);
+    assert.deepEqual([stats.uid, stats.gid], [AGENT_UID, AGENT_GID], path);
+  }
+});

@@ -11,6 +11,7 @@ import {
   configurationDifferences,
   configurationMismatch,
   keepAgentIdentity,
+  ownWorkspaceTrees,
   readAgentConfiguration,
   isTransientOnboardingFailure,
   onboardingTimedOut,
@@ -171,6 +172,7 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
     throw error;
   }
   await verifyOnboarded(ctx, workspaceId);
+  ownWorkspaceTrees(paths, workspaceId, log);
   // Success means the agent uses what the status is about to claim.
   const remaining = configurationDifferences(readAgentConfiguration(paths, workspaceId), wanted);
   if (remaining.length > 0) throw configurationMismatch(workspaceId, remaining);
