@@ -3,11 +3,14 @@
 // applied enable, the update-in-progress marker, and the stashed workspace configuration.
 import {
   chmodSync,
+  closeSync,
   copyFileSync,
+  fsyncSync,
   existsSync,
   lchownSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -15,7 +18,7 @@ import {
   rmSync,
   symlinkSync,
   utimesSync,
-  writeFileSync,
+  writeSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
 
@@ -42,6 +45,32 @@ const STASH = "stash";
 const UPDATE_MARKER_TTL_MS = 6 * 60 * 60 * 1000;
 
 const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * Replaces `path` so that after a crash or power loss it holds the old content or the new, never an empty or
+ * partial file: temp file, fsync, rename, then fsync of the directory so the rename itself is on disk.
+ */
+export function writeFileDurably(path: string, content: string, mode: number): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(temp, "w", mode);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+  try {
+    const dir = openSync(dirname(path), "r");
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    // Some filesystems refuse fsync on a directory; the file itself is already durable.
+  }
+}
 
 /**
  * Copies a tree keeping what the agent depends on: owner and group (the agent runs as omsagent and must read its
@@ -126,10 +155,7 @@ export class StateStore {
 
   private writeJson(file: string, value: unknown): void {
     this.ensure();
-    const path = join(this.dir, file);
-    const temp = `${path}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
-    renameSync(temp, path);
+    writeFileDurably(join(this.dir, file), JSON.stringify(value, null, 2) + "\n", 0o600);
   }
 
   applied(): AppliedEnable | undefined {

@@ -1,9 +1,11 @@
 // status/<seq>.status, the file the guest agent turns into the portal's extension status (contract §6).
 // Only the four status values the agent accepts, a numeric code, a message the portal can show in full
-// (≤ 1 KB), and every write atomic (temp file + rename) so the agent never reads half a file.
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+// (≤ 1 KB), and every write atomic and durable (temp file + fsync + rename) so the agent never reads half a file, even
+// after a crash.
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { redact } from "./secrets.ts";
+import { writeFileDurably } from "./state.ts";
 
 export type StatusValue = "transitioning" | "success" | "error" | "warning";
 
@@ -69,8 +71,20 @@ export function renderStatus(name: string, report: StatusReport, now: Date = new
 export function writeStatus(statusFolder: string, seq: number, name: string, report: StatusReport): string {
   mkdirSync(statusFolder, { recursive: true });
   const path = statusPath(statusFolder, seq);
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, renderStatus(name, report), { mode: 0o644 });
-  renameSync(temp, path);
+  writeFileDurably(path, renderStatus(name, report), 0o644);
   return path;
+}
+
+/**
+ * Whether `<seq>.status` holds a terminal success. Enable only trusts "already applied" when it does: an empty,
+ * partial or transitioning status (a crash, a full disk) must not be left standing as the final word.
+ */
+export function hasSuccessStatus(statusFolder: string, seq: number): boolean {
+  try {
+    const document = JSON.parse(readFileSync(statusPath(statusFolder, seq), "utf8")) as unknown;
+    const status = Array.isArray(document) ? (document[0] as { status?: { status?: unknown } } | undefined)?.status : undefined;
+    return status?.status === "success";
+  } catch {
+    return false;
+  }
 }

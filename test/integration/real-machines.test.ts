@@ -169,3 +169,17 @@ test("after onboarding the workspace tree belongs to the agent, whatever root le
     assert.deepEqual([stats.uid, stats.gid], [AGENT_UID, AGENT_GID], path);
   }
 });
+
+test("an empty or invalid status file never lets enable count as already applied", async () => {
+  const { vm, version, agent } = await vmWith();
+  assert.ok((await agent.firstInstall(version)).ok);
+  const { writeFileSync } = await import("node:fs");
+  for (const broken of ["", "[{\"version\": \"1.0\", \"sta", "[]", '[{"status":{"status":"transitioning","code":0}}]']) {
+    writeFileSync(agent.statusFile(version, 0), broken);
+    const onboardings = vm.calls().filter((line) => line.startsWith("omsadmin")).length;
+    const result = await agent.run(version, "enable");
+    assert.equal(result.exitCode, 0);
+    assert.ok(vm.calls().filter((line) => line.startsWith("omsadmin")).length > onboardings, `enable ran fully after a status of ${JSON.stringify(broken)}`);
+    assert.equal(agent.readStatus(version, 0).status, "success");
+  }
+});

@@ -23,6 +23,7 @@ import { runChild } from "../process.ts";
 import { proxyEndpoint, registerProxySecrets } from "../secrets.ts";
 import { classifyServiceFailure, isAgentRunning, serviceControl } from "../service.ts";
 import { settingsFileHash, type Settings } from "../settings.ts";
+import { hasSuccessStatus } from "../status.ts";
 import { info, type OperationContext, type OperationOutcome } from "./context.ts";
 
 const MAX_ONBOARDING_ATTEMPTS = 3;
@@ -120,13 +121,15 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
     log.info(`sequence ${seq} is already applied with these settings (${how}): nothing to do`);
     return { unchanged: true, message: `Enable succeeded: sequence ${seq} was already applied` };
   };
-  if (applied && applied.seq === seq && fileHash !== undefined && applied.settingsFileHash === fileHash) return alreadyApplied("same settings file");
+  const trusted = applied !== undefined && applied.seq === seq && hasSuccessStatus(ctx.env.statusFolder, seq);
+  if (applied && applied.seq === seq && !trusted) log.info(`sequence ${seq} was applied, but its status file does not say success (empty, damaged or unfinished): running enable again`);
+  if (trusted && fileHash !== undefined && applied.settingsFileHash === fileHash) return alreadyApplied("same settings file");
 
   const settings = (await ctx.settings({ needProtected: true }))!;
   settings.warnings.forEach((warning) => log.warn(warning));
   const workspaceId = settings.public.workspaceId;
   // The guest agent may rewrite the same settings re-encrypted: compare what they say, not their bytes.
-  if (applied && applied.seq === seq && applied.settingsHash === settings.hash) return alreadyApplied("same effective settings");
+  if (trusted && applied.settingsHash === settings.hash) return alreadyApplied("same effective settings");
   ctx.reportTransitioning(`Connecting to workspace ${workspaceId}`);
 
   const protectedSettings = settings.protected!;
