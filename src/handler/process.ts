@@ -37,6 +37,8 @@ export interface ChildResult {
 
 const MAX_KEPT = 512 * 1024;
 const KILL_GRACE_MS = 3000;
+/** After the child exited, how long its pipes may still deliver what it wrote before we stop reading. */
+const DRAIN_MS = 200;
 /** Exit code we report when the executable could not be started at all (as a shell would). */
 export const NOT_FOUND_EXIT = 127;
 
@@ -122,7 +124,30 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   const onAbort = () => stop("abort");
   deadline.signal.addEventListener("abort", onAbort, { once: true });
 
-  const result = await child;
+  // The child's end is its exit, not the end of its pipes: a process it started in the background (a daemon
+  // that did not close its descriptors) may hold stdout for hours. Once it exited, what it wrote is read for a
+  // moment, then the pipes are let go.
+  type Exit = { code: number | null; signal: NodeJS.Signals | null };
+  const exited = new Promise<Exit>((resolve) => child.once("exit", (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })));
+  const settled = child.then((value) => ({ result: value }));
+  const first = await Promise.race([settled, exited.then((exit) => ({ exit }))]);
+  let exit: Exit | undefined;
+  if ("exit" in first) {
+    exit = first.exit;
+    let drainTimer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      settled,
+      new Promise<undefined>((resolve) => {
+        drainTimer = setTimeout(() => resolve(undefined), DRAIN_MS);
+      }),
+    ]);
+    clearTimeout(drainTimer);
+    if (drained === undefined) {
+      log.info({ child: spec.label }, `${spec.label} exited, but a process it started still holds its output: not waiting for that process`);
+      for (const stream of [child.stdout, child.stderr, child.all]) stream?.destroy();
+    }
+  }
+  const result = (await settled).result;
   clearTimeout(timer);
   deadline.signal.removeEventListener("abort", onAbort);
   if (timedOut || aborted) {
@@ -132,8 +157,8 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   if (graceTimer) clearTimeout(graceTimer);
   flushLine(pending);
 
-  let exitCode = result.exitCode ?? -1;
-  if (result.exitCode === undefined && !timedOut && !aborted && result.signal === undefined) {
+  let exitCode = exit?.code ?? result.exitCode ?? -1;
+  if (exit === undefined && result.exitCode === undefined && !timedOut && !aborted && result.signal === undefined) {
     // The executable could not be started (ENOENT, EACCES): report it the way a shell would.
     exitCode = NOT_FOUND_EXIT;
     const notStarted = `${spec.file}: ${result.code ?? "cannot execute"}\n`;
