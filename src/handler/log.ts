@@ -42,13 +42,26 @@ export interface LogContext {
   seq: number | string;
 }
 
+/**
+ * Logging is best-effort: a full or read-only log disk (ENOSPC, EROFS, EIO) must not stop an operation half-way —
+ * a throwing log call would skip the status file, leave /etc/omsagent-onboard.conf with the key behind, or
+ * end the process while a child still runs. Failed writes are dropped; each write tries again (space may free up).
+ */
 export function createLogger(context: LogContext): Logger {
-  mkdirSync(context.logFolder, { recursive: true, mode: 0o700 });
   const path = join(context.logFolder, LOG_FILE);
-  rotate(path);
+  try {
+    mkdirSync(context.logFolder, { recursive: true, mode: 0o700 });
+    rotate(path);
+  } catch {
+    // The sink below tries anyway and drops what it cannot write.
+  }
   const sink = {
     write(chunk: string) {
-      appendFileSync(path, renderLine(chunk), { mode: 0o600 });
+      try {
+        appendFileSync(path, renderLine(chunk), { mode: 0o600 });
+      } catch {
+        // Dropped: see above.
+      }
     },
   };
   return pino(

@@ -1,7 +1,7 @@
 // What real machines do that a kind toolchain hides (issue 9): changed proxies, failed onboardings, removal
 // leftovers, ownership. The simulated tools reproduce the real ones' behaviour here; each test names it.
 import assert from "node:assert/strict";
-import { existsSync, lstatSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { serviceState } from "../../simulator/sim.ts";
@@ -182,4 +182,47 @@ test("an empty or invalid status file never lets enable count as already applied
     assert.ok(vm.calls().filter((line) => line.startsWith("omsadmin")).length > onboardings, `enable ran fully after a status of ${JSON.stringify(broken)}`);
     assert.equal(agent.readStatus(version, 0).status, "success");
   }
+});
+
+test("a full log disk: the operation still succeeds, writes its status, removes the onboarding file and leaves no child", async () => {
+  const { vm, version, agent } = await vmWith();
+  assert.ok((await agent.firstInstall(version)).ok);
+  const { rmSync, symlinkSync } = await import("node:fs");
+  // Every write to extension.log now fails with ENOSPC, as on a full /var/log.
+  rmSync(join(agent.logDir(), "extension.log"), { force: true });
+  symlinkSync("/dev/full", join(agent.logDir(), "extension.log"));
+  agent.writeSettings(1, withProxy("http://proxy.example:3128"));
+  const result = await agent.run(version, "enable");
+  assert.equal(result.exitCode, 0, result.stderr);
+  assert.equal(agent.readStatus(version, 1).status, "success");
+  assert.ok(!existsSync(join(vm.root, "etc/omsagent-onboard.conf")), "the onboarding file with the key is gone");
+  assert.ok(vm.calls().some((line) => line.startsWith("omsadmin")), "onboarding ran");
+  assert.deepEqual(processesUnder(vm.root), [], "no simulated tool left running");
+});
+
+/** Processes whose command line names a path under `root` (the simulated tools all live there). */
+function processesUnder(root: string): string[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .flatMap((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+        return cmdline.includes(root) ? [`${pid}: ${cmdline}`] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+test("a full log disk during a failing onboarding: the error status is written and the onboarding file removed", async () => {
+  const { vm, version, agent } = await vmWith();
+  assert.equal((await agent.run(version, "install")).exitCode, 0);
+  const { rmSync, symlinkSync } = await import("node:fs");
+  rmSync(join(agent.logDir(), "extension.log"), { force: true });
+  symlinkSync("/dev/full", join(agent.logDir(), "extension.log"));
+  vm.fault("omsadmin-onboard", "exit:7");
+  const result = await agent.run(version, "enable");
+  assert.equal(result.exitCode, 55, result.stderr);
+  assert.match(agent.readStatus(version, 0).message, /^Enable failed \(55 CannotResolveHost\)/);
+  assert.ok(!existsSync(join(vm.root, "etc/omsagent-onboard.conf")));
 });
