@@ -3,7 +3,7 @@
 // sh → dpkg/rpm → maintainer scripts), output streamed to extension.log (redacted) with a bounded copy
 // kept for error classification.
 import { execa } from "execa";
-import type { Deadline } from "./deadline.ts";
+import { monotonicNow, type Deadline } from "./deadline.ts";
 import type { Logger } from "./log.ts";
 import { STANDARD_BIN_DIRS } from "./paths.ts";
 import { redact } from "./secrets.ts";
@@ -66,7 +66,7 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 }
 
 export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger): Promise<ChildResult> {
-  const started = Date.now();
+  const started = monotonicNow();
   const limit = Math.min(spec.timeoutMs ?? Number.POSITIVE_INFINITY, deadline.remainingMs());
   log.info({ child: spec.label }, `running ${spec.label}: ${redact([spec.file, ...spec.args].join(" "))}`);
   if (limit <= 0 || deadline.signal.aborted) {
@@ -165,7 +165,7 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
     output = keepTail(output, notStarted);
     stderr = keepTail(stderr, notStarted);
   }
-  const durationMs = Date.now() - started;
+  const durationMs = monotonicNow() - started;
   log.info({ child: spec.label, exitCode, timedOut, durationMs }, `${spec.label} finished`);
   return { exitCode, stdout, output, stderr, timedOut, aborted, durationMs };
 }

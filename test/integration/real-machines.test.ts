@@ -227,3 +227,27 @@ test("a full log disk during a failing onboarding: the error status is written a
   assert.match(agent.readStatus(version, 0).message, /^Enable failed \(55 CannotResolveHost\)/);
   assert.ok(!existsSync(join(vm.root, "etc/omsagent-onboard.conf")));
 });
+
+test("a compromised handler lock (holder stalled past the stale time, or a clock step forward): the holder aborts cleanly with 30 LockLost", async () => {
+  const { vm, version, agent } = await vmWith();
+  assert.ok((await agent.firstInstall(version)).ok);
+  agent.writeSettings(1, withProxy("http://proxy.example:3128"));
+  vm.fault("omsadmin-onboard", "slow:120", 1);
+  const onboardings = () => vm.calls().filter((line) => line.startsWith("omsadmin")).length;
+  const before = onboardings();
+  const holder = agent.run(version, "enable");
+  while (onboardings() === before) await new Promise((resolve) => setTimeout(resolve, 100));
+  // What a waiter sees when the holder has not refreshed the lock for an hour — a stalled holder, or the wall
+  // clock stepped an hour forward: proper-lockfile judges staleness by the lock's mtime against the wall clock.
+  const { utimesSync } = await import("node:fs");
+  const lock = join(agent.libDir, "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux", "handler.lock");
+  const anHourAgo = new Date(Date.now() - 3600_000);
+  utimesSync(lock, anHourAgo, anHourAgo);
+  const taker = await agent.run(version, "enable");
+  assert.equal(taker.exitCode, 0, taker.stdout);
+  const held = await holder;
+  assert.equal(held.exitCode, 30, held.stdout);
+  assert.match(held.stderr, /^Enable failed \(30 LockLost\): another OmsAgentForLinux operation took over the handler lock/m);
+  assert.ok(!existsSync(join(vm.root, "etc/omsagent-onboard.conf")), "the holder removed the onboarding file");
+  assert.deepEqual(processesUnder(vm.root), [], "the holder's child was killed with its process group");
+});
