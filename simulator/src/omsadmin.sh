@@ -289,7 +289,12 @@ create_proxy_conf() {
     : > "$CONF_PROXY"
     chown_omsagent "$CONF_PROXY"
     chmod 600 "$CONF_PROXY"
-    printf '%s' "$1" > "$CONF_PROXY"
+    # Like the real create_proxy_conf (installer/scripts/omsadmin.sh:
+    # echo -n $conf_proxy_content > $CONF_PROXY): unquoted, so the value is
+    # split, globbed, and under dash (#!/bin/sh on Debian/Ubuntu) its backslash
+    # escapes are interpreted. The handler refuses such proxies for that reason.
+    # shellcheck disable=SC2086
+    echo -n $1 > "$CONF_PROXY"
     log_info "Created proxy configuration: $CONF_PROXY"
 }
 
