@@ -219,6 +219,23 @@ sim_hang() {
     sim_finish $?
 }
 
+# The agent's account (simulator README: "Ownership"): fixed ids, created by
+# the bundle in $ROOT/etc/passwd and $ROOT/etc/group.
+SIM_OMSAGENT_UID=4711
+SIM_OMSAGENT_GID=4713
+SIM_OMIUSERS_GID=4712
+
+# Like the real tools' chown omsagent:omiusers: only when run as root, and
+# silently skipped when the account does not exist (omsadmin.sh chown_omsagent
+# sends chown's errors to /dev/null and returns 0). sim_chown_agent [-R] PATH...
+sim_chown_agent() {
+    sim_ca_opt=
+    if [ "$1" = -R ]; then sim_ca_opt=-R; shift; fi
+    [ "$(id -u)" -eq 0 ] || return 0
+    grep -q "^omsagent:x:$SIM_OMSAGENT_UID:" "$ROOT/etc/passwd" 2>/dev/null || return 0
+    chown -h $sim_ca_opt "$SIM_OMSAGENT_UID:$SIM_OMIUSERS_GID" "$@" >/dev/null 2>&1 || true
+}
+
 # Agent GUID generator.
 sim_new_guid() {
     if [ -r /proc/sys/kernel/random/uuid ]; then
@@ -706,6 +723,23 @@ sim_hang() {
     sim_finish $?
 }
 
+# The agent's account (simulator README: "Ownership"): fixed ids, created by
+# the bundle in $ROOT/etc/passwd and $ROOT/etc/group.
+SIM_OMSAGENT_UID=4711
+SIM_OMSAGENT_GID=4713
+SIM_OMIUSERS_GID=4712
+
+# Like the real tools' chown omsagent:omiusers: only when run as root, and
+# silently skipped when the account does not exist (omsadmin.sh chown_omsagent
+# sends chown's errors to /dev/null and returns 0). sim_chown_agent [-R] PATH...
+sim_chown_agent() {
+    sim_ca_opt=
+    if [ "$1" = -R ]; then sim_ca_opt=-R; shift; fi
+    [ "$(id -u)" -eq 0 ] || return 0
+    grep -q "^omsagent:x:$SIM_OMSAGENT_UID:" "$ROOT/etc/passwd" 2>/dev/null || return 0
+    chown -h $sim_ca_opt "$SIM_OMSAGENT_UID:$SIM_OMIUSERS_GID" "$@" >/dev/null 2>&1 || true
+}
+
 # Agent GUID generator.
 sim_new_guid() {
     if [ -r /proc/sys/kernel/random/uuid ]; then
@@ -727,7 +761,25 @@ sim_sha256() {
 # --------------------------- end of omssim library --------------------------
 
 sim_finish() {
+    sim_leave_failed_onboarding
     exit "$1"
+}
+
+# The real onboard() runs create_workspace_directories before its HTTP request
+# and save_config (omsadmin.conf) only after a 200; on a proxy, 403, non-200 or
+# curl failure it removes the certificates (cleanup_certs) and returns, so the
+# workspace's directories stay behind without conf/omsadmin.conf
+# (installer/scripts/omsadmin.sh: onboard(), cleanup_certs()). Faults for those
+# failures leave the same traces, like a wrong key or an unreachable service.
+sim_leave_failed_onboarding() {
+    [ "${SIM_FAULT_POINT-}" = omsadmin-onboard ] || return 0
+    case ${SIM_FAULT-} in
+        exit:4 | 4-connect | exit:5 | 5-* | exit:6 | 6-* | exit:7 | exit:8) ;;
+        *) return 0 ;;
+    esac
+    is_guid "$WORKSPACE_ID" || return 0
+    create_workspace_directories "$WORKSPACE_ID"
+    rm -f "$FILE_CRT" "$FILE_KEY"
 }
 
 if ! sim_root_installed "$OMS_SIM_BAKED_ROOT"; then
@@ -945,6 +997,13 @@ setup_workspace_variables() {
     FILE_CRT=$CERT_DIR/oms.crt
 }
 
+# Like the real chown_omsagent: everything omsadmin.sh creates for a workspace
+# belongs to omsagent:omiusers (installer/scripts/omsadmin.sh: chown_omsagent in
+# make_dir, save_config, create_proxy_conf, copy_omsagent_conf).
+chown_omsagent() {
+    sim_chown_agent "$@"
+}
+
 make_dir() {
     if [ ! -d "$1" ]; then
         mkdir -p -m 750 "$1"
@@ -952,6 +1011,7 @@ make_dir() {
         [ "$VERBOSE" -eq 1 ] && echo "Directory $1 already exists."
         chmod 750 "$1"
     fi
+    chown_omsagent "$1"
 }
 
 create_workspace_directories() {
@@ -971,8 +1031,14 @@ create_proxy_conf() {
     # Never prints the proxy (it may carry a password).
     mkdir -p "$ETC_DIR"
     : > "$CONF_PROXY"
+    chown_omsagent "$CONF_PROXY"
     chmod 600 "$CONF_PROXY"
-    printf '%s' "$1" > "$CONF_PROXY"
+    # Like the real create_proxy_conf (installer/scripts/omsadmin.sh:
+    # echo -n $conf_proxy_content > $CONF_PROXY): unquoted, so the value is
+    # split, globbed, and under dash (#!/bin/sh on Debian/Ubuntu) its backslash
+    # escapes are interpreted. The handler refuses such proxies for that reason.
+    # shellcheck disable=SC2086
+    echo -n $1 > "$CONF_PROXY"
     log_info "Created proxy configuration: $CONF_PROXY"
 }
 
@@ -1001,6 +1067,7 @@ save_config() {
         echo "OMSCLOUD_ID=$OMSCLOUD_ID"
         echo "UUID=$UUID"
     } > "$CONF_OMSADMIN"
+    chown_omsagent "$CONF_OMSADMIN"
 }
 
 update_azure_resource_id() {
@@ -1103,7 +1170,9 @@ write_certs() {
         echo "SIMULATED OMS AGENT PRIVATE KEY (not a real key)"
         echo "-----END PRIVATE KEY-----"
     } > "$FILE_KEY"
-    chmod 600 "$FILE_KEY"
+    # agent_maintenance_script.rb generate_certs: both 0640, owned by omsagent:omiusers.
+    chmod 640 "$FILE_KEY" "$FILE_CRT"
+    chown_omsagent "$FILE_KEY" "$FILE_CRT"
 }
 
 record_key_hash() {
@@ -1186,6 +1255,7 @@ onboard() {
     save_config
     echo "@include omsagent.d/*" > "$CONF_DIR/omsagent.conf"
     make_dir "$CONF_DIR/omsagent.d"
+    chown_omsagent "$CONF_DIR"/*
 
     if [ -z "$MULTI_HOMING_MARKER" ]; then
         update_symlinks
@@ -1383,6 +1453,7 @@ fi
 if [ "$DETECT_SCOM" = 1 ]; then
     sim_fault_check omsadmin-scom
 elif [ "$ONBOARDING" = 1 ]; then
+    SIM_FAULT_POINT=omsadmin-onboard
     sim_fault_check omsadmin-onboard
 elif [ "$LIST_WORKSPACES" = 1 ]; then
     sim_fault_check omsadmin-list
@@ -1653,6 +1724,23 @@ sim_hang() {
     echo $$ > "$sim_hd/$1.pid"
     /bin/sh -c 'echo "$$" > "$1"; exec sleep 3600' sh "$sim_hd/$1.child.pid"
     sim_finish $?
+}
+
+# The agent's account (simulator README: "Ownership"): fixed ids, created by
+# the bundle in $ROOT/etc/passwd and $ROOT/etc/group.
+SIM_OMSAGENT_UID=4711
+SIM_OMSAGENT_GID=4713
+SIM_OMIUSERS_GID=4712
+
+# Like the real tools' chown omsagent:omiusers: only when run as root, and
+# silently skipped when the account does not exist (omsadmin.sh chown_omsagent
+# sends chown's errors to /dev/null and returns 0). sim_chown_agent [-R] PATH...
+sim_chown_agent() {
+    sim_ca_opt=
+    if [ "$1" = -R ]; then sim_ca_opt=-R; shift; fi
+    [ "$(id -u)" -eq 0 ] || return 0
+    grep -q "^omsagent:x:$SIM_OMSAGENT_UID:" "$ROOT/etc/passwd" 2>/dev/null || return 0
+    chown -h $sim_ca_opt "$SIM_OMSAGENT_UID:$SIM_OMIUSERS_GID" "$@" >/dev/null 2>&1 || true
 }
 
 # Agent GUID generator.
@@ -2067,9 +2155,26 @@ install_omi_files() {
     fi
 }
 
+# The omi package creates the omiusers group; the omsagent package's preinstall
+# creates the omsagent group and service account and makes omiusers its primary
+# group (installer/datafiles/linux.data: groupadd -r omsagent, useradd -r ...
+# omsagent, usermod -g omiusers), and its postinstall runs
+# chown -R omsagent:omiusers /var/opt/microsoft/omsagent (base_omsagent.data).
+# Here the accounts go into $ROOT/etc/passwd and $ROOT/etc/group with fixed ids.
+create_agent_accounts() {
+    mkdir -p "$ROOT/etc"
+    touch "$ROOT/etc/passwd" "$ROOT/etc/group"
+    grep -q '^omiusers:' "$ROOT/etc/group" || echo "omiusers:x:$SIM_OMIUSERS_GID:" >> "$ROOT/etc/group"
+    grep -q '^omsagent:' "$ROOT/etc/group" || echo "omsagent:x:$SIM_OMSAGENT_GID:" >> "$ROOT/etc/group"
+    grep -q '^omsagent:' "$ROOT/etc/passwd" ||
+        echo "omsagent:x:$SIM_OMSAGENT_UID:$SIM_OMIUSERS_GID:OMS agent:/var/opt/microsoft/omsagent/run:/bin/bash" >> "$ROOT/etc/passwd"
+}
+
 install_omsagent_files() {
+    create_agent_accounts
     mkdir -p "$ROOT/opt/microsoft/omsagent/bin" "$ROOT/etc/opt/microsoft/omsagent/sysconf" \
         "$ROOT/var/opt/microsoft/omsagent"
+    sim_chown_agent -R "$ROOT/var/opt/microsoft/omsagent"
     write_installed_script sim_payload_omsadmin "$ROOT/opt/microsoft/omsagent/bin/omsadmin.sh"
     write_installed_script sim_payload_service_control "$ROOT/opt/microsoft/omsagent/bin/service_control"
     echo "$OMS_PKG" > "$ROOT/etc/opt/microsoft/omsagent/sysconf/installinfo.txt"

@@ -371,9 +371,26 @@ install_omi_files() {
     fi
 }
 
+# The omi package creates the omiusers group; the omsagent package's preinstall
+# creates the omsagent group and service account and makes omiusers its primary
+# group (installer/datafiles/linux.data: groupadd -r omsagent, useradd -r ...
+# omsagent, usermod -g omiusers), and its postinstall runs
+# chown -R omsagent:omiusers /var/opt/microsoft/omsagent (base_omsagent.data).
+# Here the accounts go into $ROOT/etc/passwd and $ROOT/etc/group with fixed ids.
+create_agent_accounts() {
+    mkdir -p "$ROOT/etc"
+    touch "$ROOT/etc/passwd" "$ROOT/etc/group"
+    grep -q '^omiusers:' "$ROOT/etc/group" || echo "omiusers:x:$SIM_OMIUSERS_GID:" >> "$ROOT/etc/group"
+    grep -q '^omsagent:' "$ROOT/etc/group" || echo "omsagent:x:$SIM_OMSAGENT_GID:" >> "$ROOT/etc/group"
+    grep -q '^omsagent:' "$ROOT/etc/passwd" ||
+        echo "omsagent:x:$SIM_OMSAGENT_UID:$SIM_OMIUSERS_GID:OMS agent:/var/opt/microsoft/omsagent/run:/bin/bash" >> "$ROOT/etc/passwd"
+}
+
 install_omsagent_files() {
+    create_agent_accounts
     mkdir -p "$ROOT/opt/microsoft/omsagent/bin" "$ROOT/etc/opt/microsoft/omsagent/sysconf" \
         "$ROOT/var/opt/microsoft/omsagent"
+    sim_chown_agent -R "$ROOT/var/opt/microsoft/omsagent"
     write_installed_script sim_payload_omsadmin "$ROOT/opt/microsoft/omsagent/bin/omsadmin.sh"
     write_installed_script sim_payload_service_control "$ROOT/opt/microsoft/omsagent/bin/service_control"
     echo "$OMS_PKG" > "$ROOT/etc/opt/microsoft/omsagent/sysconf/installinfo.txt"

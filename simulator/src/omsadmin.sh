@@ -17,7 +17,25 @@ umask 022
 # @@OMSSIM_LIB@@
 
 sim_finish() {
+    sim_leave_failed_onboarding
     exit "$1"
+}
+
+# The real onboard() runs create_workspace_directories before its HTTP request
+# and save_config (omsadmin.conf) only after a 200; on a proxy, 403, non-200 or
+# curl failure it removes the certificates (cleanup_certs) and returns, so the
+# workspace's directories stay behind without conf/omsadmin.conf
+# (installer/scripts/omsadmin.sh: onboard(), cleanup_certs()). Faults for those
+# failures leave the same traces, like a wrong key or an unreachable service.
+sim_leave_failed_onboarding() {
+    [ "${SIM_FAULT_POINT-}" = omsadmin-onboard ] || return 0
+    case ${SIM_FAULT-} in
+        exit:4 | 4-connect | exit:5 | 5-* | exit:6 | 6-* | exit:7 | exit:8) ;;
+        *) return 0 ;;
+    esac
+    is_guid "$WORKSPACE_ID" || return 0
+    create_workspace_directories "$WORKSPACE_ID"
+    rm -f "$FILE_CRT" "$FILE_KEY"
 }
 
 if ! sim_root_installed "$OMS_SIM_BAKED_ROOT"; then
@@ -235,6 +253,13 @@ setup_workspace_variables() {
     FILE_CRT=$CERT_DIR/oms.crt
 }
 
+# Like the real chown_omsagent: everything omsadmin.sh creates for a workspace
+# belongs to omsagent:omiusers (installer/scripts/omsadmin.sh: chown_omsagent in
+# make_dir, save_config, create_proxy_conf, copy_omsagent_conf).
+chown_omsagent() {
+    sim_chown_agent "$@"
+}
+
 make_dir() {
     if [ ! -d "$1" ]; then
         mkdir -p -m 750 "$1"
@@ -242,6 +267,7 @@ make_dir() {
         [ "$VERBOSE" -eq 1 ] && echo "Directory $1 already exists."
         chmod 750 "$1"
     fi
+    chown_omsagent "$1"
 }
 
 create_workspace_directories() {
@@ -261,8 +287,14 @@ create_proxy_conf() {
     # Never prints the proxy (it may carry a password).
     mkdir -p "$ETC_DIR"
     : > "$CONF_PROXY"
+    chown_omsagent "$CONF_PROXY"
     chmod 600 "$CONF_PROXY"
-    printf '%s' "$1" > "$CONF_PROXY"
+    # Like the real create_proxy_conf (installer/scripts/omsadmin.sh:
+    # echo -n $conf_proxy_content > $CONF_PROXY): unquoted, so the value is
+    # split, globbed, and under dash (#!/bin/sh on Debian/Ubuntu) its backslash
+    # escapes are interpreted. The handler refuses such proxies for that reason.
+    # shellcheck disable=SC2086
+    echo -n $1 > "$CONF_PROXY"
     log_info "Created proxy configuration: $CONF_PROXY"
 }
 
@@ -291,6 +323,7 @@ save_config() {
         echo "OMSCLOUD_ID=$OMSCLOUD_ID"
         echo "UUID=$UUID"
     } > "$CONF_OMSADMIN"
+    chown_omsagent "$CONF_OMSADMIN"
 }
 
 update_azure_resource_id() {
@@ -393,7 +426,9 @@ write_certs() {
         echo "SIMULATED OMS AGENT PRIVATE KEY (not a real key)"
         echo "-----END PRIVATE KEY-----"
     } > "$FILE_KEY"
-    chmod 600 "$FILE_KEY"
+    # agent_maintenance_script.rb generate_certs: both 0640, owned by omsagent:omiusers.
+    chmod 640 "$FILE_KEY" "$FILE_CRT"
+    chown_omsagent "$FILE_KEY" "$FILE_CRT"
 }
 
 record_key_hash() {
@@ -476,6 +511,7 @@ onboard() {
     save_config
     echo "@include omsagent.d/*" > "$CONF_DIR/omsagent.conf"
     make_dir "$CONF_DIR/omsagent.d"
+    chown_omsagent "$CONF_DIR"/*
 
     if [ -z "$MULTI_HOMING_MARKER" ]; then
         update_symlinks
@@ -673,6 +709,7 @@ fi
 if [ "$DETECT_SCOM" = 1 ]; then
     sim_fault_check omsadmin-scom
 elif [ "$ONBOARDING" = 1 ]; then
+    SIM_FAULT_POINT=omsadmin-onboard
     sim_fault_check omsadmin-onboard
 elif [ "$LIST_WORKSPACES" = 1 ]; then
     sim_fault_check omsadmin-list

@@ -202,6 +202,23 @@ sim_hang() {
     sim_finish $?
 }
 
+# The agent's account (simulator README: "Ownership"): fixed ids, created by
+# the bundle in $ROOT/etc/passwd and $ROOT/etc/group.
+SIM_OMSAGENT_UID=4711
+SIM_OMSAGENT_GID=4713
+SIM_OMIUSERS_GID=4712
+
+# Like the real tools' chown omsagent:omiusers: only when run as root, and
+# silently skipped when the account does not exist (omsadmin.sh chown_omsagent
+# sends chown's errors to /dev/null and returns 0). sim_chown_agent [-R] PATH...
+sim_chown_agent() {
+    sim_ca_opt=
+    if [ "$1" = -R ]; then sim_ca_opt=-R; shift; fi
+    [ "$(id -u)" -eq 0 ] || return 0
+    grep -q "^omsagent:x:$SIM_OMSAGENT_UID:" "$ROOT/etc/passwd" 2>/dev/null || return 0
+    chown -h $sim_ca_opt "$SIM_OMSAGENT_UID:$SIM_OMIUSERS_GID" "$@" >/dev/null 2>&1 || true
+}
+
 # Agent GUID generator.
 sim_new_guid() {
     if [ -r /proc/sys/kernel/random/uuid ]; then

@@ -19,14 +19,41 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** Workspace ids configured on this machine: directories under /etc/opt/microsoft/omsagent and `omsadmin.sh -l`. */
+/**
+ * A workspace is a connection only once omsadmin.sh wrote its conf/omsadmin.conf, which it does after the
+ * service accepted the onboarding; the directory alone is what a failed onboarding (wrong key, no network)
+ * leaves. The pre-multi-homing layout keeps the one workspace's omsadmin.conf in /etc/opt/microsoft/omsagent/conf.
+ */
+export function isConnected(paths: SystemPaths, workspaceId: string): boolean {
+  if (existsSync(join(paths.omsagentEtc, workspaceId, "conf", "omsadmin.conf"))) return true;
+  try {
+    const legacy = readFileSync(join(paths.omsagentEtc, "conf", "omsadmin.conf"), "utf8");
+    return new RegExp(`^WORKSPACE_ID=${workspaceId}\\s*$`, "im").test(legacy);
+  } catch {
+    return false;
+  }
+}
+
+/** Workspace directories under /etc/opt/microsoft/omsagent that are connections (see isConnected). */
+export function connectedWorkspaceDirectories(paths: SystemPaths, log?: Logger): string[] {
+  const connected: string[] = [];
+  for (const id of workspaceDirectories(paths).keys()) {
+    if (isConnected(paths, id)) connected.push(id);
+    else log?.info(`${id} has a directory but no conf/omsadmin.conf (a failed onboarding): not a connection`);
+  }
+  return connected;
+}
+
+/** Workspace ids connected on this machine: directories under /etc/opt/microsoft/omsagent and `omsadmin.sh -l`. */
 export async function configuredWorkspaces(paths: SystemPaths, deadline: Deadline, log: Logger): Promise<{ workspaces: Set<string>; scom: boolean }> {
-  const workspaces = new Set([...workspaceDirectories(paths).keys()].map((id) => id.toLowerCase()));
+  const workspaces = new Set(connectedWorkspaceDirectories(paths, log).map((id) => id.toLowerCase()));
   let scom = isDirectory(join(paths.omsagentEtc, "scom"));
   if (existsSync(paths.omsadmin)) {
     const listed = await runChild({ label: "omsadmin list", file: paths.omsadmin, args: ["-l"], timeoutMs: 60_000 }, deadline, log);
     for (const line of listed.output.split("\n")) {
-      for (const id of line.match(GUID) ?? []) workspaces.add(id.toLowerCase());
+      // -l also lists a failed onboarding's directory, even as "Onboarded(OMSAgent Running)" (service_control
+      // is-running answers "running" for a workspace without omsadmin.conf).
+      for (const id of line.match(GUID) ?? []) if (isConnected(paths, id)) workspaces.add(id.toLowerCase());
       if (/workspace:\s*scom\b/i.test(line)) scom = true;
     }
   }

@@ -13,11 +13,19 @@ export function operationBudgetMs(operation: OperationName, override?: string): 
   return (AGENT_TIMEOUT_SECONDS[operation] - RESERVE_SECONDS) * 1000;
 }
 
+/**
+ * Milliseconds on a clock that never steps. The wall clock does, at boot above all (chrony makestep, Hyper-V
+ * time sync): measured on it, a budget could shrink to nothing or stretch past the guest agent's kill.
+ */
+export function monotonicNow(): number {
+  return performance.now();
+}
+
 export class Deadline {
   private readonly endsAt: number;
   private readonly controller = new AbortController();
 
-  constructor(readonly budgetMs: number, private readonly now: () => number = Date.now) {
+  constructor(readonly budgetMs: number, private readonly now: () => number = monotonicNow) {
     this.endsAt = now() + budgetMs;
   }
 

@@ -4,7 +4,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import lockfile from "proper-lockfile";
-import type { Deadline } from "./deadline.ts";
+import { monotonicNow, type Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
 
@@ -28,7 +28,7 @@ export async function acquireLock(
 ): Promise<Release> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const lockfilePath = join(stateDir, LOCK_FILE);
-  const started = Date.now();
+  const started = monotonicNow();
   let announced = false;
   for (;;) {
     try {
@@ -40,7 +40,7 @@ export async function acquireLock(
         retries: 0,
         onCompromised: onLost,
       });
-      if (announced) log.info(`acquired the handler lock after ${Math.round((Date.now() - started) / 1000)} s`);
+      if (announced) log.info(`acquired the handler lock after ${Math.round((monotonicNow() - started) / 1000)} s`);
       return release;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ELOCKED") throw error;
@@ -49,12 +49,12 @@ export async function acquireLock(
       log.info("another handler operation is running: waiting for it to finish");
       announced = true;
     }
-    const left = Math.min(waitMs - (Date.now() - started), deadline.remainingMs());
+    const left = Math.min(waitMs - (monotonicNow() - started), deadline.remainingMs());
     if (left <= 0 || !(await deadline.sleep(Math.min(POLL_MS, left)))) {
       throw new ExtensionError(
         30,
         "AnotherOperationRunning",
-        `another OmsAgentForLinux operation held the handler lock (${lockfilePath}) for ${Math.round((Date.now() - started) / 1000)} s`,
+        `another OmsAgentForLinux operation held the handler lock (${lockfilePath}) for ${Math.round((monotonicNow() - started) / 1000)} s`,
         "wait for it to finish; the guest agent retries automatically",
       );
     }

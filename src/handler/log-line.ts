@@ -54,16 +54,28 @@ function rotate(path: string): void {
   renameSync(path, `${path}.1`);
 }
 
+// Logging is best-effort: a full or read-only log disk (ENOSPC, EROFS, EIO) must not stop an operation half-way —
+// a throwing log call would skip the status file, leave /etc/omsagent-onboard.conf with the key behind, or end
+// the process while a child still runs. Failed writes are dropped; each write tries again (space may free up).
+
 /** Creates the log folder, rotates a full log, and returns the path lines are appended to. */
 export function openLogFile(logFolder: string): string {
-  mkdirSync(logFolder, { recursive: true, mode: 0o700 });
   const path = join(logFolder, LOG_FILE);
-  rotate(path);
+  try {
+    mkdirSync(logFolder, { recursive: true, mode: 0o700 });
+    rotate(path);
+  } catch {
+    // appendLine tries anyway and drops what it cannot write.
+  }
   return path;
 }
 
 export function appendLine(path: string, line: string): void {
-  appendFileSync(path, line, { mode: 0o600 });
+  try {
+    appendFileSync(path, line, { mode: 0o600 });
+  } catch {
+    // Dropped: see above.
+  }
 }
 
 function masked(value: unknown, depth: number): unknown {

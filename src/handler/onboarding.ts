@@ -2,12 +2,15 @@
 // (any user can read /proc/<pid>/cmdline): it goes into /etc/omsagent-onboard.conf (0600, values
 // shell-quoted), which omsadmin.sh sources when run without arguments, and the file is removed whatever
 // happens.
-import { closeSync, existsSync, openSync, rmSync, writeSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import type { Deadline } from "./deadline.ts";
 import { errorsWithDetails, ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
-import type { SystemPaths } from "./paths.ts";
+import { agentAccount, AGENT_GROUP, AGENT_USER, type SystemPaths } from "./paths.ts";
 import { outputTail, runChild, type ChildResult } from "./process.ts";
+import { proxyEndpoint } from "./secrets.ts";
+import { chownTree } from "./state.ts";
 
 export interface OnboardingRequest {
   workspaceId: string;
@@ -113,4 +116,101 @@ export function classifyOnboardingFailure(exitCode: number, output: string, now:
 
 export function onboardingTimedOut(seconds: number): ExtensionError {
   return new ExtensionError(55, "OnboardingTimedOut", `omsadmin.sh was still onboarding after ${seconds} s and was stopped`, "check outbound HTTPS access to the Log Analytics service (or the proxy), then retry");
+}
+
+/** What the agent of one workspace actually uses: omsadmin.conf's URL_TLD and the agent-wide proxy.conf. */
+export interface AgentConfiguration {
+  /** false: the workspace has no omsadmin.conf (never onboarded, or a failed onboarding). */
+  onboarded: boolean;
+  domain?: string;
+  proxy?: string;
+}
+
+export function readAgentConfiguration(paths: SystemPaths, workspaceId: string): AgentConfiguration {
+  let conf: string | undefined;
+  try {
+    conf = readFileSync(join(paths.workspaceEtc(workspaceId), "conf", "omsadmin.conf"), "utf8");
+  } catch {
+    // Not onboarded.
+  }
+  let proxy: string | undefined;
+  try {
+    // omsadmin.sh writes it with `echo -n`; it reads it back with `cat`, which drops a final newline.
+    proxy = readFileSync(paths.proxyConf, "utf8").replace(/\n$/, "");
+  } catch {
+    // No proxy.
+  }
+  const domain = conf === undefined ? undefined : /^URL_TLD=(.*)$/m.exec(conf)?.[1]?.trim();
+  return { onboarded: conf !== undefined, domain, proxy: proxy === "" ? undefined : proxy };
+}
+
+/**
+ * How the agent's configuration differs from what the settings ask for, in words fit for a status (proxy
+ * endpoints only, never credentials). Empty when they agree.
+ */
+export function configurationDifferences(actual: AgentConfiguration, wanted: { domain: string; proxy?: string }): string[] {
+  const differences: string[] = [];
+  if (actual.domain !== wanted.domain) differences.push(`cloud domain ${actual.domain ?? "none"} instead of ${wanted.domain}`);
+  if ((actual.proxy ?? "") !== (wanted.proxy ?? "")) {
+    const show = (proxy: string | undefined) => (proxy ? proxyEndpoint(proxy) : "none");
+    differences.push(
+      actual.proxy && wanted.proxy && show(actual.proxy) === show(wanted.proxy)
+        ? `proxy ${show(actual.proxy)} with other credentials or scheme than the settings'`
+        : `proxy ${show(actual.proxy)} instead of ${show(wanted.proxy)}`,
+    );
+  }
+  return differences;
+}
+
+export function configurationMismatch(workspaceId: string, differences: string[]): ExtensionError {
+  return new ExtensionError(
+    30,
+    "AgentConfigurationMismatch",
+    `omsadmin.sh reported success but the agent of workspace ${workspaceId} still uses ${differences.join(" and ")}`,
+    "retry; if it persists, remove and re-add the extension (or run /opt/microsoft/omsagent/bin/omsadmin.sh -x with the workspace id, then retry) and report it with extension.log attached",
+  );
+}
+
+/**
+ * omsadmin.sh deletes certs/oms.crt and oms.key when an onboarding request fails (cleanup_certs), even when
+ * they are an existing workspace's identity. Before re-onboarding an onboarded workspace we keep them in memory
+ * and put them back if they went missing, so a rejected proxy does not cost the agent its identity.
+ */
+export function keepAgentIdentity(paths: SystemPaths, workspaceId: string, log: Logger): () => void {
+  const certs = join(paths.workspaceEtc(workspaceId), "certs");
+  const kept = ["oms.crt", "oms.key"].flatMap((name) => {
+    const path = join(certs, name);
+    try {
+      const stats = statSync(path);
+      return [{ path, content: readFileSync(path), mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid }];
+    } catch {
+      return [];
+    }
+  });
+  return () => {
+    if (kept.length < 2 || !existsSync(join(paths.workspaceEtc(workspaceId), "conf", "omsadmin.conf"))) return;
+    for (const file of kept) {
+      if (existsSync(file.path) || !existsSync(certs)) continue;
+      writeFileSync(file.path, file.content, { mode: file.mode });
+      chmodSync(file.path, file.mode);
+      if (process.getuid?.() === 0) chownSync(file.path, file.uid, file.gid);
+      log.info(`restored ${file.path}, which the failed onboarding removed: the agent keeps its identity`);
+    }
+  };
+}
+
+/**
+ * The agent runs as omsagent:omiusers and must read everything under its workspace's directories (its key
+ * above all). After a restore or an onboarding the trees are given to it, as the legacy handler did after every
+ * onboarding: files root left there (a restore, an edit by hand) would otherwise stop the agent.
+ */
+export function ownWorkspaceTrees(paths: SystemPaths, workspaceId: string, log: Logger): void {
+  if (process.getuid?.() !== 0) return;
+  const account = agentAccount(paths);
+  if (!account) {
+    log.warn(`no ${AGENT_USER} user or ${AGENT_GROUP} group on this machine: the files of workspace ${workspaceId} keep their owners`);
+    return;
+  }
+  for (const tree of [paths.workspaceEtc(workspaceId), paths.workspaceVar(workspaceId)]) chownTree(tree, account.uid, account.gid);
+  log.info(`workspace ${workspaceId}'s files belong to ${AGENT_USER}:${AGENT_GROUP}`);
 }

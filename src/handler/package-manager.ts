@@ -2,7 +2,7 @@
 // unattended-upgrades, another extension). We wait for the locks first, with a bound, and name whoever
 // holds them — the legacy handler only guessed from the bundle's output.
 import { readFileSync, readlinkSync, readdirSync, statSync } from "node:fs";
-import type { Deadline } from "./deadline.ts";
+import { monotonicNow, type Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
 
@@ -81,21 +81,21 @@ export function lockedError(holder: LockHolder, waitedSeconds: number): Extensio
 
 /** Waits (backing off from 1 s to 15 s) until no package-manager lock is held, or throws 55 at `budgetMs`. */
 export async function waitForPackageManager(lockPaths: string[], budgetMs: number, deadline: Deadline, log: Logger): Promise<void> {
-  const started = Date.now();
+  const started = monotonicNow();
   let delay = 1000;
   let lastHolder = "";
   for (;;) {
     const holder = findLockHolder(lockPaths);
     if (!holder) {
-      if (lastHolder) log.info(`package manager is free after ${Math.round((Date.now() - started) / 1000)} s`);
+      if (lastHolder) log.info(`package manager is free after ${Math.round((monotonicNow() - started) / 1000)} s`);
       return;
     }
     const who = `${holder.lockPath} held by pid ${holder.pid} (${holder.command})`;
     if (who !== lastHolder) log.warn(`package manager busy: ${who}; waiting`);
     lastHolder = who;
-    const left = Math.min(budgetMs - (Date.now() - started), deadline.remainingMs());
+    const left = Math.min(budgetMs - (monotonicNow() - started), deadline.remainingMs());
     if (left <= 0 || !(await deadline.sleep(Math.min(delay, left)))) {
-      throw lockedError(holder, Math.round((Date.now() - started) / 1000));
+      throw lockedError(holder, Math.round((monotonicNow() - started) / 1000));
     }
     delay = Math.min(delay * 2, 15_000);
   }

@@ -1,6 +1,6 @@
 // Every system path the OMS agent and its tools own, resolved in one place so tests and the simulated VM
 // can re-root all of them at once. The guest agent never sets OMS_HANDLER_ROOT, so on a machine root is /.
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
 /** Directories where a Linux machine keeps executables, in PATH order. */
@@ -77,4 +77,27 @@ export function systemPaths(root: string): SystemPaths {
     workspaceEtc: (id) => join(omsagentEtc, id),
     workspaceVar: (id) => join(omsagentVar, id),
   };
+}
+
+/** The account the agent runs as (omsagent:omiusers; the omsagent.systemd unit's User= and Group=). */
+export const AGENT_USER = "omsagent";
+export const AGENT_GROUP = "omiusers";
+
+/**
+ * uid and gid of omsagent:omiusers from the machine's passwd and group files (the packages create them as local
+ * system accounts), or undefined before the agent is installed.
+ */
+export function agentAccount(paths: SystemPaths): { uid: number; gid: number } | undefined {
+  const field = (file: string, name: string, index: number): number | undefined => {
+    try {
+      const line = readFileSync(join(paths.root, "etc", file), "utf8").split("\n").find((entry) => entry.startsWith(`${name}:`));
+      const value = Number(line?.split(":")[index]);
+      return line !== undefined && Number.isInteger(value) ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const uid = field("passwd", AGENT_USER, 2);
+  const gid = field("group", AGENT_GROUP, 2);
+  return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }

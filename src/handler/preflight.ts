@@ -34,7 +34,9 @@ function versionMatches(allowed: string, actual: string): boolean {
 /** The matching distribution name, or undefined when the OS is not in the matrix. */
 export function supportedDistribution(os: OsRelease): string | undefined {
   for (const entry of matrix.distributions) {
-    const idMatches = entry.ids.some((id) => os.id === id || os.id.startsWith(`${id}-`));
+    // Derivatives name themselves <base>_<variant> or <base>-<variant> (sles_sap, opensuse-leap); the legacy
+    // handler's plain prefix match accepted them, and also unrelated IDs such as "olympus" for "ol".
+    const idMatches = entry.ids.some((id) => os.id === id || os.id.startsWith(`${id}-`) || os.id.startsWith(`${id}_`));
     if (idMatches && entry.versions.some((v) => versionMatches(v, os.versionId))) return entry.name;
   }
   return undefined;

@@ -2,7 +2,7 @@
 // so its output can be parsed, its own process group so a timeout kills its whole tree (the bundle is
 // sh → dpkg/rpm → maintainer scripts), output streamed to extension.log (redacted) with a bounded copy
 // kept for error classification.
-import type { Deadline } from "./deadline.ts";
+import { monotonicNow, type Deadline } from "./deadline.ts";
 import type { Logger } from "./log-line.ts";
 import { STANDARD_BIN_DIRS } from "./paths.ts";
 import { redact } from "./secrets.ts";
@@ -26,6 +26,8 @@ export interface ChildResult {
   stdout: string;
   /** stdout and stderr interleaved, the last MAX_KEPT characters. */
   output: string;
+  /** stderr alone, the last MAX_KEPT characters: what may be quoted when stdout could hold secrets. */
+  stderr: string;
   timedOut: boolean;
   /** The operation was aborted (lock lost) while the child ran. */
   aborted: boolean;
@@ -34,6 +36,8 @@ export interface ChildResult {
 
 const MAX_KEPT = 512 * 1024;
 const KILL_GRACE_MS = 3000;
+/** After the child exited, how long its pipes may still deliver what it wrote before we stop reading. */
+const DRAIN_MS = 200;
 /** Exit code we report when the executable could not be started at all (as a shell would). */
 export const NOT_FOUND_EXIT = 127;
 
@@ -61,11 +65,11 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 }
 
 export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger): Promise<ChildResult> {
-  const started = Date.now();
+  const started = monotonicNow();
   const limit = Math.min(spec.timeoutMs ?? Number.POSITIVE_INFINITY, deadline.remainingMs());
   log.info({ child: spec.label }, `running ${spec.label}: ${redact([spec.file, ...spec.args].join(" "))}`);
   if (limit <= 0 || deadline.signal.aborted) {
-    return { exitCode: -1, stdout: "", output: "", timedOut: true, aborted: deadline.signal.aborted, durationMs: 0 };
+    return { exitCode: -1, stdout: "", output: "", stderr: "", timedOut: true, aborted: deadline.signal.aborted, durationMs: 0 };
   }
 
   // Loaded on first use: a run with nothing to do starts no child and should not pay for loading execa.
@@ -101,6 +105,11 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   child.stdout?.on("data", (chunk: string) => {
     stdout = keepTail(stdout, chunk);
   });
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    stderr = keepTail(stderr, chunk);
+  });
 
   let timedOut = false;
   let aborted = false;
@@ -116,7 +125,30 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   const onAbort = () => stop("abort");
   deadline.signal.addEventListener("abort", onAbort, { once: true });
 
-  const result = await child;
+  // The child's end is its exit, not the end of its pipes: a process it started in the background (a daemon
+  // that did not close its descriptors) may hold stdout for hours. Once it exited, what it wrote is read for a
+  // moment, then the pipes are let go.
+  type Exit = { code: number | null; signal: NodeJS.Signals | null };
+  const exited = new Promise<Exit>((resolve) => child.once("exit", (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })));
+  const settled = child.then((value) => ({ result: value }));
+  const first = await Promise.race([settled, exited.then((exit) => ({ exit }))]);
+  let exit: Exit | undefined;
+  if ("exit" in first) {
+    exit = first.exit;
+    let drainTimer: NodeJS.Timeout | undefined;
+    const drained = await Promise.race([
+      settled,
+      new Promise<undefined>((resolve) => {
+        drainTimer = setTimeout(() => resolve(undefined), DRAIN_MS);
+      }),
+    ]);
+    clearTimeout(drainTimer);
+    if (drained === undefined) {
+      log.info({ child: spec.label }, `${spec.label} exited, but a process it started still holds its output: not waiting for that process`);
+      for (const stream of [child.stdout, child.stderr, child.all]) stream?.destroy();
+    }
+  }
+  const result = (await settled).result;
   clearTimeout(timer);
   deadline.signal.removeEventListener("abort", onAbort);
   if (timedOut || aborted) {
@@ -126,15 +158,17 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   if (graceTimer) clearTimeout(graceTimer);
   flushLine(pending);
 
-  let exitCode = result.exitCode ?? -1;
-  if (result.exitCode === undefined && !timedOut && !aborted && result.signal === undefined) {
+  let exitCode = exit?.code ?? result.exitCode ?? -1;
+  if (exit === undefined && result.exitCode === undefined && !timedOut && !aborted && result.signal === undefined) {
     // The executable could not be started (ENOENT, EACCES): report it the way a shell would.
     exitCode = NOT_FOUND_EXIT;
-    output = keepTail(output, `${spec.file}: ${result.code ?? "cannot execute"}\n`);
+    const notStarted = `${spec.file}: ${result.code ?? "cannot execute"}\n`;
+    output = keepTail(output, notStarted);
+    stderr = keepTail(stderr, notStarted);
   }
-  const durationMs = Date.now() - started;
+  const durationMs = monotonicNow() - started;
   log.info({ child: spec.label, exitCode, timedOut, durationMs }, `${spec.label} finished`);
-  return { exitCode, stdout, output, timedOut, aborted, durationMs };
+  return { exitCode, stdout, output, stderr, timedOut, aborted, durationMs };
 }
 
 /** The last `lines` non-empty lines of a child's output, redacted: evidence for status details. */

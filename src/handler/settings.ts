@@ -57,6 +57,10 @@ export function readHandlerSettings(path: string): RawHandlerSettings | null {
     throw invalid(`the settings file ${path} is not valid JSON (${(error as Error).message})`);
   }
   const runtime = (parsed as { runtimeSettings?: unknown })?.runtimeSettings;
+  // The guest agent writes exactly one entry; with several we could not know which one the user meant.
+  if (Array.isArray(runtime) && runtime.length > 1) {
+    throw invalid(`the settings file ${path} has ${runtime.length} runtimeSettings entries; the guest agent writes exactly one`);
+  }
   const handlerSettings = Array.isArray(runtime)
     ? ((runtime[0] as { handlerSettings?: unknown } | undefined)?.handlerSettings as Record<string, unknown> | undefined)
     : undefined;
@@ -134,8 +138,9 @@ export async function decryptProtectedSettings(blob: string, thumbprint: string,
         throw invalid(`the decrypted protected settings are not valid JSON (content not shown: it is secret)`);
       }
     }
-    // openssl's stderr names the failure (e.g. "no recipient matches certificate"); it never holds the plaintext.
-    lastError = result.output.split("\n").find((line) => line.trim() !== "")?.trim() ?? `exit code ${result.exitCode}`;
+    // openssl's stderr names the failure (e.g. "no recipient matches certificate"). Its stdout is never quoted:
+    // on a corrupted blob openssl may already have written part of the plaintext there before failing.
+    lastError = result.stderr.split("\n").find((line) => line.trim() !== "")?.trim() ?? `exit code ${result.exitCode}`;
     if (result.exitCode === 127) lastError = "openssl is not installed";
   }
   throw invalid(

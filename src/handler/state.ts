@@ -1,7 +1,25 @@
 // The handler's durable memory, kept in a version-independent directory beside the versioned extension
 // directories so it survives updates (the guest agent deletes the old version's directory): the last
 // applied enable, the update-in-progress marker, and the stashed workspace configuration.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  fsyncSync,
+  existsSync,
+  lchownSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 
 export interface AppliedEnable {
@@ -26,6 +44,68 @@ const STASH = "stash";
 /** An update marker older than this is left over from an interrupted update and no longer protects anything. */
 const UPDATE_MARKER_TTL_MS = 6 * 60 * 60 * 1000;
 
+const isRoot = () => process.getuid?.() === 0;
+
+/**
+ * Replaces `path` so that after a crash or power loss it holds the old content or the new, never an empty or
+ * partial file: temp file, fsync, rename, then fsync of the directory so the rename itself is on disk.
+ */
+export function writeFileDurably(path: string, content: string, mode: number): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(temp, "w", mode);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+  try {
+    const dir = openSync(dirname(path), "r");
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    // Some filesystems refuse fsync on a directory; the file itself is already durable.
+  }
+}
+
+/**
+ * Copies a tree keeping what the agent depends on: owner and group (the agent runs as omsagent and must read its
+ * key), mode, timestamps, and symlinks as links. A plain recursive copy run as root would leave everything
+ * root-owned. Ownership is only kept when running as root (nobody else may give files away).
+ */
+export function copyTree(source: string, target: string): void {
+  const stats = lstatSync(source);
+  if (stats.isSymbolicLink()) {
+    symlinkSync(readlinkSync(source), target);
+  } else if (stats.isDirectory()) {
+    mkdirSync(target, { mode: 0o700 });
+    for (const entry of readdirSync(source)) copyTree(join(source, entry), join(target, entry));
+    chmodSync(target, stats.mode & 0o7777);
+  } else {
+    copyFileSync(source, target);
+    chmodSync(target, stats.mode & 0o7777);
+  }
+  if (isRoot()) lchownSync(target, stats.uid, stats.gid);
+  if (!stats.isSymbolicLink()) utimesSync(target, stats.atime, stats.mtime);
+}
+
+/** Gives a whole tree (symlinks themselves, not their targets) to uid:gid. Needs root; a no-op otherwise. */
+export function chownTree(path: string, uid: number, gid: number): void {
+  if (!isRoot()) return;
+  let stats;
+  try {
+    stats = lstatSync(path);
+  } catch {
+    return;
+  }
+  lchownSync(path, uid, gid);
+  if (stats.isDirectory()) for (const entry of readdirSync(path)) chownTree(join(path, entry), uid, gid);
+}
+
 /** rename, or copy + delete when source and target are on different filesystems (/var and /etc often are). */
 export function moveDirectory(source: string, target: string): void {
   mkdirSync(dirname(target), { recursive: true });
@@ -33,9 +113,29 @@ export function moveDirectory(source: string, target: string): void {
     renameSync(source, target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
-    cpSync(source, target, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    copyTree(source, target);
     rmSync(source, { recursive: true, force: true });
   }
+}
+
+/**
+ * Orders dotted versions numerically (1.19.0 = 1.19.0.0 < 1.19.10): the guest agent, manifests and markers do
+ * not all spell a version the same way. Non-numeric components compare as text.
+ */
+export function compareVersions(a: string, b: string): number {
+  const left = a.trim().split(".");
+  const right = b.trim().split(".");
+  for (let i = 0; i < Math.max(left.length, right.length); i++) {
+    const x = left[i] ?? "0";
+    const y = right[i] ?? "0";
+    const difference = /^\d+$/.test(x) && /^\d+$/.test(y) ? Number(x) - Number(y) : x.localeCompare(y);
+    if (difference !== 0) return Math.sign(difference);
+  }
+  return 0;
+}
+
+export function sameVersion(a: string, b: string): boolean {
+  return compareVersions(a, b) === 0;
 }
 
 export class StateStore {
@@ -55,10 +155,7 @@ export class StateStore {
 
   private writeJson(file: string, value: unknown): void {
     this.ensure();
-    const path = join(this.dir, file);
-    const temp = `${path}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify(value, null, 2) + "\n", { mode: 0o600 });
-    renameSync(temp, path);
+    writeFileDurably(join(this.dir, file), JSON.stringify(value, null, 2) + "\n", 0o600);
   }
 
   applied(): AppliedEnable | undefined {
@@ -101,7 +198,7 @@ export class StateStore {
       const target = join(this.stashDir(), workspaceId);
       rmSync(target, { recursive: true, force: true });
       mkdirSync(this.stashDir(), { recursive: true, mode: 0o700 });
-      cpSync(source, target, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      copyTree(source, target);
       stashed.push(workspaceId);
     }
     return stashed;

@@ -1,9 +1,11 @@
 // status/<seq>.status, the file the guest agent turns into the portal's extension status (contract §6).
 // Only the four status values the agent accepts, a numeric code, a message the portal can show in full
-// (≤ 1 KB), and every write atomic (temp file + rename) so the agent never reads half a file.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+// (≤ 1 KB), and every write atomic and durable (temp file + fsync + rename) so the agent never reads half a file, even
+// after a crash.
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { redact } from "./secrets.ts";
+import { writeFileDurably } from "./state.ts";
 
 export type StatusValue = "transitioning" | "success" | "error" | "warning";
 
@@ -69,9 +71,7 @@ export function renderStatus(name: string, report: StatusReport, now: Date = new
 export function writeStatus(statusFolder: string, seq: number, name: string, report: StatusReport): string {
   mkdirSync(statusFolder, { recursive: true });
   const path = statusPath(statusFolder, seq);
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, renderStatus(name, report), { mode: 0o644 });
-  renameSync(temp, path);
+  writeFileDurably(path, renderStatus(name, report), 0o644);
   return path;
 }
 

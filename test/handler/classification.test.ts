@@ -102,7 +102,7 @@ const serviceCases: [number, number, string][] = [
 ];
 for (const [exit, code, reason] of serviceCases) {
   test(`service_control exit ${exit} → ${code} ${reason}`, () => {
-    const error = classifyServiceFailure("disable", { exitCode: exit, output: "", stdout: "", timedOut: false, aborted: false, durationMs: 1 });
+    const error = classifyServiceFailure("disable", { exitCode: exit, output: "", stdout: "", stderr: "", timedOut: false, aborted: false, durationMs: 1 });
     assert.equal(error.code, code);
     assert.equal(error.reason, reason);
   });

@@ -8,7 +8,7 @@ import { systemPaths } from "../../src/handler/paths.ts";
 import { checkArchitecture, checkDiskSpace, checkOperatingSystem, checkTools, parseOsRelease, supportedDistribution } from "../../src/handler/preflight.ts";
 import { makeSystemRoot, makeTempDir } from "../support/system-root.ts";
 
-const supported: [string, string][] = [["ubuntu", "22.04"], ["ubuntu", "16.04"], ["rhel", "8.6"], ["centos", "7.9.2009"], ["debian", "11"], ["sles", "15.4"], ["ol", "8.5"], ["rocky", "9.1"], ["almalinux", "8.7"], ["amzn", "2"], ["opensuse-leap", "15.3"]];
+const supported: [string, string][] = [["ubuntu", "22.04"], ["ubuntu", "16.04"], ["rhel", "8.6"], ["centos", "7.9.2009"], ["debian", "11"], ["sles", "15.4"], ["ol", "8.5"], ["rocky", "9.1"], ["almalinux", "8.7"], ["amzn", "2"], ["opensuse-leap", "15.3"], ["sles_sap", "15.4"], ["sles_sap", "12.5"], ["sles-sap", "15"]];
 const unsupported: [string, string][] = [["ubuntu", "21.04"], ["ubuntu", "24.04"], ["debian", "12"], ["rhel", "6.10"], ["centos", "9"], ["alpine", "3.18"], ["ubuntu", "22"], ["debian", "x"]];
 
 for (const [id, versionId] of supported) test(`${id} ${versionId} is supported`, () => assert.ok(supportedDistribution({ id, versionId })));
@@ -48,4 +48,10 @@ test("all tools present passes", async () => {
 test("/proc/locks lines give holder pid and inode", () => {
   const text = "1: POSIX  ADVISORY  WRITE 812 08:01:1310730 0 EOF\n2: FLOCK  ADVISORY  WRITE 99 00:2f:42 0 EOF\n3: -> POSIX  ADVISORY  WRITE 100 08:01:1310730 0 EOF\n";
   assert.deepEqual(parseProcLocks(text), [{ pid: 812, inode: 1310730 }, { pid: 99, inode: 42 }, { pid: 100, inode: 1310730 }]);
+});
+
+test("a derivative's ID maps to its base row only when the base ID is followed by '_' or '-'", () => {
+  assert.equal(supportedDistribution({ id: "sles_sap", versionId: "15.4" }), "SUSE Linux Enterprise Server");
+  assert.equal(supportedDistribution({ id: "opensuse-leap", versionId: "15.5" }), "openSUSE");
+  for (const id of ["slesx", "olympus", "ubuntux"]) assert.equal(supportedDistribution({ id, versionId: "15" }), undefined, id);
 });

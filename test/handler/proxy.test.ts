@@ -28,3 +28,31 @@ test("proxy: protected settings, then the Arc agent's proxy.url, then the enviro
 
   assert.deepEqual(resolveProxy(settings("http://u:p@set:1"), paths, { https_proxy: "http://env:3128" }), { value: "http://u:p@set:1", source: "protected settings" });
 });
+
+function arcMachine(config: Record<string, unknown>) {
+  const root = makeTempDir();
+  mkdirSync(join(root, "opt/azcmagent/bin"), { recursive: true });
+  writeFileSync(join(root, "opt/azcmagent/bin/himds"), "");
+  mkdirSync(join(root, "var/opt/azcmagent"), { recursive: true });
+  writeFileSync(join(root, "var/opt/azcmagent/localconfig.json"), JSON.stringify({ config }));
+  return systemPaths(root);
+}
+
+test("Arc's proxy.bypass covering the Log Analytics service means no Arc proxy, and the choice says why", () => {
+  for (const bypass of [["opinsights.azure.com"], ["Arc", "*.opinsights.azure.com"], ".azure.com", "https://opinsights.azure.com/", ["*"]]) {
+    const paths = arcMachine({ "proxy.url": "http://arc-proxy:8080", "proxy.bypass": bypass });
+    const choice = resolveProxy(settings(), paths, {}, "opinsights.azure.com");
+    assert.equal(choice.value, undefined, JSON.stringify(bypass));
+    assert.equal(choice.source, "none");
+    assert.match((choice.skipped ?? []).join(" "), /Azure Arc proxy\.url .*proxy\.bypass/);
+  }
+  // The same proxy handed down in the environment by the Arc agent is bypassed too; another one is not.
+  const paths = arcMachine({ "proxy.url": "http://arc-proxy:8080", "proxy.bypass": ["opinsights.azure.com"] });
+  assert.equal(resolveProxy(settings(), paths, { https_proxy: "http://arc-proxy:8080" }, "opinsights.azure.com").value, undefined);
+  assert.equal(resolveProxy(settings(), paths, { https_proxy: "http://other:3128" }, "opinsights.azure.com").value, "http://other:3128");
+  // Entries for other services (Arc, ARM, AAD) or another cloud do not cover Log Analytics.
+  for (const bypass of [["Arc", "ARM", "AAD"], ["opinsights.azure.us"], ["azure.com.evil.example"]]) {
+    const choice = resolveProxy(settings(), arcMachine({ "proxy.url": "http://arc-proxy:8080", "proxy.bypass": bypass }), {}, "opinsights.azure.com");
+    assert.equal(choice.value, "http://arc-proxy:8080", JSON.stringify(bypass));
+  }
+});

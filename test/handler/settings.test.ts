@@ -144,3 +144,54 @@ test("FastTrack public settings given as a JSON string are parsed", async () => 
   const settings = await loadSettings(config, 46, { needProtected: false }, context);
   assert.equal(settings?.public.workspaceId, WORKSPACE);
 });
+
+test("proxy: the port must be 1–65535, and characters omsadmin.sh's echo would alter are refused naming the field", async () => {
+  const { checkProtectedSettings } = await import("../../src/shared/settings-schema.ts");
+  const accepted = ["proxy.example:1", "proxy.example:65535", "http://user:p%40ss@proxy.example:3128", "https://proxy.example/"];
+  const refused = ["proxy.example:0", "proxy.example:65536", "proxy.example:99999", "user:pa\\ss@proxy.example:3128", "user:pa*s@proxy.example", "user:p?s@proxy.example", "us[er:p@proxy.example"];
+  for (const proxy of accepted) assert.ok(checkProtectedSettings({ workspaceKey: KEY, proxy }).ok, proxy);
+  for (const proxy of refused) {
+    const checked = checkProtectedSettings({ workspaceKey: KEY, proxy });
+    assert.ok(!checked.ok, proxy);
+    assert.deepEqual(checked.problems.map((p) => p.field), ["protectedSettings.proxy"], proxy);
+    assert.match(checked.problems[0]!.message, /1 to 65535.*backslash/);
+  }
+});
+
+test("vmResourceId: ARM ids are case-insensitive, so lower-case ids are accepted and kept as given", async () => {
+  const { checkProtectedSettings } = await import("../../src/shared/settings-schema.ts");
+  for (const vmResourceId of [
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm1",
+    "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.COMPUTE/VIRTUALMACHINESCALESETS/ss/VIRTUALMACHINES/3",
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/microsoft.hybridcompute/machines/edge7",
+  ]) {
+    const checked = checkProtectedSettings({ workspaceKey: KEY, vmResourceId });
+    assert.ok(checked.ok, vmResourceId);
+    assert.equal(checked.value.vmResourceId, vmResourceId);
+  }
+  assert.ok(!checkProtectedSettings({ workspaceKey: KEY, vmResourceId: "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/microsoft.storage/storageaccounts/x" }).ok);
+});
+
+test("a settings file with more than one runtimeSettings entry is refused (11): which one would be meant?", async () => {
+  const entry = { handlerSettings: { publicSettings: { workspaceId: WORKSPACE } } };
+  writeFileSync(join(config, "60.settings"), JSON.stringify({ runtimeSettings: [entry, entry] }));
+  await expect11(loadSettings(config, 60, { needProtected: false }, context), /60\.settings has 2 runtimeSettings entries; the guest agent writes exactly one/);
+});
+
+test("a decryption failure quotes openssl's stderr, never its stdout (which may hold part of the plaintext)", async () => {
+  const { chmodSync } = await import("node:fs");
+  const bin = join(makeTempDir(), "bin");
+  mkdirSync(bin);
+  // What openssl does on a corrupted blob: part of the plaintext on stdout first, then the failure on stderr.
+  writeFileSync(join(bin, "openssl"), '#!/bin/sh\ncat >/dev/null\nprintf \'{"workspaceKey":"PARTIAL-PLAINTEXT-SECRET\'\necho "Error decrypting CMS structure" >&2\nexit 4\n');
+  chmodSync(join(bin, "openssl"), 0o755);
+  writeSettingsFile(config, 70, { publicSettings: { workspaceId: WORKSPACE }, protectedSettings: { workspaceKey: KEY }, certificate: cert });
+  const saved = process.env.PATH;
+  process.env.PATH = `${bin}:${saved ?? ""}`;
+  try {
+    const error = await expect11(loadSettings(config, 70, { needProtected: true }, context), /could not be decrypted with certificate .* \(Error decrypting CMS structure\)/);
+    assert.doesNotMatch(`${error.problem} ${error.details ?? ""}`, /PARTIAL-PLAINTEXT/);
+  } finally {
+    process.env.PATH = saved;
+  }
+});

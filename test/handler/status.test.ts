@@ -51,3 +51,35 @@ test("status files are written atomically, leaving no temp file", () => {
   assert.deepEqual(readdirSync(dir), ["7.status"]);
   assert.equal(JSON.parse(readFileSync(`${dir}/7.status`, "utf8"))[0].status.status, "success");
 });
+
+test("status and state files are fsync'd before they are renamed into place (a crash leaves the old file or the new one)", async () => {
+  const fs = (await import("node:fs")).default;
+  const { syncBuiltinESMExports } = await import("node:module");
+  const { mock } = await import("node:test");
+  const { StateStore } = await import("../../src/handler/state.ts");
+  const events: string[] = [];
+  const originalFsync = fs.fsyncSync;
+  const originalRename = fs.renameSync;
+  const fsync = mock.method(fs, "fsyncSync", (fd: number) => {
+    events.push("fsync");
+    originalFsync(fd);
+  });
+  const rename = mock.method(fs, "renameSync", (from: string, to: string) => {
+    events.push(`rename ${to.split("/").pop()}`);
+    originalRename(from, to);
+  });
+  syncBuiltinESMExports();
+  try {
+    const dir = makeTempDir();
+    writeStatus(dir, 3, "Ext", { operation: "Enable", status: "success", code: 0, message: "ok" });
+    new StateStore(`${dir}/state`).recordApplied({ seq: 3, settingsHash: "h", workspaceId: "w", handlerVersion: "1", at: "now" });
+  } finally {
+    fsync.mock.restore();
+    rename.mock.restore();
+    syncBuiltinESMExports();
+  }
+  const statusRename = events.indexOf("rename 3.status");
+  const stateRename = events.indexOf("rename applied.json");
+  assert.ok(statusRename > 0 && events[statusRename - 1] === "fsync", events.join(", "));
+  assert.ok(stateRename > 0 && events[stateRename - 1] === "fsync", events.join(", "));
+});

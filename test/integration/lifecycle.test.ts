@@ -1,7 +1,7 @@
 // The handler run as a separate process, exactly as the guest agent runs it, against the simulated OMS
 // toolchain: every operation's success, the guest agent's sequences, idempotency, locking and deadlines.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { createSimulatedVm, OTHER_WORKSPACE_ID, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm, type SimulatedVmOptions } from "../support/simulated-vm.ts";
@@ -158,9 +158,10 @@ test("uninstall removes the agent, the workspace configuration and the handler's
 test("stopOnMultipleConnections: true and \"true\" refuse another workspace with 10 naming it; false multi-homes", async () => {
   for (const [flag, expected] of [[true, 10], ["true", 10], ["TRUE", 10], [false, 0]] as const) {
     const { vm, version, agent } = await vmWithSettings({ ...SETTINGS, publicSettings: { workspaceId: WORKSPACE_ID, stopOnMultipleConnections: flag } });
-    // Another workspace is already connected on this machine.
+    // Another workspace is already connected on this machine (omsadmin.sh wrote its omsadmin.conf).
     const other = join(vm.root, "etc/opt/microsoft/omsagent", OTHER_WORKSPACE_ID, "conf");
     mkdirSync(other, { recursive: true });
+    writeFileSync(join(other, "omsadmin.conf"), `WORKSPACE_ID=${OTHER_WORKSPACE_ID}\n`);
     const install = await agent.run(version, "install");
     assert.equal(install.exitCode, expected, `flag ${JSON.stringify(flag)}`);
     if (expected === 10) {
@@ -175,7 +176,8 @@ test("stopOnMultipleConnections: true and \"true\" refuse another workspace with
 test("stopOnMultipleConnections is also checked at enable", async () => {
   const { vm, version, agent } = await vmWithSettings({ ...SETTINGS, publicSettings: { workspaceId: WORKSPACE_ID, stopOnMultipleConnections: "true" } });
   assert.equal((await agent.run(version, "install")).exitCode, 0);
-  mkdirSync(join(vm.root, "etc/opt/microsoft/omsagent", OTHER_WORKSPACE_ID), { recursive: true });
+  mkdirSync(join(vm.root, "etc/opt/microsoft/omsagent", OTHER_WORKSPACE_ID, "conf"), { recursive: true });
+  writeFileSync(join(vm.root, "etc/opt/microsoft/omsagent", OTHER_WORKSPACE_ID, "conf/omsadmin.conf"), `WORKSPACE_ID=${OTHER_WORKSPACE_ID}\n`);
   const enable = await agent.run(version, "enable");
   assert.equal(enable.exitCode, 10);
   assert.match(agent.readStatus(version, 0).message, new RegExp(OTHER_WORKSPACE_ID));

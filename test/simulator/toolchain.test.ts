@@ -1071,3 +1071,12 @@ describe("calls.log and containment", () => {
     );
   });
 });
+
+test("like the real omsadmin.sh, proxy.conf is written with an unquoted echo: dash turns a backslash escape into another character", { skip: !commandExists("dash") && "needs dash" }, async () => {
+  const root = await installedRoot();
+  const p = simPaths(root);
+  writeOnboardConf(root, { WORKSPACE_ID: WS, SHARED_KEY: KEY, PROXY: "http://user:pa\\tss@proxy.example:3128" });
+  const r = await run(["dash", p.omsadmin], { root });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(readFileSync(p.proxyConf, "utf8"), "http://user:pa\tss@proxy.example:3128", "the agent would get a tab where the password had \\t");
+});

@@ -1,6 +1,7 @@
 // disable: stop the agent's services. The guest agent calls it before every update and uninstall, so
 // "nothing installed" is a success.
 import { existsSync } from "node:fs";
+import { connectedWorkspaceDirectories } from "../connections.ts";
 import { classifyServiceFailure, serviceControl } from "../service.ts";
 import type { OperationContext, OperationOutcome } from "./context.ts";
 
@@ -10,8 +11,15 @@ export async function disable(ctx: OperationContext): Promise<OperationOutcome> 
     return { message: "Disable succeeded: the Log Analytics agent is not installed, so there was nothing to stop" };
   }
   ctx.reportTransitioning("Stopping the Log Analytics agent");
-  const result = await serviceControl(paths, ["disable"], deadline, log);
-  if (result.timedOut || result.exitCode !== 0) throw classifyServiceFailure("disable", result);
+  // One call per connected workspace: `service_control disable` without a workspace also walks the directories
+  // a failed onboarding left (no omsadmin.conf) and fails for each, and a failed disable keeps the guest agent
+  // from ever running uninstall.
+  const workspaces = connectedWorkspaceDirectories(paths, log);
+  for (const workspaceId of workspaces) {
+    const result = await serviceControl(paths, ["disable", workspaceId], deadline, log);
+    if (result.timedOut || result.exitCode !== 0) throw classifyServiceFailure("disable", result);
+  }
+  if (workspaces.length === 0) log.info("no workspace is connected: no agent service to stop");
   // The next enable must start the agent again even if its settings did not change.
   state.invalidateApplied();
   return { message: "Disable succeeded: the Log Analytics agent's services are stopped" };

@@ -8,6 +8,11 @@ import { ExtensionError } from "../errors.ts";
 import { DEFAULT_DOMAIN, domainForEnvironment, fetchInstanceMetadata, isArcMachine, type InstanceMetadata } from "../metadata.ts";
 import {
   classifyOnboardingFailure,
+  configurationDifferences,
+  configurationMismatch,
+  keepAgentIdentity,
+  ownWorkspaceTrees,
+  readAgentConfiguration,
   isTransientOnboardingFailure,
   onboardingTimedOut,
   runOnboarding,
@@ -32,25 +37,65 @@ interface Resolved<T> {
 export interface ProxyChoice {
   value?: string;
   source: string;
+  /** Sources that offered a proxy and were passed over, and why (for extension.log). */
+  skipped?: string[];
 }
 
-/** Protected settings first, then the Arc agent's configured proxy, then the guest agent's environment. */
-export function resolveProxy(settings: Settings, paths: SystemPaths, processEnv: NodeJS.ProcessEnv): ProxyChoice {
+/** The host an Arc proxy.bypass entry names: a URL, `*.domain`, `.domain` or a plain host (or a service tag). */
+function bypassHost(entry: string): string {
+  return entry.trim().toLowerCase().replace(/^[a-z]+:\/\//, "").replace(/[/:].*$/, "").replace(/^\*?\./, "");
+}
+
+/**
+ * Whether an Arc proxy.bypass list covers the Log Analytics service of `domain` (its endpoints are
+ * <workspace>.oms.<domain> and <workspace>.ods.<domain>): an entry `*`, or the domain or one of its parents.
+ * Service tags (Arc, ARM, AAD) name other services.
+ */
+export function bypassCoversLogAnalytics(bypass: unknown, domain: string): boolean {
+  const entries = Array.isArray(bypass) ? bypass : typeof bypass === "string" ? bypass.split(/[,;\s]+/) : [];
+  const service = domain.toLowerCase();
+  return entries.some((entry) => {
+    if (typeof entry !== "string") return false;
+    if (entry.trim() === "*") return true;
+    const host = bypassHost(entry);
+    return host.includes(".") && (service === host || service.endsWith(`.${host}`));
+  });
+}
+
+/**
+ * Protected settings first, then the Arc agent's configured proxy (unless its proxy.bypass covers the Log
+ * Analytics service), then the guest agent's environment.
+ */
+export function resolveProxy(settings: Settings, paths: SystemPaths, processEnv: NodeJS.ProcessEnv, domain: string = DEFAULT_DOMAIN): ProxyChoice {
   if (settings.protected?.proxy) return { value: settings.protected.proxy, source: "protected settings" };
+  const skipped: string[] = [];
+  let bypassed: string | undefined;
   if (isArcMachine(paths)) {
+    let config: Record<string, unknown> = {};
     try {
-      const config = JSON.parse(readFileSync(paths.arcLocalConfig, "utf8")) as { config?: Record<string, unknown> } & Record<string, unknown>;
-      const url = (config.config?.["proxy.url"] ?? config["proxy.url"]) as unknown;
-      if (typeof url === "string" && url) return { value: url, source: "Azure Arc agent configuration" };
+      const parsed = JSON.parse(readFileSync(paths.arcLocalConfig, "utf8")) as { config?: Record<string, unknown> } & Record<string, unknown>;
+      config = { ...parsed, ...parsed.config };
     } catch {
       // No Arc proxy configured.
+    }
+    const url = config["proxy.url"];
+    if (typeof url === "string" && url) {
+      if (!bypassCoversLogAnalytics(config["proxy.bypass"], domain)) return { value: url, source: "Azure Arc agent configuration" };
+      bypassed = url;
+      skipped.push(`Azure Arc proxy.url ${proxyEndpoint(url)}: the Arc agent's proxy.bypass covers ${domain}`);
     }
   }
   for (const name of ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"]) {
     const value = processEnv[name];
-    if (value) return { value, source: `environment (${name})` };
+    if (!value) continue;
+    // The Arc agent hands its own proxy down in the environment; bypassed there, it is bypassed here too.
+    if (bypassed !== undefined && value.replace(/\/$/, "") === bypassed.replace(/\/$/, "")) {
+      skipped.push(`${name} ${proxyEndpoint(value)}: it is the Arc proxy that proxy.bypass excludes`);
+      continue;
+    }
+    return { value, source: `environment (${name})`, ...(skipped.length > 0 ? { skipped } : {}) };
   }
-  return { source: "none" };
+  return { source: "none", ...(skipped.length > 0 ? { skipped } : {}) };
 }
 
 function resolveDomain(settings: Settings, metadata: InstanceMetadata): Resolved<string> {
@@ -133,12 +178,14 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
     return { unchanged: true, message: `Enable succeeded: sequence ${seq} was already applied` };
   };
   if (appliedFromSameFile(ctx)) return alreadyApplied("same settings file");
+  const trusted = appliedBefore(ctx);
+  if (applied?.seq === seq && !trusted) log.info(`sequence ${seq} was applied, but its status file does not say enable succeeded (empty, damaged or unfinished): running enable again`);
 
   const settings = (await ctx.settings({ needProtected: true }))!;
   settings.warnings.forEach((warning) => log.warn(warning));
   const workspaceId = settings.public.workspaceId;
   // The guest agent may rewrite the same settings re-encrypted: compare what they say, not their bytes.
-  if (appliedBefore(ctx)?.settingsHash === settings.hash) return alreadyApplied("same effective settings");
+  if (trusted?.settingsHash === settings.hash) return alreadyApplied("same effective settings");
   ctx.reportTransitioning(`Connecting to workspace ${workspaceId}`);
 
   const protectedSettings = settings.protected!;
@@ -146,9 +193,16 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   const metadata = needMetadata ? await fetchInstanceMetadata(paths, log, ctx.processEnv) : {};
   const domain = resolveDomain(settings, metadata);
   const resourceId = protectedSettings.vmResourceId ?? metadata.resourceId;
-  const proxy = resolveProxy(settings, paths, ctx.processEnv);
+  const proxy = resolveProxy(settings, paths, ctx.processEnv, domain.value);
   registerProxySecrets(proxy.value);
   log.info({ domain: domain.value, domainSource: domain.source, resourceId, proxySource: proxy.source }, "resolved onboarding parameters");
+  for (const reason of proxy.skipped ?? []) log.info(`proxy source passed over: ${reason}`);
+  log.info(proxy.value ? `proxy: ${proxyEndpoint(proxy.value)} from ${proxy.source}` : `proxy: none (${proxy.skipped ? "every configured proxy is bypassed for the Log Analytics service" : "none configured in the settings, the Arc agent or the environment"})`);
+  // omsadmin.sh exits 0 at once, configuring nothing, when the workspace is onboarded and its agent runs:
+  // a changed proxy or domain would then never reach the agent. Note what differs before touching anything.
+  const wanted = { domain: domain.value, proxy: proxy.value };
+  const before = readAgentConfiguration(paths, workspaceId);
+  const stale = before.onboarded ? configurationDifferences(before, wanted) : [];
   if (!proxy.value && existsSync(paths.proxyConf)) {
     // omsadmin.sh would keep using a proxy the settings no longer name.
     rmSync(paths.proxyConf, { force: true });
@@ -160,14 +214,29 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   if (settings.public.stopOnMultipleConnections) {
     await refuseMultipleConnections(paths, workspaceId, deadline, log);
   }
-  await onboardWithRetries(ctx, {
-    workspaceId,
-    workspaceKey: protectedSettings.workspaceKey,
-    domain: domain.value,
-    proxy: proxy.value,
-    resourceId,
-  });
+  if (stale.length > 0 && (await isAgentRunning(paths, workspaceId, deadline, log))) {
+    log.info(`the agent of workspace ${workspaceId} uses ${stale.join(" and ")}: stopping it so that omsadmin.sh configures it again`);
+    const stopped = await serviceControl(paths, ["stop", workspaceId], deadline, log);
+    if (stopped.timedOut || stopped.exitCode !== 0) throw classifyServiceFailure("stop", stopped);
+  }
+  const restoreIdentity = before.onboarded ? keepAgentIdentity(paths, workspaceId, log) : () => {};
+  try {
+    await onboardWithRetries(ctx, {
+      workspaceId,
+      workspaceKey: protectedSettings.workspaceKey,
+      domain: domain.value,
+      proxy: proxy.value,
+      resourceId,
+    });
+  } catch (error) {
+    restoreIdentity();
+    throw error;
+  }
   await verifyOnboarded(ctx, workspaceId);
+  ownWorkspaceTrees(paths, workspaceId, log);
+  // Success means the agent uses what the status is about to claim.
+  const remaining = configurationDifferences(readAgentConfiguration(paths, workspaceId), wanted);
+  if (remaining.length > 0) throw configurationMismatch(workspaceId, remaining);
 
   if (!(await isAgentRunning(paths, workspaceId, deadline, log))) {
     log.info("the agent is not running after onboarding: starting it");

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { classifyBundleFailure, bundleTimedOut, locateBundle, runBundle, verifyBundle } from "../bundle.ts";
 import { refuseMultipleConnections } from "../connections.ts";
 import { ExtensionError } from "../errors.ts";
+import { ownWorkspaceTrees } from "../onboarding.ts";
 import { waitForPackageManager } from "../package-manager.ts";
 import { checkArchitecture, checkDiskSpace, checkOperatingSystem, checkTools } from "../preflight.ts";
 import { info, type OperationContext, type OperationOutcome } from "./context.ts";
@@ -33,6 +34,7 @@ export async function install(ctx: OperationContext): Promise<OperationOutcome> 
 
   const restored = state.restoreWorkspaces(paths.workspaceEtc);
   if (restored.length > 0) log.info(`restored workspace configuration kept during the update: ${restored.join(", ")}`);
+  for (const workspaceId of restored) ownWorkspaceTrees(paths, workspaceId, log);
   state.clearUpdateMarker();
 
   const args = ["--upgrade", ...(settings?.public.skipDockerProviderInstall ? ["--skip-docker-provider-install"] : [])];

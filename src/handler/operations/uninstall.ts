@@ -1,13 +1,32 @@
 // uninstall: during an update, keep everything (the new version's install reuses it); otherwise remove
 // the agent with the bundle shipped in the package (no network needed), the workspace's directories, and
 // the handler's own state.
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { bundleTimedOut, classifyBundleFailure, locateBundle, runBundle } from "../bundle.ts";
 import { waitForPackageManager } from "../package-manager.ts";
+import type { SystemPaths } from "../paths.ts";
+import { sameVersion } from "../state.ts";
 import type { OperationContext, OperationOutcome } from "./context.ts";
 
 /** Uninstall has 270 s in all: part of it may go to waiting for apt/dpkg/rpm. */
 const LOCK_WAIT_MS = 60_000;
+
+/**
+ * omsadmin.sh points conf, certs (under /etc/opt/microsoft/omsagent) and tmp, run, state, log (under
+ * /var/opt/microsoft/omsagent) at the primary workspace; once its directories are gone they lead nowhere.
+ * Links that still lead to a workspace (one someone else connected) stay.
+ */
+function removeDanglingLinks(paths: SystemPaths): void {
+  const links = [...["conf", "certs"].map((name) => join(paths.omsagentEtc, name)), ...["tmp", "run", "state", "log"].map((name) => join(paths.omsagentVar, name))];
+  for (const link of links) {
+    try {
+      if (lstatSync(link).isSymbolicLink() && !existsSync(link)) rmSync(link, { force: true });
+    } catch {
+      // Not there.
+    }
+  }
+}
 
 export async function uninstall(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, deadline, state, env } = ctx;
@@ -16,7 +35,7 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
   const marker = state.updateMarker();
   const partOfUpdate =
     ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION !== undefined ||
-    (marker !== undefined && (marker.fromVersion === env.version || (marker.fromVersion === "unknown" && marker.toVersion !== env.version)));
+    (marker !== undefined && (sameVersion(marker.fromVersion, env.version) || (marker.fromVersion === "unknown" && !sameVersion(marker.toVersion, env.version))));
   if (partOfUpdate) {
     const to = marker?.toVersion ?? ctx.processEnv.VERSION ?? "a newer version";
     log.info(`uninstall of ${env.version} is part of an update to ${to}: keeping the agent and its configuration`);
@@ -46,6 +65,9 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
     rmSync(paths.workspaceVar(workspaceId), { recursive: true, force: true });
   }
   rmSync(paths.onboardConf, { force: true });
+  // bundle --remove keeps proxy.conf, which holds the proxy's user and password: a real uninstall takes it.
+  rmSync(paths.proxyConf, { force: true });
+  removeDanglingLinks(paths);
   return {
     message: `Uninstall succeeded: the Log Analytics agent was removed${workspaces.size > 0 ? ` with the configuration of workspace ${[...workspaces].join(", ")}` : ""}`,
     purgeState: true,

@@ -2,6 +2,7 @@
 // and the agent's identity safe from that uninstall. The marker tells the old uninstall it is part of an
 // update; the new install restores anything missing and clears it.
 import { workspaceDirectories } from "../paths.ts";
+import { sameVersion } from "../state.ts";
 import { info, type OperationContext, type OperationOutcome } from "./context.ts";
 
 export async function update(ctx: OperationContext): Promise<OperationOutcome> {
@@ -9,7 +10,7 @@ export async function update(ctx: OperationContext): Promise<OperationOutcome> {
   ctx.reportTransitioning("Preparing the update");
   // On a downgrade the agent runs the *old* (higher) version's update with VERSION set to the target.
   const target = ctx.processEnv.VERSION;
-  const downgrade = target !== undefined && target !== "" && target !== env.version;
+  const downgrade = target !== undefined && target !== "" && !sameVersion(target, env.version);
   const fromVersion = downgrade ? env.version : ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION || "unknown";
   const toVersion = downgrade ? target : env.version;
   const stashed = state.stashWorkspaces(workspaceDirectories(paths));
