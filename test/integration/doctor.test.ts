@@ -3,7 +3,7 @@
 // CONNECT proxy) stand in for the Log Analytics service.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -13,7 +13,6 @@ import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from
 import { makeTempDir } from "../support/system-root.ts";
 
 const SETTINGS = { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } };
-const OMSAGENT_UID = 4242;
 
 interface Check {
   area: string;
@@ -55,8 +54,9 @@ after(async () => {
 });
 
 /**
- * A VM with the agent installed and onboarded, as the agent would own it, and an OpenSSL 1.1 machine;
- * `onboardingFault` makes the first enable fail instead.
+ * A VM with the agent installed and onboarded (the simulated packages create the omsagent account and the
+ * handler gives it the workspace's files) on an OpenSSL 1.1 machine; `onboardingFault` makes the first enable
+ * fail instead.
  */
 async function healthyVm(onboardingFault?: string): Promise<{ vm: SimulatedVm; version: string }> {
   const vm = await createSimulatedVm();
@@ -66,11 +66,6 @@ async function healthyVm(onboardingFault?: string): Promise<{ vm: SimulatedVm; v
   if (onboardingFault) vm.fault("omsadmin-onboard", onboardingFault, 1);
   const result = await vm.agent.firstInstall(version);
   assert.equal(result.ok, !onboardingFault, JSON.stringify(result.error));
-  // The agent's identity belongs to the omsagent user, as on a real machine.
-  mkdirSync(join(vm.root, "etc"), { recursive: true });
-  writeFileSync(join(vm.root, "etc/passwd"), `root:x:0:0:root:/root:/bin/sh\nomsagent:x:${OMSAGENT_UID}:${OMSAGENT_UID}::/var/opt/microsoft/omsagent:/bin/false\n`);
-  const certs = join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "certs");
-  for (const name of onboardingFault ? [] : readdirSync(certs)) chownSync(join(certs, name), OMSAGENT_UID, OMSAGENT_UID);
   // This build machine has OpenSSL 3; the machine being simulated has the 1.1 the agent needs.
   const openssl = join(vm.root, "usr/bin/openssl");
   const real = execFileSync("sh", ["-c", "command -v openssl"], { encoding: "utf8" }).trim();
