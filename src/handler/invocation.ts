@@ -1,7 +1,7 @@
 // One run of the handler for one guest-agent command: environment → sequence → lock → operation →
 // status, extension.log, telemetry and the exit code. The only place errors become a status and a code.
 import { join } from "node:path";
-import { AGENT_TIMEOUT_SECONDS, Deadline, operationBudgetMs, type OperationName } from "./deadline.ts";
+import { AGENT_TIMEOUT_SECONDS, Deadline, monotonicNow, operationBudgetMs, type OperationName } from "./deadline.ts";
 import { EXTENSION_NAME, loadEnvironment, type HandlerEnvironment } from "./environment.ts";
 import { ExtensionError, isExtensionCode, toExtensionError } from "./errors.ts";
 import { acquireLock, type Release } from "./lock.ts";
@@ -91,7 +91,7 @@ interface Run {
 
 async function runOperation(operation: OperationName, run: Run, processEnv: NodeJS.ProcessEnv, output: Output): Promise<number> {
   const { env, seq, tuning, paths, state, log } = run;
-  const started = Date.now();
+  const started = monotonicNow();
   const deadline = new Deadline(operationBudgetMs(operation, tuning.deadlineSeconds));
   const Operation = capitalized(operation);
   const report = (status: StatusReport) => writeStatus(env.statusFolder, seq, env.name, status);
@@ -157,7 +157,7 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Node
   }
   if (exitCode === 0 && outcome?.purgeState) state.removeAll();
 
-  const durationMs = Date.now() - started;
+  const durationMs = Math.round(monotonicNow() - started);
   if (env.eventsFolder) {
     try {
       writeTelemetryEvent({ eventsFolder: env.eventsFolder, name: env.name, version: env.version, operation, success: exitCode === 0, durationMs, message, operationId: crypto.randomUUID() });
