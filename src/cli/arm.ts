@@ -13,7 +13,11 @@ export interface ExtensionSpec {
   name: string;
   typeHandlerVersion: string;
   autoUpgradeMinorVersion: boolean;
-  enableAutomaticUpgrade?: boolean;
+  /**
+   * Always sent for VMs and scale sets: from compute API version 2025-04-01 (the SDK sends a later one) an
+   * omitted value may turn platform-driven upgrades on.
+   */
+  enableAutomaticUpgrade: boolean;
   forceUpdateTag?: string;
   settings: Record<string, unknown>;
   protectedSettings: Record<string, unknown>;
@@ -135,7 +139,7 @@ export class MachineOps {
       protectedSettings: spec.protectedSettings,
       ...(spec.forceUpdateTag !== undefined ? { forceUpdateTag: spec.forceUpdateTag } : {}),
     };
-    const automatic = spec.enableAutomaticUpgrade !== undefined ? { enableAutomaticUpgrade: spec.enableAutomaticUpgrade } : {};
+    const automatic = { enableAutomaticUpgrade: spec.enableAutomaticUpgrade };
     if (t.kind === "vm") {
       // The compute models flatten `properties.type` to `typePropertiesType`; plain `type` is the resource type.
       await this.clients.compute(t.subscriptionId).virtualMachineExtensions.createOrUpdate(

@@ -98,7 +98,7 @@ async function dispatch(command: Command, values: Values, positionals: string[],
       name: fleet.name,
       typeHandlerVersion: version,
       autoUpgradeMinorVersion: !values["no-auto-upgrade-minor-version"],
-      ...(values["enable-automatic-upgrade"] ? { enableAutomaticUpgrade: true } : {}),
+      enableAutomaticUpgrade: values["enable-automatic-upgrade"] === true,
       ...(values["force-update-tag"] !== undefined ? { forceUpdateTag: values["force-update-tag"] } : {}),
       settings: settings.public as Record<string, unknown>,
       protectedSettings: settings.protected as Record<string, unknown>,
@@ -299,7 +299,7 @@ async function checkToken(credential: TokenCredential, scope: string, signal: Ab
 function report(command: Command, rows: Row[], seconds: number, duplicates: string[], spec: ExtensionSpec | undefined, values: Values, out: Output): void {
   if (values.json) {
     const extension = spec
-      ? { name: spec.name, publisher: PUBLISHER, type: EXTENSION_TYPE, typeHandlerVersion: spec.typeHandlerVersion, autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion }
+      ? { name: spec.name, publisher: PUBLISHER, type: EXTENSION_TYPE, typeHandlerVersion: spec.typeHandlerVersion, autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion, enableAutomaticUpgrade: spec.enableAutomaticUpgrade }
       : undefined;
     out.out(JSON.stringify(jsonReport(command, rows, seconds, duplicates, extension), null, 2));
     out.err(summaryLine(rows));
