@@ -2,7 +2,7 @@
 // (`status --settings x`) is an error instead of being silently ignored.
 import { parseArgs } from "node:util";
 
-export const COMMANDS = ["validate", "deploy", "status", "remove"] as const;
+export const COMMANDS = ["validate", "plan", "deploy", "status", "remove"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 const OPTIONS = {
@@ -27,19 +27,31 @@ const OPTIONS = {
   endpoint: { type: "string" },
   scope: { type: "string" },
   "ca-cert": { type: "string" },
+  subscription: { type: "string", multiple: true },
+  "resource-group": { type: "string", multiple: true },
+  tag: { type: "string", multiple: true },
+  "machine-types": { type: "string" },
+  batch: { type: "string" },
+  "max-failures": { type: "string" },
+  journal: { type: "string" },
+  resume: { type: "string" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
 
 const FLEET_OPTIONS: OptionName[] = [
   "targets-file", "name", "concurrency", "timeout", "retries", "poll-interval", "json", "dry-run", "cloud", "endpoint", "scope", "ca-cert",
+  "subscription", "resource-group", "tag", "machine-types",
 ];
+
+const EXTENSION_OPTIONS: OptionName[] = ["version", "type-handler-version", "no-auto-upgrade-minor-version", "enable-automatic-upgrade", "force-update-tag"];
 
 const ALLOWED: Record<Command, Set<OptionName>> = {
   validate: new Set(["help", "settings", "protected-settings", "json"]),
+  plan: new Set(["help", "settings", "protected-settings", ...FLEET_OPTIONS, ...EXTENSION_OPTIONS]),
   deploy: new Set([
-    "help", "settings", "protected-settings", ...FLEET_OPTIONS, "version", "type-handler-version",
-    "no-auto-upgrade-minor-version", "enable-automatic-upgrade", "force-update-tag", "location",
+    "help", "settings", "protected-settings", ...FLEET_OPTIONS, ...EXTENSION_OPTIONS, "location",
+    "batch", "max-failures", "journal", "resume",
   ]),
   status: new Set(["help", ...FLEET_OPTIONS]),
   remove: new Set(["help", ...FLEET_OPTIONS]),
@@ -67,6 +79,14 @@ export interface Values {
   endpoint?: string;
   scope?: string;
   "ca-cert"?: string;
+  subscription?: string[];
+  "resource-group"?: string[];
+  tag?: string[];
+  "machine-types"?: string;
+  batch?: string;
+  "max-failures"?: string;
+  journal?: string;
+  resume?: string;
 }
 
 export type ParsedArgs =
@@ -115,6 +135,23 @@ export function parseInteger(text: string, flag: string, min: number, max: numbe
   const value = Number(text);
   if (value < min || value > max) return { ok: false, message: `${flag} must be between ${min} and ${max} (got ${value})` };
   return { ok: true, value };
+}
+
+/**
+ * `N` or `N%` of `total`. A percentage of a batch rounds up (a wave is never empty); of a failure budget it
+ * rounds down (never more failures than asked for).
+ */
+export function parseCountOrPercent(text: string, flag: string, total: number, round: "up" | "down", min: number): { ok: true; value: number } | { ok: false; message: string } {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
+  if (!match) return { ok: false, message: `${flag} "${text}" must be a number of machines or a percentage, e.g. 50 or 10%` };
+  const number = Number(match[1]);
+  if (match[2] === "%") {
+    if (number > 100) return { ok: false, message: `${flag} ${text} is more than 100%` };
+    const exact = (total * number) / 100;
+    return { ok: true, value: Math.max(min, round === "up" ? Math.ceil(exact) : Math.floor(exact)) };
+  }
+  if (!Number.isInteger(number) || number < min) return { ok: false, message: `${flag} must be a whole number of at least ${min} (got ${text})` };
+  return { ok: true, value: number };
 }
 
 export const USAGE = `fleet — roll the OmsAgentForLinux VM extension (Microsoft.EnterpriseCloud.Monitoring) out to many machines
