@@ -95,7 +95,8 @@ export async function queryMachines(client: ResourceGraphClient, selection: Grap
       signal ? { abortSignal: signal } : {},
     );
     pages++;
-    const rows = Array.isArray(page.data) ? (page.data as Record<string, unknown>[]) : [];
+    // The SDK models `data` as a dictionary, and its deserializer turns the array into {"0": …, "1": …}.
+    const rows = (Array.isArray(page.data) ? page.data : Object.values(page.data ?? {})) as Record<string, unknown>[];
     for (const row of rows) {
       const kind = kindOf(row.type);
       if (typeof row.id !== "string" || !kind) continue;
