@@ -107,11 +107,11 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
     parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
     // parseArgs names the offending flag but not what to do about it.
-    return { ok: false, message: `${(e as Error).message.replace(/\. To specify a positional argument.*$/s, "")} (see: fleet ${command} --help)` };
+    return { ok: false, message: `${(e as Error).message.replace(/\. To specify a positional argument.*$/s, "")} (see: omsagent-fleet ${command} --help)` };
   }
   const misplaced = Object.keys(parsed.values).filter((k) => !ALLOWED[command].has(k as OptionName));
   if (misplaced.length > 0) {
-    return { ok: false, message: `${misplaced.map((k) => `--${k}`).join(", ")} ${misplaced.length === 1 ? "does" : "do"} not apply to "${command}" (see: fleet ${command} --help)` };
+    return { ok: false, message: `${misplaced.map((k) => `--${k}`).join(", ")} ${misplaced.length === 1 ? "does" : "do"} not apply to "${command}" (see: omsagent-fleet ${command} --help)` };
   }
   if (command === "validate" && parsed.positionals.length > 0) {
     return { ok: false, message: `validate takes no positional arguments (got "${parsed.positionals[0]}"); use --settings and --protected-settings` };
@@ -154,13 +154,15 @@ export function parseCountOrPercent(text: string, flag: string, total: number, r
   return { ok: true, value: number };
 }
 
-export const USAGE = `fleet — roll the OmsAgentForLinux VM extension (Microsoft.EnterpriseCloud.Monitoring) out to many machines
+export const USAGE = `omsagent-fleet — roll the OmsAgentForLinux VM extension (Microsoft.EnterpriseCloud.Monitoring) out to many machines
 
 Usage:
-  fleet validate --settings <json|@file|-> [--protected-settings <json|@file|->] [--json]
-  fleet deploy   --settings <..> --protected-settings <..> [targets...] [-f targets.txt] [options]
-  fleet status   [targets...] [-f targets.txt] [options]
-  fleet remove   [targets...] [-f targets.txt] [options]
+  omsagent-fleet validate --settings <json|@file|-> [--protected-settings <json|@file|->] [--json]
+  omsagent-fleet plan     --settings <..> [targets...] [-f targets.txt] [selection] [options]
+  omsagent-fleet deploy   --settings <..> --protected-settings <..> [targets...] [-f targets.txt] [selection] [options]
+  omsagent-fleet deploy   --resume <journal> --settings <..> --protected-settings <..> [options]
+  omsagent-fleet status   [targets...] [-f targets.txt] [selection] [options]
+  omsagent-fleet remove   [targets...] [-f targets.txt] [selection] [options]
 
 Targets are ARM resource ids of virtual machines, scale sets or Arc machines:
   /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>
@@ -169,17 +171,31 @@ Targets are ARM resource ids of virtual machines, scale sets or Arc machines:
 given as arguments and/or in files (-f, repeatable): one id per line (# comments allowed) or a JSON array of
 ids or of objects with an "id" (e.g. the output of \`az vm list -o json\`). Ids are de-duplicated ignoring case.
 
-Deploy options:
+Selection from Azure Resource Graph (added to the ids above, de-duplicated; machines that are not Linux are
+listed as skipped):
+  --subscription <id>           repeatable (default: every subscription you can read)
+  --resource-group <rg>         repeatable
+  --tag <name>=<value>|<name>   repeatable; all must match
+  --machine-types <list>        vm,vmss,arc (default all three)
+
+Deploy and plan options:
   --settings <..>               public settings (inline JSON, @file, a path, or - for stdin)
   --protected-settings <..>     protected settings (prefer @file or -: inline JSON lands in shell history)
   --version, --type-handler-version <major.minor>   default 1.19
   --no-auto-upgrade-minor-version                  send autoUpgradeMinorVersion=false (default true)
-  --enable-automatic-upgrade                       platform-driven upgrades (VMs and scale sets only)
+  --enable-automatic-upgrade                       send enableAutomaticUpgrade=true (default: false, always sent)
   --force-update-tag <tag>      re-run enable on machines whose settings did not change
-  --location <region>           skip the GET of each machine that otherwise supplies its location
-  --dry-run                     validate everything and print the plan without calling Azure
 
-Fleet options (deploy, status, remove):
+Deploy only:
+  --batch <n|n%>                machines per wave; a wave starts when the previous one has finished
+  --max-failures <n|n%>         failures tolerated; one more and no new machine starts (exit 3)
+  --journal <file>              where the run's journal goes (default $XDG_STATE_HOME/omsagent-fleet/…)
+  --resume <journal>            finish an interrupted run: succeeded machines are skipped, operations in
+                                flight are polled (never sent again), the rest retried
+  --location <region>           skip the GET of each machine that otherwise supplies its location
+  --dry-run                     validate everything and print the targets without changing anything
+
+Fleet options (plan, deploy, status, remove):
   --name <name>                 extension resource name (default OmsAgentForLinux)
   --concurrency <n>             machines in flight at once (default 16)
   --timeout <duration>          deadline per machine, e.g. 45m, 90s (default 45m)
@@ -193,5 +209,6 @@ Azure connection (DefaultAzureCredential: environment, workload/managed identity
   --scope <scope>               token scope (default <endpoint>/.default; env FLEET_ARM_SCOPE)
   --ca-cert <file>              CA certificate(s), PEM, that sign the endpoint (trusted instead of the system roots)
 
-Exit status: 0 every target succeeded, 1 at least one failed, 2 usage or validation error, 130 interrupted.
+Exit status: 0 every target succeeded (machines that are not Linux are skipped), 1 at least one failed,
+2 usage or validation error, 3 stopped by --max-failures, 130 interrupted (deploy: resume with --resume).
 `;

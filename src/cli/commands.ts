@@ -107,7 +107,7 @@ async function dispatch(command: Command, values: Values, positionals: string[],
     ? { sources: resumed.header.targets.map((value, i) => ({ value, where: `${values.resume} target ${i + 1}` })), problems: [] }
     : await loadTargetSources(positionals, values["targets-file"] ?? []);
   if (hand.problems.length > 0) usage(hand.problems.join("\n"));
-  if (hand.sources.length === 0 && !selection) usage(`no targets: give resource ids as arguments, in a file with -f, or select them from Resource Graph with --subscription/--resource-group/--tag (see: fleet ${command} --help)`);
+  if (hand.sources.length === 0 && !selection) usage(`no targets: give resource ids as arguments, in a file with -f, or select them from Resource Graph with --subscription/--resource-group/--tag (see: omsagent-fleet ${command} --help)`);
 
   let spec: ExtensionSpec | undefined;
   if (command === "deploy" || command === "plan") {

@@ -22,7 +22,7 @@ function guardStreams(): (redactor: Redactor) => void {
   };
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
   const setRedactor = guardStreams();
   const interrupt = new AbortController();
   process.on("SIGINT", () => {
