@@ -11,6 +11,7 @@
 // network is tried.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -119,6 +120,11 @@ describe("omsagent-fleet package", () => {
     // The SDK is imported, not bundled.
     assert.match(code, /from "@azure\/arm-compute"/);
     assert.ok(!(await readdir(join(app, "node_modules", "omsagent-fleet"))).includes("node_modules"));
+  });
+
+  test("the handler bundle that goes into the extension zip holds none of the Azure SDK", { skip: !existsSync(join(repo, "dist", "handler.cjs")) && "dist/handler.cjs not built (npm test builds it)" }, async () => {
+    const handler = await readFile(join(repo, "dist", "handler.cjs"), "utf8");
+    assert.doesNotMatch(handler, /@azure\/(identity|arm-|core-)/);
   });
 
   test("--help", async () => {
