@@ -211,9 +211,9 @@ export class MachineOps {
     const landed = current !== undefined && (state === "accepted" || differences(current, spec, t.kind).length === 0);
     if (!landed) return this.deploy(t, spec, location, signal, hooks);
     hooks.onAccepted?.();
-    for (let state = current.provisioningState; state && BUSY.has(state.toLowerCase()); ) {
+    for (let provisioning = current.provisioningState; provisioning && BUSY.has(provisioning.toLowerCase()); ) {
       await sleep(this.options.pollIntervalMs ?? 10_000, signal);
-      state = (await this.current(t, spec.name, signal))?.provisioningState;
+      provisioning = (await this.current(t, spec.name, signal))?.provisioningState;
     }
     const status = await this.read(t, spec.name, signal);
     if (t.kind === "vmss" && status.result === "transitioning") {

@@ -12,7 +12,7 @@ import { explainError } from "./errors.ts";
 import { parseKinds, parseTag, notLinuxReason, queryMachines, type GraphSelection } from "./graph.ts";
 import { Journal, JOURNAL_VERSION, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "./journal.ts";
 import { Redactor } from "./redact.ts";
-import { jsonReport, Output, planReport, planTable, progressLine, summaryLine, table, type Sink } from "./report.ts";
+import { jsonReport, Output, planReport, planTable, progressLine, summaryLine, table, writeJsonDocument, type Sink } from "./report.ts";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.ts";
 import { runFleet, type FleetRun, type Row } from "./rollout.ts";
 import { checkSettings, fleetSettingsProblems, readJsonInput } from "./settings-input.ts";
@@ -521,11 +521,12 @@ function report(command: Command, rows: Row[], seconds: number, duplicates: stri
     const extension = spec
       ? { name: spec.name, publisher: PUBLISHER, type: EXTENSION_TYPE, typeHandlerVersion: spec.typeHandlerVersion, autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion, enableAutomaticUpgrade: spec.enableAutomaticUpgrade }
       : undefined;
-    out.out(JSON.stringify({
-      ...jsonReport(command, rows, seconds, duplicates, extension),
+    const { results, ...head } = jsonReport(command, rows, seconds, duplicates, extension);
+    writeJsonDocument(out, {
+      ...head,
       ...(stopped ? { stopped: { reason: "failure budget spent", ...stopped }, neverTouched: neverTouched.map((r) => r.id) } : {}),
       ...(journal ? { journal } : {}),
-    }, null, 2));
+    }, results);
     out.err(summaryLine(rows));
   } else {
     for (const line of table(rows)) out.out(line);
@@ -541,7 +542,8 @@ function report(command: Command, rows: Row[], seconds: number, duplicates: stri
 function reportPlan(rows: Row[], targets: Target[], plans: Map<string, PlanItem>, seconds: number, values: Values, out: Output): void {
   const items = targets.map((t, i) => ({ target: t, row: rows[i]!, plan: plans.get(t.key) }));
   if (values.json) {
-    out.out(JSON.stringify(planReport(items, seconds), null, 2));
+    const { results, ...head } = planReport(items, seconds);
+    writeJsonDocument(out, head, results as unknown[]);
   } else {
     for (const line of planTable(items)) out.out(line);
   }

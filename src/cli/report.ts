@@ -137,3 +137,14 @@ export function planReport(lines: PlanLine[], seconds: number): Record<string, u
     })),
   };
 }
+
+/**
+ * A JSON document whose `results` are written one row per line: the same data as JSON.stringify of the
+ * whole, without building a 5 MB string (and its redacted copy) for a 10,000-machine run.
+ */
+export function writeJsonDocument(out: Output, head: Record<string, unknown>, results: unknown[]): void {
+  const text = JSON.stringify(head, null, 2);
+  out.out(`${text.slice(0, text.lastIndexOf("}")).trimEnd()}${Object.keys(head).length > 0 ? "," : ""}\n  "results": [`);
+  results.forEach((row, i) => out.out(`    ${JSON.stringify(row)}${i < results.length - 1 ? "," : ""}`));
+  out.out("  ]\n}");
+}
