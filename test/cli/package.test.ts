@@ -79,7 +79,7 @@ after(async () => {
 });
 
 /** The installed bin, in a clean environment: no repository, no tsx, only what an operator's machine has. */
-async function fleet(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function fleet(args: string[], stdin?: string, whileRunning?: (child: ReturnType<typeof execFile>) => void): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = execFile(bin, args, {
     cwd: app,
     env: {
@@ -91,6 +91,7 @@ async function fleet(args: string[], stdin?: string): Promise<{ code: number; st
     maxBuffer: 10 * 1024 * 1024,
   });
   if (stdin !== undefined) child.stdin?.end(stdin);
+  whileRunning?.(child);
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (d: Buffer) => void (stdout += d.toString()));
@@ -141,6 +142,34 @@ describe("omsagent-fleet package", () => {
     const bad = await fleet(["validate", "--settings", '{"workspaceId":"nope"}']);
     assert.equal(bad.code, 2);
     assert.match(bad.stdout, /^settings\.workspaceId must be a workspace ID/m);
+  });
+
+  test("Ctrl-C (SIGINT) mid-deploy leaves a journal that --resume finishes without a second PUT to any machine", async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => arm.addMachine("vm", `sigint-${i}`, { latencyMs: 30 }));
+    const settings = join(dir, "settings.json");
+    const protectedSettings = join(dir, "protected.json");
+    await writeFile(settings, JSON.stringify({ workspaceId: WORKSPACE_ID }));
+    await writeFile(protectedSettings, JSON.stringify({ workspaceKey: WORKSPACE_KEY }));
+    const journal = join(dir, "sigint.jsonl");
+    const common = ["--settings", `@${settings}`, "--protected-settings", `@${protectedSettings}`, "--endpoint", arm.endpoint, "--ca-cert", arm.caCertFile, "--poll-interval", "20ms", "--concurrency", "4"];
+    const puts = (): number => ids.reduce((n, id) => n + arm.machine(id)!.puts, 0);
+    const first = await fleet(["deploy", ...common, "--journal", journal, ...ids], undefined, (child) => {
+      const watch = setInterval(() => {
+        if (puts() >= 6) {
+          clearInterval(watch);
+          child.kill("SIGINT");
+        }
+      }, 5);
+      child.on("close", () => clearInterval(watch));
+    });
+    assert.equal(first.code, 130, first.stderr);
+    assert.match(first.stderr, /interrupted: finishing the table/);
+    assert.match(first.stderr, /resume with: omsagent-fleet deploy --resume /);
+    assert.ok(puts() < ids.length, "interrupted before every machine was sent");
+    const second = await fleet(["deploy", ...common, "--resume", journal]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(ids.filter((id) => arm.machine(id)!.puts !== 1), [], "one PUT per machine across both runs");
+    assert.ok(!(await readFile(journal, "utf8")).includes(WORKSPACE_KEY));
   });
 
   test("plan against the fake ARM server, authenticated through DefaultAzureCredential", async () => {
