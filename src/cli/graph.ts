@@ -41,8 +41,13 @@ export function graphQuery(selection: GraphSelection): string {
     `| where type in~ (${selection.kinds.map((k) => kqlString(GRAPH_TYPES[k])).join(", ")})`,
   ];
   if (selection.resourceGroups.length > 0) lines.push(`| where resourceGroup in~ (${selection.resourceGroups.map(kqlString).join(", ")})`);
+  if (selection.tags.length > 0) {
+    // ARM treats tag names as case-insensitive but KQL's property access is not: compare a lower-cased copy.
+    lines.push("| extend tagsLower = parse_json(tolower(tostring(tags)))");
+  }
   for (const tag of selection.tags) {
-    lines.push(tag.value === undefined ? `| where isnotempty(tags[${kqlString(tag.key)}])` : `| where tags[${kqlString(tag.key)}] =~ ${kqlString(tag.value)}`);
+    const key = kqlString(tag.key.toLowerCase());
+    lines.push(tag.value === undefined ? `| where isnotempty(tagsLower[${key}])` : `| where tagsLower[${key}] == ${kqlString(tag.value.toLowerCase())}`);
   }
   // Each type keeps its OS in a different place.
   lines.push(

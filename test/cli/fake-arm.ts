@@ -488,7 +488,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
 
   /**
    * Resource Graph, for the subset of KQL the CLI writes (src/cli/graph.ts): `type in~ (…)`, `resourceGroup
-   * in~ (…)`, `tags['k'] =~ 'v'`, `isnotempty(tags['k'])`; rows ordered by id, paged with $skipToken.
+   * in~ (…)`, `tagsLower['k'] == 'v'`, `isnotempty(tagsLower['k'])` over lower-cased tags; rows ordered by id,
+   * paged with $skipToken.
    */
   function graphQuery(raw: string, res: ServerResponse): number {
     stats.graphQueries++;
@@ -507,8 +508,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const types = listAfter("type");
     const groups = listAfter("resourceGroup");
     if (!types) return error(res, 400, "BadRequest", "The fake Resource Graph needs a `type in~ (…)` filter.");
-    const tagEquals = [...query.matchAll(/\| where tags\['((?:[^'\\]|\\.)*)'\] =~ '((?:[^'\\]|\\.)*)'/g)].map((m) => [(m[1] ?? "").replace(/\\(.)/g, "$1"), (m[2] ?? "").replace(/\\(.)/g, "$1")] as const);
-    const tagPresent = [...query.matchAll(/\| where isnotempty\(tags\['((?:[^'\\]|\\.)*)'\]\)/g)].map((m) => (m[1] ?? "").replace(/\\(.)/g, "$1"));
+    const tagEquals = [...query.matchAll(/\| where tagsLower\['((?:[^'\\]|\\.)*)'\] == '((?:[^'\\]|\\.)*)'/g)].map((m) => [(m[1] ?? "").replace(/\\(.)/g, "$1"), (m[2] ?? "").replace(/\\(.)/g, "$1")] as const);
+    const tagPresent = [...query.matchAll(/\| where isnotempty\(tagsLower\['((?:[^'\\]|\\.)*)'\]\)/g)].map((m) => (m[1] ?? "").replace(/\\(.)/g, "$1"));
     const subscriptions = body.subscriptions?.map((x) => x.toLowerCase());
     const typeName = (m: Machine): string => `${TYPES[m.kind].provider}/${TYPES[m.kind].type}`.toLowerCase();
     const tagOf = (m: Machine, key: string): string | undefined => Object.entries(m.config.tags ?? {}).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];

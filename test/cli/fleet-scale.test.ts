@@ -66,6 +66,11 @@ describe("targets from Resource Graph", () => {
       assert.match(r.stderr, /Resource Graph: 6 machines in 3 pages/);
       assert.match(r.stderr, /1 machine from Resource Graph already listed by id; each is handled once/);
       assert.match(r.stderr, /5 succeeded, 0 failed, 2 skipped \(not Linux\)/);
+
+      // The same selection works for status (and remove): read-only here, every machine it found reports.
+      const status = await runArm(arm, ["status", ...armFlags(arm), "--json", "--subscription", SUBSCRIPTION, "--resource-group", "rg-a", "--resource-group", "rg-b", "--tag", "env=prod"], { graphPageSize: 2 });
+      assert.equal(status.code, 0, status.stderr);
+      assert.deepEqual(parseReport(status.stdout).results.map((row) => row.result).sort(), ["ok", "ok", "ok", "ok", "skipped", "skipped"]);
     }));
 
   test("--machine-types narrows the kinds; --dry-run runs only the (read-only) query", () =>

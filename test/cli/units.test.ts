@@ -228,11 +228,12 @@ describe("write pacing", () => {
 
 describe("Resource Graph query and wave options", () => {
   test("the query filters type, resource group and tags, with KQL string escaping", () => {
-    const q = graphQuery({ subscriptions: [], resourceGroups: ["rg-a"], tags: [{ key: "env", value: "it's prod" }, { key: "owner" }], kinds: ["vm", "arc"] });
+    const q = graphQuery({ subscriptions: [], resourceGroups: ["rg-a"], tags: [{ key: "Env", value: "It's Prod" }, { key: "owner" }], kinds: ["vm", "arc"] });
     assert.match(q, /^resources\n\| where type in~ \('microsoft\.compute\/virtualmachines', 'microsoft\.hybridcompute\/machines'\)\n/);
     assert.match(q, /\| where resourceGroup in~ \('rg-a'\)/);
-    assert.match(q, /\| where tags\['env'\] =~ 'it\\'s prod'/);
-    assert.match(q, /\| where isnotempty\(tags\['owner'\]\)/);
+    assert.match(q, /\| extend tagsLower = parse_json\(tolower\(tostring\(tags\)\)\)\n/);
+    assert.match(q, /\| where tagsLower\['env'\] == 'it\\'s prod'/);
+    assert.match(q, /\| where isnotempty\(tagsLower\['owner'\]\)/);
     assert.match(q, /\| order by id asc$/);
     assert.equal(kqlString("a\\b'c"), "'a\\\\b\\'c'");
   });
