@@ -3,7 +3,8 @@
 //
 // The first line describes the run (extension, a hash of the public settings, every target id); each later
 // line is one machine's state change. The journal never holds protected settings: they are not written at
-// all, and every message passes through the same redactor as the CLI's output.
+// all, and every message (the one place ARM's text, which may echo a request, reaches it) passes through the
+// same redactor as the CLI's output.
 import { createHash } from "node:crypto";
 import { open, readFile, type FileHandle } from "node:fs/promises";
 
@@ -94,7 +95,7 @@ export class Journal {
    * write and one fsync, so a fleet of workers costs a few fsyncs per second, not one per machine.
    */
   append(line: Line): Promise<void> {
-    const text = this.redact(JSON.stringify(line)) + "\n";
+    const text = JSON.stringify(line) + "\n";
     return new Promise((resolve, reject) => {
       this.pending.push({ line: text, resolve, reject });
       this.flushing ??= this.flush();
@@ -103,7 +104,10 @@ export class Journal {
 
   /** A state change; failures to write are remembered in `error` rather than failing the machine. */
   record(id: string, state: MachineState, extra: Omit<JournalEntry, "type" | "id" | "state" | "at"> = {}): Promise<void> {
-    return this.append({ type: "machine", id, state, at: new Date().toISOString(), ...extra }).catch((e: unknown) => {
+    // Only messages are redacted: they may quote ARM error bodies that echo the request. Ids must stay intact
+    // for --resume (a single-target run may pass its own id as protectedSettings.vmResourceId).
+    const message = extra.message !== undefined ? { message: this.redact(extra.message) } : {};
+    return this.append({ type: "machine", id, state, at: new Date().toISOString(), ...extra, ...message }).catch((e: unknown) => {
       this.error ??= e as Error;
       throw e;
     });

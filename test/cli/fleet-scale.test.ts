@@ -253,3 +253,19 @@ describe("Compute's write bucket", () => {
       assert.match(r.stderr, /paced \d+ writes/);
     }));
 });
+
+describe("journal with a per-machine vmResourceId", () => {
+  test("a one-machine run whose protected settings name the machine itself still resumes (ids are not redacted)", () =>
+    withArm({}, async (arm) => {
+      const vm = arm.addMachine("vm", "solo");
+      const prot = await ws.file("solo-protected.json", JSON.stringify({ workspaceKey: WORKSPACE_KEY, vmResourceId: vm }));
+      const journal = join(ws.dir, "solo.jsonl");
+      const args = ["deploy", "--settings", `@${ws.settings}`, "--protected-settings", `@${prot}`, ...armFlags(arm)];
+      assert.equal((await runArm(arm, [...args, "--journal", journal, vm])).code, 0);
+      const text = await readFile(journal, "utf8");
+      assert.ok(text.includes(vm) && !text.includes(WORKSPACE_KEY));
+      const again = await runArm(arm, [...args, "--resume", journal]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(arm.machine(vm)!.puts, 1, "already succeeded: not sent again");
+    }));
+});
