@@ -102,7 +102,9 @@ export class Pacer {
     let delay = 0;
     for (const bucket of scope.buckets.values()) {
       const latest = bucket.latest;
-      if (!latest) continue;
+      // A counter no response has mentioned for a whole window (another operation's policy, say) says nothing
+      // about the writes being sent now.
+      if (!latest || now - latest.at > this.options.windowMs) continue;
       const rate = bucket.rate(this.options);
       // Writes already sent have not been counted in `remaining` yet; assume each will be.
       const predicted = latest.remaining + (rate ?? 0) * (now - latest.at) - scope.inFlight;

@@ -223,6 +223,8 @@ describe("write pacing", () => {
     assert.equal(pacer.delayMs("k", 500), 0);
     pacer.sent("k", 500);
     assert.equal(pacer.delayMs("k", 600), 500, "a probe in flight: wait for its answer");
+    pacer.answered("k", new Map(), 700);
+    assert.equal(pacer.delayMs("k", 60_001), 0, "a counter not seen for a whole window no longer holds writes back");
   });
 });
 
