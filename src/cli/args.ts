@@ -2,7 +2,7 @@
 // (`status --settings x`) is an error instead of being silently ignored.
 import { parseArgs } from "node:util";
 
-export const COMMANDS = ["validate", "deploy", "status", "remove"] as const;
+export const COMMANDS = ["validate", "plan", "deploy", "status", "remove"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 const OPTIONS = {
@@ -27,19 +27,31 @@ const OPTIONS = {
   endpoint: { type: "string" },
   scope: { type: "string" },
   "ca-cert": { type: "string" },
+  subscription: { type: "string", multiple: true },
+  "resource-group": { type: "string", multiple: true },
+  tag: { type: "string", multiple: true },
+  "machine-types": { type: "string" },
+  batch: { type: "string" },
+  "max-failures": { type: "string" },
+  journal: { type: "string" },
+  resume: { type: "string" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
 
 const FLEET_OPTIONS: OptionName[] = [
   "targets-file", "name", "concurrency", "timeout", "retries", "poll-interval", "json", "dry-run", "cloud", "endpoint", "scope", "ca-cert",
+  "subscription", "resource-group", "tag", "machine-types",
 ];
+
+const EXTENSION_OPTIONS: OptionName[] = ["version", "type-handler-version", "no-auto-upgrade-minor-version", "enable-automatic-upgrade", "force-update-tag"];
 
 const ALLOWED: Record<Command, Set<OptionName>> = {
   validate: new Set(["help", "settings", "protected-settings", "json"]),
+  plan: new Set(["help", "settings", "protected-settings", ...FLEET_OPTIONS, ...EXTENSION_OPTIONS]),
   deploy: new Set([
-    "help", "settings", "protected-settings", ...FLEET_OPTIONS, "version", "type-handler-version",
-    "no-auto-upgrade-minor-version", "enable-automatic-upgrade", "force-update-tag", "location",
+    "help", "settings", "protected-settings", ...FLEET_OPTIONS, ...EXTENSION_OPTIONS, "location",
+    "batch", "max-failures", "journal", "resume",
   ]),
   status: new Set(["help", ...FLEET_OPTIONS]),
   remove: new Set(["help", ...FLEET_OPTIONS]),
@@ -67,6 +79,14 @@ export interface Values {
   endpoint?: string;
   scope?: string;
   "ca-cert"?: string;
+  subscription?: string[];
+  "resource-group"?: string[];
+  tag?: string[];
+  "machine-types"?: string;
+  batch?: string;
+  "max-failures"?: string;
+  journal?: string;
+  resume?: string;
 }
 
 export type ParsedArgs =
@@ -87,11 +107,11 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
     parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
     // parseArgs names the offending flag but not what to do about it.
-    return { ok: false, message: `${(e as Error).message.replace(/\. To specify a positional argument.*$/s, "")} (see: fleet ${command} --help)` };
+    return { ok: false, message: `${(e as Error).message.replace(/\. To specify a positional argument.*$/s, "")} (see: omsagent-fleet ${command} --help)` };
   }
   const misplaced = Object.keys(parsed.values).filter((k) => !ALLOWED[command].has(k as OptionName));
   if (misplaced.length > 0) {
-    return { ok: false, message: `${misplaced.map((k) => `--${k}`).join(", ")} ${misplaced.length === 1 ? "does" : "do"} not apply to "${command}" (see: fleet ${command} --help)` };
+    return { ok: false, message: `${misplaced.map((k) => `--${k}`).join(", ")} ${misplaced.length === 1 ? "does" : "do"} not apply to "${command}" (see: omsagent-fleet ${command} --help)` };
   }
   if (command === "validate" && parsed.positionals.length > 0) {
     return { ok: false, message: `validate takes no positional arguments (got "${parsed.positionals[0]}"); use --settings and --protected-settings` };
@@ -117,13 +137,32 @@ export function parseInteger(text: string, flag: string, min: number, max: numbe
   return { ok: true, value };
 }
 
-export const USAGE = `fleet — roll the OmsAgentForLinux VM extension (Microsoft.EnterpriseCloud.Monitoring) out to many machines
+/**
+ * `N` or `N%` of `total`. A percentage of a batch rounds up (a wave is never empty); of a failure budget it
+ * rounds down (never more failures than asked for).
+ */
+export function parseCountOrPercent(text: string, flag: string, total: number, round: "up" | "down", min: number): { ok: true; value: number } | { ok: false; message: string } {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
+  if (!match) return { ok: false, message: `${flag} "${text}" must be a number of machines or a percentage, e.g. 50 or 10%` };
+  const number = Number(match[1]);
+  if (match[2] === "%") {
+    if (number > 100) return { ok: false, message: `${flag} ${text} is more than 100%` };
+    const exact = (total * number) / 100;
+    return { ok: true, value: Math.max(min, round === "up" ? Math.ceil(exact) : Math.floor(exact)) };
+  }
+  if (!Number.isInteger(number) || number < min) return { ok: false, message: `${flag} must be a whole number of at least ${min} (got ${text})` };
+  return { ok: true, value: number };
+}
+
+export const USAGE = `omsagent-fleet — roll the OmsAgentForLinux VM extension (Microsoft.EnterpriseCloud.Monitoring) out to many machines
 
 Usage:
-  fleet validate --settings <json|@file|-> [--protected-settings <json|@file|->] [--json]
-  fleet deploy   --settings <..> --protected-settings <..> [targets...] [-f targets.txt] [options]
-  fleet status   [targets...] [-f targets.txt] [options]
-  fleet remove   [targets...] [-f targets.txt] [options]
+  omsagent-fleet validate --settings <json|@file|-> [--protected-settings <json|@file|->] [--json]
+  omsagent-fleet plan     --settings <..> [targets...] [-f targets.txt] [selection] [options]
+  omsagent-fleet deploy   --settings <..> --protected-settings <..> [targets...] [-f targets.txt] [selection] [options]
+  omsagent-fleet deploy   --resume <journal> --settings <..> --protected-settings <..> [options]
+  omsagent-fleet status   [targets...] [-f targets.txt] [selection] [options]
+  omsagent-fleet remove   [targets...] [-f targets.txt] [selection] [options]
 
 Targets are ARM resource ids of virtual machines, scale sets or Arc machines:
   /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>
@@ -132,17 +171,31 @@ Targets are ARM resource ids of virtual machines, scale sets or Arc machines:
 given as arguments and/or in files (-f, repeatable): one id per line (# comments allowed) or a JSON array of
 ids or of objects with an "id" (e.g. the output of \`az vm list -o json\`). Ids are de-duplicated ignoring case.
 
-Deploy options:
+Selection from Azure Resource Graph (added to the ids above, de-duplicated; machines that are not Linux are
+listed as skipped):
+  --subscription <id>           repeatable (default: every subscription you can read)
+  --resource-group <rg>         repeatable
+  --tag <name>=<value>|<name>   repeatable; all must match
+  --machine-types <list>        vm,vmss,arc (default all three)
+
+Deploy and plan options:
   --settings <..>               public settings (inline JSON, @file, a path, or - for stdin)
   --protected-settings <..>     protected settings (prefer @file or -: inline JSON lands in shell history)
   --version, --type-handler-version <major.minor>   default 1.19
   --no-auto-upgrade-minor-version                  send autoUpgradeMinorVersion=false (default true)
-  --enable-automatic-upgrade                       platform-driven upgrades (VMs and scale sets only)
+  --enable-automatic-upgrade                       send enableAutomaticUpgrade=true (default: false, always sent)
   --force-update-tag <tag>      re-run enable on machines whose settings did not change
-  --location <region>           skip the GET of each machine that otherwise supplies its location
-  --dry-run                     validate everything and print the plan without calling Azure
 
-Fleet options (deploy, status, remove):
+Deploy only:
+  --batch <n|n%>                machines per wave; a wave starts when the previous one has finished
+  --max-failures <n|n%>         failures tolerated; one more and no new machine starts (exit 3)
+  --journal <file>              where the run's journal goes (default $XDG_STATE_HOME/omsagent-fleet/…)
+  --resume <journal>            finish an interrupted run: succeeded machines are skipped, operations in
+                                flight are polled (never sent again), the rest retried
+  --location <region>           skip the GET of each machine that otherwise supplies its location
+  --dry-run                     validate everything and print the targets without changing anything
+
+Fleet options (plan, deploy, status, remove):
   --name <name>                 extension resource name (default OmsAgentForLinux)
   --concurrency <n>             machines in flight at once (default 16)
   --timeout <duration>          deadline per machine, e.g. 45m, 90s (default 45m)
@@ -156,5 +209,6 @@ Azure connection (DefaultAzureCredential: environment, workload/managed identity
   --scope <scope>               token scope (default <endpoint>/.default; env FLEET_ARM_SCOPE)
   --ca-cert <file>              CA certificate(s), PEM, that sign the endpoint (trusted instead of the system roots)
 
-Exit status: 0 every target succeeded, 1 at least one failed, 2 usage or validation error, 130 interrupted.
+Exit status: 0 every target succeeded (machines that are not Linux are skipped), 1 at least one failed,
+2 usage or validation error, 3 stopped by --max-failures, 130 interrupted (deploy: resume with --resume).
 `;

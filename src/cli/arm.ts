@@ -3,6 +3,8 @@
 import type { ArmClients } from "./clients.ts";
 import { httpStatusOf, isAbort } from "./errors.ts";
 import { fromArcStatus, fromStatuses, type HandlerStatus } from "./instance-view.ts";
+import { canonicalJson } from "./journal.ts";
+import { retryScope, sleep } from "./retry.ts";
 import type { Target } from "./targets.ts";
 
 export const PUBLISHER = "Microsoft.EnterpriseCloud.Monitoring";
@@ -13,7 +15,11 @@ export interface ExtensionSpec {
   name: string;
   typeHandlerVersion: string;
   autoUpgradeMinorVersion: boolean;
-  enableAutomaticUpgrade?: boolean;
+  /**
+   * Always sent for VMs and scale sets: from compute API version 2025-04-01 (the SDK sends a later one) an
+   * omitted value may turn platform-driven upgrades on.
+   */
+  enableAutomaticUpgrade: boolean;
   forceUpdateTag?: string;
   settings: Record<string, unknown>;
   protectedSettings: Record<string, unknown>;
@@ -67,11 +73,77 @@ export interface MachineOpsOptions {
   pollIntervalMs?: number;
 }
 
+export interface DeployHooks {
+  /** Awaited just before the PUT goes out (the journal's write-ahead record). */
+  beforePut?: () => Promise<void>;
+  /** ARM answered the PUT with 2xx: the operation now runs in Azure. */
+  onAccepted?: () => void;
+}
+
+export interface CurrentExtension {
+  publisher?: string;
+  type?: string;
+  typeHandlerVersion?: string;
+  autoUpgradeMinorVersion?: boolean;
+  enableAutomaticUpgrade?: boolean;
+  settings?: unknown;
+  provisioningState?: string;
+}
+
+export interface Change {
+  field: string;
+  now: unknown;
+  deploy: unknown;
+}
+
+export interface PlanItem {
+  action: "create" | "update" | "unchanged" | "skip";
+  current: CurrentExtension | null;
+  changes: Change[];
+  message: string;
+}
+
+const BUSY = new Set(["creating", "updating", "deleting"]);
+
+/** Fields deploy sets that ARM reads back, compared the way ARM stores them. */
+export function differences(current: CurrentExtension, spec: ExtensionSpec, kind: Target["kind"]): Change[] {
+  const changes: Change[] = [];
+  const compare = (field: string, now: unknown, deploy: unknown, same = now === deploy): void => {
+    if (!same) changes.push({ field, now: now ?? null, deploy });
+  };
+  compare("publisher", current.publisher, PUBLISHER, current.publisher?.toLowerCase() === PUBLISHER.toLowerCase());
+  compare("type", current.type, EXTENSION_TYPE, current.type?.toLowerCase() === EXTENSION_TYPE.toLowerCase());
+  compare("typeHandlerVersion", current.typeHandlerVersion, spec.typeHandlerVersion);
+  compare("autoUpgradeMinorVersion", current.autoUpgradeMinorVersion, spec.autoUpgradeMinorVersion);
+  // Not in the Arc API version the SDK uses (see put()).
+  if (kind !== "arc") compare("enableAutomaticUpgrade", current.enableAutomaticUpgrade, spec.enableAutomaticUpgrade, (current.enableAutomaticUpgrade ?? null) === spec.enableAutomaticUpgrade);
+  const now = (current.settings ?? {}) as Record<string, unknown>;
+  for (const key of [...new Set([...Object.keys(now), ...Object.keys(spec.settings)])].sort()) {
+    compare(`settings.${key}`, now[key], spec.settings[key] ?? null, canonicalJson(now[key] ?? null) === canonicalJson(spec.settings[key] ?? null));
+  }
+  return changes;
+}
+
+function describeChange(c: Change): string {
+  const show = (v: unknown): string => (v === null || v === undefined ? "(absent)" : JSON.stringify(v));
+  return `${c.field} ${show(c.now)} → ${show(c.deploy)}`;
+}
+
+function manualScaleSet(status: Outcome): Outcome {
+  return { ...status, result: "ok", message: `scale set model updated; instances get the extension when upgraded (upgrade policy Manual: az vmss update-instances) — ${status.message}` };
+}
+
 export class MachineOps {
   constructor(private readonly clients: ArmClients, private readonly options: MachineOpsOptions = {}) {}
 
-  private lro(signal: AbortSignal): { abortSignal: AbortSignal; updateIntervalInMs?: number } {
-    return { abortSignal: signal, ...(this.options.pollIntervalMs !== undefined ? { updateIntervalInMs: this.options.pollIntervalMs } : {}) };
+  private lro(signal: AbortSignal, onAccepted?: () => void): { abortSignal: AbortSignal; updateIntervalInMs?: number; onResponse?: (r: { status: number }) => void } {
+    let seen = false;
+    // The first response is the PUT's own (the retry policy sits below and only passes on the final attempt).
+    const onResponse = onAccepted ? (r: { status: number }) => {
+      if (!seen && r.status >= 200 && r.status < 300) onAccepted();
+      seen = true;
+    } : undefined;
+    return { abortSignal: signal, ...(this.options.pollIntervalMs !== undefined ? { updateIntervalInMs: this.options.pollIntervalMs } : {}), ...(onResponse ? { onResponse } : {}) };
   }
 
   private async parent(t: Target, signal: AbortSignal): Promise<Parent> {
@@ -101,16 +173,20 @@ export class MachineOps {
     return undefined;
   }
 
-  async deploy(t: Target, spec: ExtensionSpec, location: string | undefined, signal: AbortSignal): Promise<Outcome> {
+  async deploy(t: Target, spec: ExtensionSpec, location: string | undefined, signal: AbortSignal, hooks: DeployHooks = {}): Promise<Outcome> {
     const parent: Parent = location ? { location } : await this.parent(t, signal);
     const refused = this.refuse(t, parent);
     if (refused) return refused;
     if (t.kind !== "vmss" && !parent.location) {
       throw new StepError(`GET ${KIND_NAME[t.kind]}`, new Error("the machine has no location; pass --location"));
     }
+    // Compute throttles extension writes per subscription and region: the pacer needs to know which bucket.
+    const scope = retryScope.getStore();
+    if (scope && parent.location) scope.region = parent.location;
 
     try {
-      await step("PUT extension", () => this.put(t, spec, parent.location ?? "", signal));
+      await hooks.beforePut?.();
+      await step("PUT extension", () => this.put(t, spec, parent.location ?? "", signal, hooks.onAccepted));
     } catch (e) {
       const cause = e instanceof StepError ? e.cause : e;
       // An HTTP error or an abort means the handler never reported; only a failed operation has a status to read.
@@ -120,13 +196,70 @@ export class MachineOps {
       throw e;
     }
     const status = await this.read(t, spec.name, signal);
-    if (t.kind === "vmss" && status.result === "transitioning" && parent.upgradeMode?.toLowerCase() === "manual") {
-      return { ...status, result: "ok", message: `scale set model updated; instances get the extension when upgraded (upgrade policy Manual: az vmss update-instances) — ${status.message}` };
+    if (t.kind === "vmss" && status.result === "transitioning" && parent.upgradeMode?.toLowerCase() === "manual") return manualScaleSet(status);
+    return status;
+  }
+
+  /**
+   * Finishes a deploy that an earlier, interrupted run had sent (or was about to send): an operation ARM
+   * accepted is followed by polling the extension until it leaves Creating/Updating, never by a second PUT.
+   * Only when the PUT demonstrably never landed (no extension, or one that differs from the spec while the
+   * journal says the PUT was not yet answered) is it sent again.
+   */
+  async resumeDeploy(t: Target, spec: ExtensionSpec, location: string | undefined, signal: AbortSignal, hooks: DeployHooks, state: "sending" | "accepted"): Promise<Outcome> {
+    const current = await this.current(t, spec.name, signal);
+    const landed = current !== undefined && (state === "accepted" || differences(current, spec, t.kind).length === 0);
+    if (!landed) return this.deploy(t, spec, location, signal, hooks);
+    hooks.onAccepted?.();
+    for (let provisioning = current.provisioningState; provisioning && BUSY.has(provisioning.toLowerCase()); ) {
+      await sleep(this.options.pollIntervalMs ?? 10_000, signal);
+      provisioning = (await this.current(t, spec.name, signal))?.provisioningState;
+    }
+    const status = await this.read(t, spec.name, signal);
+    if (t.kind === "vmss" && status.result === "transitioning") {
+      const parent = await this.parent(t, signal);
+      if (parent.upgradeMode?.toLowerCase() === "manual") return manualScaleSet(status);
     }
     return status;
   }
 
-  private async put(t: Target, spec: ExtensionSpec, location: string, signal: AbortSignal): Promise<void> {
+  /** The extension as ARM has it now (no instance view), or undefined when it is not there. */
+  async current(t: Target, name: string, signal: AbortSignal): Promise<CurrentExtension | undefined> {
+    try {
+      return await step("GET extension", async (): Promise<CurrentExtension> => {
+        if (t.kind === "vm") {
+          const x = await this.clients.compute(t.subscriptionId).virtualMachineExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal });
+          return { publisher: x.publisher, type: x.typePropertiesType, typeHandlerVersion: x.typeHandlerVersion, autoUpgradeMinorVersion: x.autoUpgradeMinorVersion, enableAutomaticUpgrade: x.enableAutomaticUpgrade, settings: x.settings, provisioningState: x.provisioningState };
+        }
+        if (t.kind === "vmss") {
+          const x = await this.clients.compute(t.subscriptionId).virtualMachineScaleSetExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal });
+          return { publisher: x.publisher, type: x.typePropertiesType, typeHandlerVersion: x.typeHandlerVersion, autoUpgradeMinorVersion: x.autoUpgradeMinorVersion, enableAutomaticUpgrade: x.enableAutomaticUpgrade, settings: x.settings, provisioningState: x.provisioningState };
+        }
+        const x = (await this.clients.hybrid(t.subscriptionId).machineExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal })).properties;
+        return { publisher: x?.publisher, type: x?.type, typeHandlerVersion: x?.typeHandlerVersion, autoUpgradeMinorVersion: x?.autoUpgradeMinorVersion, settings: x?.settings, provisioningState: x?.provisioningState };
+      });
+    } catch (e) {
+      if (httpStatusOf((e as StepError).cause) === 404) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * What deploy would do to this machine, read-only: the extension now there against the spec. Protected
+   * settings cannot be read back from ARM, so they are not compared.
+   */
+  async plan(t: Target, spec: ExtensionSpec, signal: AbortSignal): Promise<PlanItem> {
+    const parent = await this.parent(t, signal);
+    const refused = this.refuse(t, parent);
+    if (refused) return { action: "skip", current: null, changes: [], message: refused.message };
+    const current = await this.current(t, spec.name, signal);
+    if (!current) return { action: "create", current: null, changes: [], message: `${spec.name} ${spec.typeHandlerVersion} would be created` };
+    const changes = differences(current, spec, t.kind);
+    if (changes.length === 0) return { action: "unchanged", current, changes, message: `${spec.name} ${current.typeHandlerVersion ?? "?"} (${current.provisioningState ?? "?"}) already has these public settings and properties` };
+    return { action: "update", current, changes, message: changes.map(describeChange).join("; ") };
+  }
+
+  private async put(t: Target, spec: ExtensionSpec, location: string, signal: AbortSignal, onAccepted?: () => void): Promise<void> {
     const common = {
       publisher: PUBLISHER,
       typeHandlerVersion: spec.typeHandlerVersion,
@@ -135,26 +268,26 @@ export class MachineOps {
       protectedSettings: spec.protectedSettings,
       ...(spec.forceUpdateTag !== undefined ? { forceUpdateTag: spec.forceUpdateTag } : {}),
     };
-    const automatic = spec.enableAutomaticUpgrade !== undefined ? { enableAutomaticUpgrade: spec.enableAutomaticUpgrade } : {};
+    const automatic = { enableAutomaticUpgrade: spec.enableAutomaticUpgrade };
     if (t.kind === "vm") {
       // The compute models flatten `properties.type` to `typePropertiesType`; plain `type` is the resource type.
       await this.clients.compute(t.subscriptionId).virtualMachineExtensions.createOrUpdate(
         t.resourceGroup, t.name, spec.name,
         { location, typePropertiesType: EXTENSION_TYPE, ...common, ...automatic },
-        this.lro(signal),
+        this.lro(signal, onAccepted),
       );
     } else if (t.kind === "vmss") {
       await this.clients.compute(t.subscriptionId).virtualMachineScaleSetExtensions.createOrUpdate(
         t.resourceGroup, t.name, spec.name,
         { name: spec.name, typePropertiesType: EXTENSION_TYPE, ...common, ...automatic },
-        this.lro(signal),
+        this.lro(signal, onAccepted),
       );
     } else {
       // Arc (api-version 2021-05-20 in this SDK) has nested properties and no enableAutomaticUpgrade.
       const poller = await this.clients.hybrid(t.subscriptionId).machineExtensions.beginCreateOrUpdate(
         t.resourceGroup, t.name, spec.name,
         { location, properties: { type: EXTENSION_TYPE, ...common } },
-        this.lro(signal),
+        this.lro(signal, onAccepted),
       );
       await poller.pollUntilDone();
     }

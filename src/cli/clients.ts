@@ -3,7 +3,9 @@
 import type { TokenCredential } from "@azure/identity";
 import { ComputeManagementClient, type ComputeManagementClientOptionalParams } from "@azure/arm-compute";
 import { HybridComputeManagementClient, type HybridComputeManagementClientOptionalParams } from "@azure/arm-hybridcompute";
-import { installRetryPolicy, type RetryOptions } from "./retry.ts";
+import { ResourceGraphClient } from "@azure/arm-resourcegraph";
+import { installRetryPolicy, type Pipeline, type RetryOptions } from "./retry.ts";
+import { installThrottlePolicy, Pacer, type PacingOptions } from "./throttle.ts";
 
 export interface Cloud {
   endpoint: string;
@@ -28,13 +30,22 @@ export interface ArmConnection {
   /** CA certificate(s) in PEM that sign the endpoint, trusted instead of the system roots (Azure Stack Hub, test servers). */
   caCertPem?: string;
   retry: RetryOptions;
+  /** Tuning of the pacer that slows writes before ARM's limits are reached. */
+  pacing?: Partial<PacingOptions>;
 }
 
 export interface ArmClients {
   credential: TokenCredential;
   compute(subscriptionId: string): ComputeManagementClient;
   hybrid(subscriptionId: string): HybridComputeManagementClient;
+  /** One client for every subscription: Resource Graph queries span subscriptions. */
+  graph(): ResourceGraphClient;
+  /** The write pacer shared by every client (see throttle.ts). */
+  pacer: Pacer;
 }
+
+// The stable API version of the Resource Graph query; the SDK's default is a preview.
+const RESOURCE_GRAPH_API_VERSION = "2021-03-01";
 
 /** `${endpoint}/.default`, the audience ARM accepts in the public and sovereign clouds. */
 export function defaultScope(endpoint: string): string {
@@ -65,9 +76,20 @@ export async function createArmClients(connection: ArmConnection): Promise<ArmCl
   };
   const computeClients = new Map<string, ComputeManagementClient>();
   const hybridClients = new Map<string, HybridComputeManagementClient>();
+  let graphClient: ResourceGraphClient | undefined;
+  const pacer = new Pacer(connection.pacing);
 
   return {
     credential,
+    pacer,
+    graph() {
+      if (!graphClient) {
+        // A classic client like the Arc one: URLs from `$host`, requests through `endpoint`.
+        graphClient = new ResourceGraphClient(credential, { ...common, endpoint, $host: endpoint, credentialScopes: [connection.scope], apiVersion: RESOURCE_GRAPH_API_VERSION });
+        installRetryPolicy(graphClient.pipeline as unknown as Pipeline, connection.retry);
+      }
+      return graphClient;
+    },
     compute(subscriptionId) {
       let client = computeClients.get(subscriptionId);
       if (!client) {
@@ -78,6 +100,7 @@ export async function createArmClients(connection: ArmConnection): Promise<ArmCl
         };
         client = new ComputeManagementClient(credential, subscriptionId, options);
         installRetryPolicy(client.pipeline, connection.retry);
+        installThrottlePolicy(client.pipeline, pacer, subscriptionId);
         computeClients.set(subscriptionId, client);
       }
       return client;
@@ -94,6 +117,7 @@ export async function createArmClients(connection: ArmConnection): Promise<ArmCl
         };
         client = new HybridComputeManagementClient(credential, subscriptionId, options);
         installRetryPolicy(client.pipeline, connection.retry);
+        installThrottlePolicy(client.pipeline as unknown as Pipeline, pacer, subscriptionId);
         hybridClients.set(subscriptionId, client);
       }
       return client;

@@ -1,21 +1,29 @@
 // The four commands. `run` is the whole CLI as a function (argv in, exit code out) so tests and the benchmark
 // drive exactly what operators run, with only the credential, streams and backoff timings injected.
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { TokenCredential } from "@azure/identity";
-import { parseCommandLine, parseDuration, parseInteger, USAGE, type Command, type Values } from "./args.ts";
-import { EXTENSION_TYPE, MachineOps, PUBLISHER, type ExtensionSpec, type Outcome } from "./arm.ts";
-import { CLOUDS, createArmClients, defaultScope, type ArmConnection } from "./clients.ts";
+import { parseCommandLine, parseCountOrPercent, parseDuration, parseInteger, USAGE, type Command, type Values } from "./args.ts";
+import { EXTENSION_TYPE, MachineOps, PUBLISHER, type DeployHooks, type ExtensionSpec, type Outcome, type PlanItem } from "./arm.ts";
+import { CLOUDS, createArmClients, defaultScope, type ArmClients, type ArmConnection } from "./clients.ts";
 import { explainError } from "./errors.ts";
+import { parseKinds, parseTag, notLinuxReason, queryMachines, type GraphSelection } from "./graph.ts";
+import { Journal, JOURNAL_VERSION, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "./journal.ts";
 import { Redactor } from "./redact.ts";
-import { jsonReport, Output, progressLine, summaryLine, table, type Sink } from "./report.ts";
+import { jsonReport, Output, planReport, planTable, progressLine, summaryLine, table, writeJsonDocument, type Sink } from "./report.ts";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.ts";
-import { runFleet, type Row } from "./rollout.ts";
+import { runFleet, type FleetRun, type Row } from "./rollout.ts";
 import { checkSettings, fleetSettingsProblems, readJsonInput } from "./settings-input.ts";
-import { loadTargets, type Target } from "./targets.ts";
+import { buildTargetList, loadTargetSources, type Target } from "./targets.ts";
+import type { PacingOptions } from "./throttle.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+/** The failure budget (--max-failures) stopped the run before every machine was started. */
+export const EXIT_STOPPED = 3;
 export const EXIT_INTERRUPTED = 130;
 
 export const DEFAULT_TYPE_HANDLER_VERSION = "1.19";
@@ -36,6 +44,10 @@ export interface RunDeps {
   retry?: Partial<RetryOptions>;
   /** Told about the secrets as soon as they are read, so a process-wide output guard can redact too. */
   onRedactor?: (redactor: Redactor) => void;
+  /** Write pacing (tests use a small reserve and short spans). */
+  pacing?: Partial<PacingOptions>;
+  /** Resource Graph page size (tests force several pages). */
+  graphPageSize?: number;
 }
 
 class UsageError extends Error {}
@@ -78,18 +90,29 @@ async function dispatch(command: Command, values: Values, positionals: string[],
   const settings = await readSettings(values, command, deps, out);
   if (command === "validate") return validate(settings, values, out);
 
-  const list = await loadTargets(positionals, values["targets-file"] ?? []);
-  if (list.problems.length > 0) usage(list.problems.join("\n"));
-  if (list.targets.length === 0) usage(`no targets: give resource ids as arguments or in a file with -f (see: fleet ${command} --help)`);
-  for (const d of list.duplicates) out.err(`warning: ${d.where}: duplicate of a target already listed (ids compare case-insensitively); ignored`);
-
   const fleet = fleetOptions(values, deps);
   if (values["ca-cert"] !== undefined) fleet.connection.caCertPem = await readCaCert(values["ca-cert"]);
+  const selection = graphSelection(values);
+
+  // --resume: the targets and the extension come from the journal; only the settings are given again.
+  let resumed: JournalContents | undefined;
+  if (values.resume !== undefined) {
+    if (positionals.length > 0 || values["targets-file"] || selection) usage("--resume takes its targets from the journal; give no ids, -f or Resource Graph options with it");
+    if (values.journal !== undefined) usage("--resume appends to the journal it resumes; --journal does not apply");
+    const read = await readJournal(values.resume);
+    if (!read.ok) usage(read.message);
+    resumed = read.contents;
+  }
+  const hand = resumed
+    ? { sources: resumed.header.targets.map((value, i) => ({ value, where: `${values.resume} target ${i + 1}` })), problems: [] }
+    : await loadTargetSources(positionals, values["targets-file"] ?? []);
+  if (hand.problems.length > 0) usage(hand.problems.join("\n"));
+  if (hand.sources.length === 0 && !selection) usage(`no targets: give resource ids as arguments, in a file with -f, or select them from Resource Graph with --subscription/--resource-group/--tag (see: omsagent-fleet ${command} --help)`);
+
   let spec: ExtensionSpec | undefined;
-  if (command === "deploy") {
+  if (command === "deploy" || command === "plan") {
     const version = typeHandlerVersion(values);
     const check = checkSettings(settings.public, settings.protected);
-    check.problems.push(...fleetSettingsProblems(settings.protected, list.targets.length));
     for (const w of check.warnings) out.err(`warning: ${w}`);
     if (check.problems.length > 0) {
       usage(`settings are invalid; nothing was sent to Azure:\n${check.problems.map((p) => `  ${p.field} ${p.message}`).join("\n")}`);
@@ -98,47 +121,239 @@ async function dispatch(command: Command, values: Values, positionals: string[],
       name: fleet.name,
       typeHandlerVersion: version,
       autoUpgradeMinorVersion: !values["no-auto-upgrade-minor-version"],
-      ...(values["enable-automatic-upgrade"] ? { enableAutomaticUpgrade: true } : {}),
+      enableAutomaticUpgrade: values["enable-automatic-upgrade"] === true,
       ...(values["force-update-tag"] !== undefined ? { forceUpdateTag: values["force-update-tag"] } : {}),
       settings: settings.public as Record<string, unknown>,
-      protectedSettings: settings.protected as Record<string, unknown>,
+      protectedSettings: (settings.protected ?? {}) as Record<string, unknown>,
     };
+    if (resumed) checkResumable(resumed.header, spec, values.resume!);
   }
 
+  // Resource Graph is read-only, so even --dry-run runs the query (it is how the target list is known).
+  let clients: ArmClients | undefined;
+  const connect = async (): Promise<ArmClients | undefined> => {
+    clients = await createArmClients(fleet.connection);
+    const tokenProblem = await checkToken(clients.credential, fleet.connection.scope, deps.signal);
+    if (tokenProblem) {
+      out.err(`error: ${tokenProblem}`);
+      return undefined;
+    }
+    return clients;
+  };
+  const sources = [...hand.sources];
+  const notLinux = new Map<string, string>();
+  if (selection) {
+    if (!(await connect())) return EXIT_FAILED;
+    let found: Awaited<ReturnType<typeof queryMachines>>;
+    try {
+      found = await queryMachines(clients!.graph(), selection, deps.signal, fleet.graphPageSize);
+    } catch (e) {
+      out.err(`error: ${explainError(e, "Resource Graph query", 0).message}`);
+      return EXIT_FAILED;
+    }
+    for (const m of found.machines) {
+      sources.push({ value: m.id, where: "Resource Graph" });
+      const reason = notLinuxReason(m);
+      if (reason) notLinux.set(m.id.toLowerCase(), reason);
+    }
+    out.err(`Resource Graph: ${found.machines.length} ${found.machines.length === 1 ? "machine" : "machines"} in ${found.pages} ${found.pages === 1 ? "page" : "pages"} (${describeSelection(selection)})`);
+  }
+  const list = buildTargetList(sources);
+  if (list.problems.length > 0) usage(list.problems.join("\n"));
+  let graphDuplicates = 0;
+  for (const d of list.duplicates) {
+    if (d.where === "Resource Graph") graphDuplicates++;
+    else out.err(`warning: ${d.where}: duplicate of a target already listed (ids compare case-insensitively); ignored`);
+  }
+  if (graphDuplicates > 0) out.err(`${graphDuplicates} ${graphDuplicates === 1 ? "machine" : "machines"} from Resource Graph already listed by id; each is handled once`);
+
+  // Machines that are not Linux are not targets: listed as skipped with the reason, never sent anything.
+  const preset = new Map<string, Row>();
+  for (const t of list.targets) {
+    const reason = notLinux.get(t.key);
+    if (reason) preset.set(t.key, { machine: t.label, id: t.id, kind: t.kind, result: "skipped", code: null, errorCode: NOT_LINUX, message: reason, seconds: 0, retries: 0 });
+  }
+  if (resumed) {
+    for (const t of list.targets) {
+      if (resumed.last.get(t.key)?.state === "succeeded") {
+        preset.set(t.key, { machine: t.label, id: t.id, kind: t.kind, result: "ok", code: 0, message: `succeeded in an earlier run (journal ${values.resume})`, seconds: 0, retries: 0 });
+      }
+    }
+  }
+  const actionable = list.targets.filter((t) => !preset.has(t.key));
+  if (command === "deploy") {
+    const problems = fleetSettingsProblems(settings.protected, list.targets.length);
+    if (problems.length > 0) usage(`settings are invalid; nothing was sent to Azure:\n${problems.map((p) => `  ${p.field} ${p.message}`).join("\n")}`);
+  }
+  const waves = waveOptions(values, actionable.length);
+
   const kinds = countKinds(list.targets);
-  out.err(`${command} ${fleet.name}${spec ? ` ${spec.typeHandlerVersion}` : ""}: ${list.targets.length} ${list.targets.length === 1 ? "target" : "targets"} (${kinds}), concurrency ${fleet.concurrency}, timeout ${values.timeout ?? "45m"} per machine`);
+  out.err(`${command} ${fleet.name}${spec ? ` ${spec.typeHandlerVersion}` : ""}: ${list.targets.length} ${list.targets.length === 1 ? "target" : "targets"} (${kinds})${preset.size > 0 ? `, ${actionable.length} to do` : ""}, concurrency ${fleet.concurrency}${waves.batch !== undefined ? `, waves of ${waves.batch}` : ""}${waves.maxFailures !== undefined ? `, at most ${waves.maxFailures} failures` : ""}, timeout ${values.timeout ?? "45m"} per machine`);
   if (values["dry-run"]) {
-    for (const t of list.targets) out.out(`${t.kind.padEnd(4)}  ${t.label}  ${t.id}`);
+    for (const t of list.targets) out.out(`${t.kind.padEnd(4)}  ${t.label}  ${t.id}${preset.has(t.key) ? `  (${preset.get(t.key)!.result}: ${preset.get(t.key)!.message})` : ""}`);
     out.err(`dry run: nothing was sent to Azure (endpoint ${fleet.connection.endpoint})`);
     return EXIT_OK;
   }
-
-  const clients = await createArmClients(fleet.connection);
-  const tokenProblem = await checkToken(clients.credential, fleet.connection.scope, deps.signal);
-  if (tokenProblem) {
-    out.err(`error: ${tokenProblem}`);
-    return EXIT_FAILED;
+  if (list.targets.length === 0) {
+    out.err("no machines matched; nothing to do");
+    return EXIT_OK;
   }
 
-  const ops = new MachineOps(clients, { pollIntervalMs: fleet.pollIntervalMs });
+  if (!clients && !(await connect())) return EXIT_FAILED;
+  const ops = new MachineOps(clients!, { pollIntervalMs: fleet.pollIntervalMs });
+
+  let journal: Journal | undefined;
+  if (command === "deploy") {
+    try {
+      journal = resumed ? await Journal.reopen(values.resume!, (text) => out.redactor.redact(text)) : await newJournal(values, deps, fleet, spec!, actionable, out);
+    } catch (e) {
+      usage(`cannot write the journal: ${(e as NodeJS.ErrnoException).code === "EEXIST" ? `${(e as NodeJS.ErrnoException).path ?? "the file"} already exists (resume it with --resume, or choose another --journal)` : (e as Error).message}`);
+    }
+    out.err(`journal: ${journal.path}`);
+  }
+
+  const plans = new Map<string, PlanItem>();
   const location = values.location;
-  const work = (t: Target, signal: AbortSignal): Promise<Outcome> =>
-    command === "deploy" ? ops.deploy(t, spec as ExtensionSpec, location, signal)
-      : command === "status" ? ops.status(t, fleet.name, signal)
-        : ops.remove(t, fleet.name, signal);
+  const work = async (t: Target, signal: AbortSignal): Promise<Outcome> => {
+    if (command === "plan") {
+      const item = await ops.plan(t, spec!, signal);
+      plans.set(t.key, item);
+      return { result: "ok", code: null, message: item.message };
+    }
+    if (command === "status") return ops.status(t, fleet.name, signal);
+    if (command === "remove") return ops.remove(t, fleet.name, signal);
+    const hooks: DeployHooks = journal
+      ? { beforePut: () => journal.record(t.id, "sending"), onAccepted: () => void journal.record(t.id, "accepted").catch(() => undefined) }
+      : {};
+    const last = resumed?.last.get(t.key)?.state;
+    return last === "sending" || last === "accepted"
+      ? ops.resumeDeploy(t, spec!, location, signal, hooks, last)
+      : ops.deploy(t, spec!, location, signal, hooks);
+  };
 
   const started = performance.now();
-  const rows = await runFleet(list.targets, work, {
+  const run = await runFleet(actionable, work, {
     concurrency: fleet.concurrency,
     timeoutMs: fleet.timeoutMs,
     what: command,
+    ...waves,
     ...(deps.signal ? { signal: deps.signal } : {}),
-    onRow: (row, done, total) => out.err(progressLine(row, done, total)),
+    onWave: (wave, total, size) => {
+      if (total > 1) out.err(`wave ${wave}/${total}: ${size} ${size === 1 ? "machine" : "machines"}`);
+    },
+    onRow: (row, done, total) => {
+      out.err(progressLine(row, done, total));
+      const final = FINAL_STATE[row.result];
+      if (journal && final) {
+        void journal.record(row.id, final, { result: row.result, code: row.code, message: row.message }).catch(() => undefined);
+      }
+    },
   });
   const seconds = (performance.now() - started) / 1000;
-  report(command, rows, seconds, list.duplicates.map((d) => d.value), spec, values, out);
+  const byKey = new Map(actionable.map((t, i) => [t.key, run.rows[i]!]));
+  const rows = list.targets.map((t) => preset.get(t.key) ?? byKey.get(t.key)!);
+  if (journal) await journal.close();
+
+  if (command === "plan") {
+    reportPlan(rows, list.targets, plans, seconds, values, out);
+  } else {
+    report(command, rows, seconds, list.duplicates.map((d) => d.value), spec, values, out, run.stopped, journal?.path);
+  }
+  if (clients!.pacer.paced > 0) out.err(`paced ${clients!.pacer.paced} writes (${(clients!.pacer.waitedMs / 1000).toFixed(1)} s of waiting in all) to stay under ARM's remaining-request counts`);
+  if (journal?.error) out.err(`warning: the journal could not be written (${journal.error.message}); a resume may repeat work`);
+  if (journal && (deps.signal?.aborted || run.stopped || rows.some((r) => r.result !== "ok" && r.errorCode !== NOT_LINUX))) {
+    out.err(`resume with: omsagent-fleet deploy --resume ${journal.path} --settings <…> --protected-settings <…> (succeeded machines are skipped, operations in flight are polled, the rest retried)`);
+  }
   if (deps.signal?.aborted) return EXIT_INTERRUPTED;
-  return rows.every((r) => r.result === "ok") ? EXIT_OK : EXIT_FAILED;
+  if (run.stopped) return EXIT_STOPPED;
+  return rows.every((r) => r.result === "ok" || r.errorCode === NOT_LINUX) ? EXIT_OK : EXIT_FAILED;
+}
+
+/** Rows whose outcome is final for the journal; timeouts and interrupts keep their last state (in flight). */
+const FINAL_STATE: Partial<Record<Row["result"], MachineState>> = { ok: "succeeded", failed: "failed", transitioning: "failed", "not-installed": "failed" };
+
+export const NOT_LINUX = "NotLinux";
+
+function checkResumable(header: JournalHeader, spec: ExtensionSpec, path: string): void {
+  const problems: string[] = [];
+  if (header.command !== "deploy") problems.push(`it is a ${header.command} journal`);
+  const e = header.extension;
+  const now = { name: spec.name, typeHandlerVersion: spec.typeHandlerVersion, autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion, enableAutomaticUpgrade: spec.enableAutomaticUpgrade, forceUpdateTag: spec.forceUpdateTag };
+  for (const key of Object.keys(now) as (keyof typeof now)[]) {
+    if ((e[key] ?? undefined) !== (now[key] ?? undefined)) problems.push(`${key} was ${JSON.stringify(e[key] ?? null)}, now ${JSON.stringify(now[key] ?? null)}`);
+  }
+  if (header.settingsSha256 !== settingsHash(spec.settings)) problems.push("the public settings differ");
+  if (problems.length > 0) usage(`cannot resume ${path}: ${problems.join("; ")} — resume with the same settings and options, or start a new run`);
+}
+
+async function newJournal(values: Values, deps: RunDeps, fleet: FleetOptions, spec: ExtensionSpec, targets: Target[], out: Output): Promise<Journal> {
+  const env = deps.env ?? process.env;
+  let path = values.journal;
+  if (path === undefined) {
+    // Like other state of command-line tools: XDG_STATE_HOME, else ~/.local/state.
+    const dir = join(env.XDG_STATE_HOME || join(env.HOME || homedir(), ".local", "state"), "omsagent-fleet");
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // Time for the operator to find it, a random tail so two runs in the same millisecond never collide.
+    path = join(dir, `deploy-${new Date().toISOString().replace(/[-:]/g, "").replace(".", "-")}-${randomBytes(3).toString("hex")}.jsonl`);
+  }
+  const header: JournalHeader = {
+    type: "run",
+    version: JOURNAL_VERSION,
+    command: "deploy",
+    started: new Date().toISOString(),
+    endpoint: fleet.connection.endpoint,
+    extension: {
+      name: spec.name,
+      typeHandlerVersion: spec.typeHandlerVersion,
+      autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion,
+      enableAutomaticUpgrade: spec.enableAutomaticUpgrade,
+      ...(spec.forceUpdateTag !== undefined ? { forceUpdateTag: spec.forceUpdateTag } : {}),
+    },
+    settingsSha256: settingsHash(spec.settings),
+    targets: targets.map((t) => t.id),
+  };
+  return Journal.create(path, header, (text) => out.redactor.redact(text));
+}
+
+function graphSelection(values: Values): GraphSelection | undefined {
+  if (!values.subscription && !values["resource-group"] && !values.tag && values["machine-types"] === undefined) return undefined;
+  const problems: string[] = [];
+  const subscriptions = (values.subscription ?? []).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+  for (const s of subscriptions) if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s)) problems.push(`--subscription "${s}" is not a subscription id (GUID)`);
+  const tags = (values.tag ?? []).map((t) => {
+    const parsed = parseTag(t);
+    if (!parsed.ok) problems.push(parsed.message);
+    return parsed.ok ? parsed.tag : { key: "" };
+  });
+  const kinds = parseKinds(values["machine-types"] ?? "vm,vmss,arc");
+  if (!kinds.ok) problems.push(kinds.message);
+  if (problems.length > 0) usage(problems.join("\n"));
+  return { subscriptions, resourceGroups: (values["resource-group"] ?? []).map((r) => r.trim()).filter(Boolean), tags, kinds: kinds.ok ? kinds.kinds : [] };
+}
+
+function describeSelection(s: GraphSelection): string {
+  const parts = [s.kinds.join(", ")];
+  parts.push(s.subscriptions.length > 0 ? `subscriptions ${s.subscriptions.join(", ")}` : "every subscription you can read");
+  if (s.resourceGroups.length > 0) parts.push(`resource groups ${s.resourceGroups.join(", ")}`);
+  for (const t of s.tags) parts.push(t.value === undefined ? `tag ${t.key}` : `tag ${t.key}=${t.value}`);
+  return parts.join("; ");
+}
+
+function waveOptions(values: Values, total: number): { batch?: number; maxFailures?: number } {
+  const problems: string[] = [];
+  const result: { batch?: number; maxFailures?: number } = {};
+  if (values.batch !== undefined) {
+    const parsed = parseCountOrPercent(values.batch, "--batch", total, "up", 1);
+    if (parsed.ok) result.batch = parsed.value;
+    else problems.push(parsed.message);
+  }
+  if (values["max-failures"] !== undefined) {
+    const parsed = parseCountOrPercent(values["max-failures"], "--max-failures", total, "down", 0);
+    if (parsed.ok) result.maxFailures = parsed.value;
+    else problems.push(parsed.message);
+  }
+  if (problems.length > 0) usage(problems.join("\n"));
+  return result;
 }
 
 interface SettingsValues {
@@ -149,6 +364,7 @@ interface SettingsValues {
 
 async function readSettings(values: Values, command: Command, deps: RunDeps, out: Output): Promise<SettingsValues> {
   const result: SettingsValues = { sources: [] };
+  if (command === "plan" && values.settings === undefined) usage("plan needs --settings (the public settings deploy would send)");
   if (command === "deploy" || command === "validate") {
     const needsBoth = command === "deploy";
     if (values.settings === undefined && (needsBoth || values["protected-settings"] === undefined)) {
@@ -201,6 +417,7 @@ function validate(settings: SettingsValues, values: Values, out: Output): number
 }
 
 interface FleetOptions {
+  graphPageSize?: number;
   name: string;
   concurrency: number;
   timeoutMs: number;
@@ -244,6 +461,7 @@ function fleetOptions(values: Values, deps: RunDeps): FleetOptions {
   if (url && url.protocol !== "https:") problems.push(`--endpoint must be https:// (the Azure SDK never sends a token over plain http); for a test server with its own certificate use --ca-cert`);
   if (problems.length > 0) usage(problems.join("\n"));
   return {
+    ...(deps.graphPageSize !== undefined ? { graphPageSize: deps.graphPageSize } : {}),
     name,
     concurrency,
     timeoutMs,
@@ -254,6 +472,7 @@ function fleetOptions(values: Values, deps: RunDeps): FleetOptions {
       ...(cloud && values.endpoint === undefined ? { authorityHost: cloud.authorityHost } : {}),
       ...(deps.credential ? { credential: deps.credential } : {}),
       retry: { ...DEFAULT_RETRY, ...deps.retry, maxRetries },
+      ...(deps.pacing ? { pacing: deps.pacing } : {}),
     },
   };
 }
@@ -296,15 +515,40 @@ async function checkToken(credential: TokenCredential, scope: string, signal: Ab
   }
 }
 
-function report(command: Command, rows: Row[], seconds: number, duplicates: string[], spec: ExtensionSpec | undefined, values: Values, out: Output): void {
+function report(command: Command, rows: Row[], seconds: number, duplicates: string[], spec: ExtensionSpec | undefined, values: Values, out: Output, stopped: FleetRun["stopped"], journal: string | undefined): void {
+  const neverTouched = rows.filter((r) => r.result === "not-started");
   if (values.json) {
     const extension = spec
-      ? { name: spec.name, publisher: PUBLISHER, type: EXTENSION_TYPE, typeHandlerVersion: spec.typeHandlerVersion, autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion }
+      ? { name: spec.name, publisher: PUBLISHER, type: EXTENSION_TYPE, typeHandlerVersion: spec.typeHandlerVersion, autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion, enableAutomaticUpgrade: spec.enableAutomaticUpgrade }
       : undefined;
-    out.out(JSON.stringify(jsonReport(command, rows, seconds, duplicates, extension), null, 2));
+    const { results, ...head } = jsonReport(command, rows, seconds, duplicates, extension);
+    writeJsonDocument(out, {
+      ...head,
+      ...(stopped ? { stopped: { reason: "failure budget spent", ...stopped }, neverTouched: neverTouched.map((r) => r.id) } : {}),
+      ...(journal ? { journal } : {}),
+    }, results);
     out.err(summaryLine(rows));
-    return;
+  } else {
+    for (const line of table(rows)) out.out(line);
+    if (stopped) {
+      out.out("");
+      out.out(`Stopped: ${stopped.failures} failures exceeded --max-failures ${stopped.maxFailures}; machines in flight finished, ${neverTouched.length} never touched:`);
+      for (const r of neverTouched) out.out(`  ${r.id}`);
+    }
+    out.out(summaryLine(rows));
   }
-  for (const line of table(rows)) out.out(line);
-  out.out(summaryLine(rows));
+}
+
+function reportPlan(rows: Row[], targets: Target[], plans: Map<string, PlanItem>, seconds: number, values: Values, out: Output): void {
+  const items = targets.map((t, i) => ({ target: t, row: rows[i]!, plan: plans.get(t.key) }));
+  if (values.json) {
+    const { results, ...head } = planReport(items, seconds);
+    writeJsonDocument(out, head, results as unknown[]);
+  } else {
+    for (const line of planTable(items)) out.out(line);
+  }
+  const count = (action: string): number => items.filter((i) => (i.plan?.action ?? (i.row.errorCode === NOT_LINUX ? "skip" : "error")) === action).length;
+  const line = `plan: ${count("create")} to create, ${count("update")} to update, ${count("unchanged")} unchanged, ${count("skip")} skipped, ${count("error")} could not be read; nothing was changed`;
+  if (values.json) out.err(line);
+  else out.out(line);
 }

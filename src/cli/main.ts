@@ -2,6 +2,7 @@
 // code to `run`. Everything else lives in commands.ts so tests can run the same code in-process.
 import { pathToFileURL } from "node:url";
 import { run, EXIT_INTERRUPTED } from "./commands.ts";
+import { keepHeapCompact } from "./memory.ts";
 import { Redactor } from "./redact.ts";
 
 /**
@@ -22,8 +23,9 @@ function guardStreams(): (redactor: Redactor) => void {
   };
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
   const setRedactor = guardStreams();
+  keepHeapCompact();
   const interrupt = new AbortController();
   process.on("SIGINT", () => {
     if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);

@@ -40,6 +40,8 @@ export interface RetryEvent {
 
 export interface RetryScope {
   onRetry(event: RetryEvent): void;
+  /** The machine's region once known: Compute throttles extension writes per subscription and region. */
+  region?: string;
 }
 
 /**

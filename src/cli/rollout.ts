@@ -7,7 +7,7 @@ import { StepError } from "./arm.ts";
 import { retryScope, type RetryEvent } from "./retry.ts";
 import type { Target } from "./targets.ts";
 
-export type RowResult = Outcome["result"] | "timeout" | "cancelled" | "skipped";
+export type RowResult = Outcome["result"] | "timeout" | "cancelled" | "skipped" | "not-started";
 
 export interface Row {
   machine: string;
@@ -36,6 +36,24 @@ export interface RolloutOptions {
   onRow?: (row: Row, done: number, total: number) => void;
   /** Describes the operation in messages, e.g. "deploy". */
   what: string;
+  /** Machines per wave: a wave starts only when the previous one has finished. All at once when absent. */
+  batch?: number;
+  /** Failures tolerated; one more and no new machine starts (machines in flight finish). Unlimited when absent. */
+  maxFailures?: number;
+  /** Called when a wave starts (1-based). */
+  onWave?: (wave: number, waves: number, size: number) => void;
+}
+
+export interface FleetRun {
+  /** One row per target, in the targets' order. */
+  rows: Row[];
+  /** Set when the failure budget stopped the run. */
+  stopped?: { failures: number; maxFailures: number };
+}
+
+/** What counts against --max-failures: anything that did not end well, except an interrupt. */
+export function countsAsFailure(row: Row): boolean {
+  return row.result !== "ok" && row.result !== "not-installed" && row.result !== "cancelled" && row.result !== "skipped" && row.result !== "not-started";
 }
 
 function formatDuration(ms: number): string {
@@ -100,27 +118,52 @@ async function runOne(target: Target, work: Work, options: RolloutOptions): Prom
   };
 }
 
-/** Rows come back in the targets' order; onRow sees them in completion order. */
-export async function runFleet(targets: Target[], work: Work, options: RolloutOptions): Promise<Row[]> {
+/**
+ * Rows come back in the targets' order; onRow sees them in completion order. Waves run one after another; the
+ * failure budget is checked before each machine starts, so once it is spent only machines already in flight
+ * finish and every other one is reported `not-started`.
+ */
+export async function runFleet(targets: Target[], work: Work, options: RolloutOptions): Promise<FleetRun> {
   const rows: Row[] = new Array(targets.length);
-  let next = 0;
   let done = 0;
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const index = next++;
-      const target = targets[index];
-      if (target === undefined) return;
-      const row = options.signal?.aborted
-        ? { machine: target.label, id: target.id, kind: target.kind, result: "skipped" as const, code: null, message: "not started: the run was interrupted", seconds: 0, retries: 0 }
-        : await runOne(target, work, options);
-      rows[index] = row;
-      done++;
-      options.onRow?.(row, done, targets.length);
-    }
-  };
-  const workers = Math.max(1, Math.min(options.concurrency, targets.length));
-  await Promise.all(Array.from({ length: workers }, worker));
-  return rows;
+  let failures = 0;
+  let stopped: FleetRun["stopped"];
+  const budgetSpent = (): boolean => options.maxFailures !== undefined && failures > options.maxFailures;
+  const placeholder = (target: Target, result: "skipped" | "not-started", message: string): Row =>
+    ({ machine: target.label, id: target.id, kind: target.kind, result, code: null, message, seconds: 0, retries: 0 });
+
+  const size = Math.max(1, options.batch ?? targets.length);
+  const waves = Math.ceil(targets.length / size);
+  for (let wave = 0; wave < waves; wave++) {
+    const first = wave * size;
+    const last = Math.min(targets.length, first + size);
+    if (!options.signal?.aborted && !budgetSpent()) options.onWave?.(wave + 1, waves, last - first);
+    let next = first;
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        const index = next++;
+        if (index >= last) return;
+        const target = targets[index]!;
+        let row: Row;
+        if (options.signal?.aborted) {
+          row = placeholder(target, "skipped", "not started: the run was interrupted");
+        } else if (budgetSpent()) {
+          row = placeholder(target, "not-started", `not started: the failure budget was spent (${failures} failures, --max-failures ${options.maxFailures})`);
+        } else {
+          row = await runOne(target, work, options);
+          if (countsAsFailure(row)) failures++;
+          if (budgetSpent() && !stopped) stopped = { failures, maxFailures: options.maxFailures! };
+        }
+        rows[index] = row;
+        done++;
+        options.onRow?.(row, done, targets.length);
+      }
+    };
+    const workers = Math.max(1, Math.min(options.concurrency, last - first));
+    await Promise.all(Array.from({ length: workers }, worker));
+  }
+  if (stopped) stopped.failures = failures;
+  return { rows, ...(stopped ? { stopped } : {}) };
 }
 
 export function succeeded(row: Row): boolean {

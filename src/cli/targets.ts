@@ -115,6 +115,24 @@ export function buildTargetList(sources: TargetSource[]): TargetList {
   return { targets: label([...byKey.values()]), duplicates, problems };
 }
 
+export async function loadTargetSources(args: string[], files: string[]): Promise<{ sources: TargetSource[]; problems: string[] }> {
+  const sources: TargetSource[] = args.map((value, index) => ({ value, where: `argument ${index + 1}` }));
+  const problems: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (e) {
+      problems.push(`cannot read targets file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      continue;
+    }
+    const parsed = parseTargetsFile(text, file);
+    sources.push(...parsed.sources);
+    problems.push(...parsed.problems);
+  }
+  return { sources, problems };
+}
+
 export async function loadTargets(args: string[], files: string[]): Promise<TargetList> {
   const sources: TargetSource[] = args.map((value, index) => ({ value, where: `argument ${index + 1}` }));
   const problems: string[] = [];

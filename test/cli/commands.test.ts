@@ -123,10 +123,10 @@ describe("command line", () => {
 
   test("usage errors exit 2 with the cause and where to look", async () => {
     const cases: [string[], RegExp][] = [
-      [["frobnicate"], /unknown command "frobnicate"; expected one of: validate, deploy, status, remove/],
+      [["frobnicate"], /unknown command "frobnicate"; expected one of: validate, plan, deploy, status, remove/],
       [["status", "--settings", "x", vm], /--settings does not apply to "status"/],
       [["status", "--bogus", vm], /Unknown option '--bogus'.*fleet status --help/],
-      [["status"], /no targets: give resource ids as arguments or in a file with -f/],
+      [["status"], /no targets: give resource ids as arguments, in a file with -f, or select them from Resource Graph/],
       [["status", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"], /subscription "x" is not a GUID/],
       [["status", `${vm}/extensions/OmsAgentForLinux`], /is an extension id; give the machine's id/],
       [["status", vm.replace("virtualMachines/vm1", "virtualMachineScaleSets/ss/virtualMachines/3")], /is a scale-set instance/],

@@ -39,9 +39,11 @@ describe("deploy", () => {
         const put = arm.machine(ids[0]!)!.lastPut as { location: string; properties: Record<string, unknown> };
         assert.equal(put.location, "westeurope");
         assert.deepEqual(
-          { publisher: put.properties.publisher, type: put.properties.type, typeHandlerVersion: put.properties.typeHandlerVersion, autoUpgradeMinorVersion: put.properties.autoUpgradeMinorVersion },
-          { publisher: "Microsoft.EnterpriseCloud.Monitoring", type: "OmsAgentForLinux", typeHandlerVersion: "1.19", autoUpgradeMinorVersion: true },
+          { publisher: put.properties.publisher, type: put.properties.type, typeHandlerVersion: put.properties.typeHandlerVersion, autoUpgradeMinorVersion: put.properties.autoUpgradeMinorVersion, enableAutomaticUpgrade: put.properties.enableAutomaticUpgrade },
+          { publisher: "Microsoft.EnterpriseCloud.Monitoring", type: "OmsAgentForLinux", typeHandlerVersion: "1.19", autoUpgradeMinorVersion: true, enableAutomaticUpgrade: false },
         );
+        // Sent explicitly: newer compute API versions may turn automatic upgrades on when it is left out.
+        assert.equal((arm.machine(ids[2]!)!.lastPut as { properties: Record<string, unknown> }).properties.enableAutomaticUpgrade, false);
         assert.deepEqual(put.properties.settings, { workspaceId: WORKSPACE_ID, stopOnMultipleConnections: "true" });
         assert.deepEqual(put.properties.protectedSettings, { workspaceKey: WORKSPACE_KEY });
         const arcPut = arm.machine(ids[3]!)!.lastPut as { location: string; properties: Record<string, unknown> };

@@ -55,6 +55,14 @@ export interface MachineConfig {
   instances?: number;
   failedInstances?: Record<string, HandlerFailure>;
   upgradeMode?: "Automatic" | "Manual" | "Rolling";
+  /** Resource tags, for Resource Graph queries. */
+  tags?: Record<string, string>;
+}
+
+/** A token bucket: `capacity` requests, refilled continuously at `refillPerMinute`. */
+export interface BucketConfig {
+  capacity: number;
+  refillPerMinute: number;
 }
 
 interface Extension {
@@ -104,7 +112,18 @@ export interface FakeArmOptions {
   token?: string;
   /** Keep a log of every request (off for the benchmark to keep memory flat). */
   logRequests?: boolean;
+  /**
+   * Compute's limit on extension writes (PUT/DELETE), one bucket per subscription and region; when it is
+   * empty a write gets 429 with Retry-After. Default 1,500 requests refilling 500 per minute; null: no limit.
+   */
+  writeBucket?: BucketConfig | null;
+  /** Most rows per Resource Graph page, whatever $top asks for (Resource Graph's own maximum is 1,000). */
+  graphPageSize?: number;
 }
+
+export const COMPUTE_WRITE_BUCKET: BucketConfig = { capacity: 1500, refillPerMinute: 500 };
+/** The counter name the fake reports in x-ms-ratelimit-remaining-resource. */
+export const WRITE_COUNTER = "Microsoft.Compute/PutVMExtensionSubscriptionRegion";
 
 export interface LoggedRequest {
   method: string;
@@ -123,6 +142,13 @@ export interface FakeArmStats {
   /** 409s caused by a second write while an operation ran (not injected): must stay 0 for the CLI. */
   overlappingWrites: number;
   injected: { conflicts: number; throttles: number; serverErrors: number; pollErrors: number };
+  /** Extension PUTs received (throttled ones included). */
+  puts: number;
+  /** Writes answered 429 because the write bucket was empty. */
+  throttled: number;
+  /** Lowest remaining count reported by any write bucket. */
+  minRemaining: number;
+  graphQueries: number;
 }
 
 export interface FakeArm {
@@ -196,13 +222,43 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
   const stats: FakeArmStats = {
     requests: 0, activeOps: 0, maxActiveOps: 0, inFlight: 0, maxInFlight: 0, overlappingWrites: 0,
     injected: { conflicts: 0, throttles: 0, serverErrors: 0, pollErrors: 0 },
+    puts: 0, throttled: 0, minRemaining: Number.POSITIVE_INFINITY, graphQueries: 0,
   };
+  const bucketConfig = options.writeBucket === undefined ? COMPUTE_WRITE_BUCKET : options.writeBucket;
+  const buckets = new Map<string, { tokens: number; at: number }>();
+
+  /**
+   * Takes one token from the machine's subscription-and-region bucket. Returns the remaining count to report,
+   * or the Retry-After (seconds) when the bucket is empty.
+   */
+  function takeWriteToken(m: Machine): { remaining: number } | { retryAfter: number } | undefined {
+    if (!bucketConfig) return undefined;
+    const key = `${m.subscriptionId}|${m.config.location ?? "westeurope"}`.toLowerCase();
+    const now = performance.now();
+    const perMs = bucketConfig.refillPerMinute / 60_000;
+    const bucket = buckets.get(key) ?? { tokens: bucketConfig.capacity, at: now };
+    bucket.tokens = Math.min(bucketConfig.capacity, bucket.tokens + (now - bucket.at) * perMs);
+    bucket.at = now;
+    buckets.set(key, bucket);
+    if (bucket.tokens < 1) return { retryAfter: Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000)) };
+    bucket.tokens -= 1;
+    const remaining = Math.floor(bucket.tokens);
+    stats.minRemaining = Math.min(stats.minRemaining, remaining);
+    return { remaining };
+  }
+
+  function rateLimitHeaders(remaining: number): Record<string, string> {
+    return { "x-ms-ratelimit-remaining-resource": `${WRITE_COUNTER};${remaining}`, "x-ms-ratelimit-remaining-subscription-writes": "11999" };
+  }
   let endpoint = "";
   let nextOp = 1;
 
+  /** Rate-limit headers for the response being written, set when a write took a token. */
+  const extraHeaders = new WeakMap<ServerResponse, Record<string, string>>();
+
   function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): number {
     const text = body === undefined ? "" : JSON.stringify(body);
-    res.writeHead(status, { ...(text ? { "content-type": "application/json; charset=utf-8" } : {}), "x-ms-request-id": `req-${stats.requests}`, ...headers });
+    res.writeHead(status, { ...(text ? { "content-type": "application/json; charset=utf-8" } : {}), "x-ms-request-id": `req-${stats.requests}`, ...extraHeaders.get(res), ...headers });
     res.end(text);
     return status;
   }
@@ -333,7 +389,14 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
       return error(res, 400, "InvalidRequestContent", "The request content was not valid JSON.");
     }
     m.puts++;
+    stats.puts++;
     m.lastPut = body;
+    const token = takeWriteToken(m);
+    if (token && "retryAfter" in token) {
+      stats.throttled++;
+      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", { "retry-after": String(token.retryAfter), ...rateLimitHeaders(0) });
+    }
+    if (token) extraHeaders.set(res, rateLimitHeaders(token.remaining));
     const fault = injectWriteFault(m, res, raw);
     if (fault !== undefined) return fault;
     if (m.activeOp) {
@@ -360,6 +423,12 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
 
   function deleteExtension(m: Machine, name: string, res: ServerResponse): number {
     m.deletes++;
+    const token = takeWriteToken(m);
+    if (token && "retryAfter" in token) {
+      stats.throttled++;
+      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", { "retry-after": String(token.retryAfter), ...rateLimitHeaders(0) });
+    }
+    if (token) extraHeaders.set(res, rateLimitHeaders(token.remaining));
     const fault = injectWriteFault(m, res, "");
     if (fault !== undefined) return fault;
     if (m.activeOp) {
@@ -417,6 +486,53 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     return send(res, 200, { value });
   }
 
+  /**
+   * Resource Graph, for the subset of KQL the CLI writes (src/cli/graph.ts): `type in~ (…)`, `resourceGroup
+   * in~ (…)`, `tagsLower['k'] == 'v'`, `isnotempty(tagsLower['k'])` over lower-cased tags; rows ordered by id,
+   * paged with $skipToken.
+   */
+  function graphQuery(raw: string, res: ServerResponse): number {
+    stats.graphQueries++;
+    let body: { query?: string; subscriptions?: string[]; options?: { $top?: number; $skipToken?: string; resultFormat?: string } };
+    try {
+      body = JSON.parse(raw) as typeof body;
+    } catch {
+      return error(res, 400, "InvalidRequestContent", "The request content was not valid JSON.");
+    }
+    const query = body.query ?? "";
+    const literals = (text: string): string[] => [...text.matchAll(/'((?:[^'\\]|\\.)*)'/g)].map((m) => (m[1] ?? "").replace(/\\(.)/g, "$1"));
+    const listAfter = (field: string): string[] | undefined => {
+      const match = new RegExp(`\\| where ${field} in~ \\(([^)]*)\\)`).exec(query);
+      return match ? literals(match[1] ?? "").map((x) => x.toLowerCase()) : undefined;
+    };
+    const types = listAfter("type");
+    const groups = listAfter("resourceGroup");
+    if (!types) return error(res, 400, "BadRequest", "The fake Resource Graph needs a `type in~ (…)` filter.");
+    const tagEquals = [...query.matchAll(/\| where tagsLower\['((?:[^'\\]|\\.)*)'\] == '((?:[^'\\]|\\.)*)'/g)].map((m) => [(m[1] ?? "").replace(/\\(.)/g, "$1"), (m[2] ?? "").replace(/\\(.)/g, "$1")] as const);
+    const tagPresent = [...query.matchAll(/\| where isnotempty\(tagsLower\['((?:[^'\\]|\\.)*)'\]\)/g)].map((m) => (m[1] ?? "").replace(/\\(.)/g, "$1"));
+    const subscriptions = body.subscriptions?.map((x) => x.toLowerCase());
+    const typeName = (m: Machine): string => `${TYPES[m.kind].provider}/${TYPES[m.kind].type}`.toLowerCase();
+    const tagOf = (m: Machine, key: string): string | undefined => Object.entries(m.config.tags ?? {}).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
+    const rows = [...machines.values()]
+      .filter((m) => types.includes(typeName(m)))
+      .filter((m) => !subscriptions || subscriptions.includes(m.subscriptionId.toLowerCase()))
+      .filter((m) => !groups || groups.includes(m.resourceGroup.toLowerCase()))
+      .filter((m) => tagEquals.every(([k, v]) => tagOf(m, k)?.toLowerCase() === v.toLowerCase()))
+      .filter((m) => tagPresent.every((k) => (tagOf(m, k) ?? "") !== ""))
+      .sort((a, b) => (a.id.toLowerCase() < b.id.toLowerCase() ? -1 : 1));
+    const offset = body.options?.$skipToken ? Number(Buffer.from(body.options.$skipToken, "base64").toString("utf8")) : 0;
+    const size = Math.min(body.options?.$top ?? 100, options.graphPageSize ?? 1000);
+    const page = rows.slice(offset, offset + size).map((m) => ({
+      id: m.id, type: typeName(m), location: m.config.location ?? "westeurope",
+      osType: m.kind === "arc" ? (m.config.os ?? "Linux").toLowerCase() : (m.config.os ?? "Linux"),
+    }));
+    const more = offset + size < rows.length;
+    return send(res, 200, {
+      totalRecords: rows.length, count: page.length, resultTruncated: "false", data: page, facets: [],
+      ...(more ? { $skipToken: Buffer.from(String(offset + size)).toString("base64") } : {}),
+    });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<number> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -435,6 +551,9 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
 
     if (req.headers.authorization !== `Bearer ${token}`) {
       return error(res, 401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or invalid.");
+    }
+    if (lower === "/providers/microsoft.resourcegraph/resources") {
+      return method === "POST" ? graphQuery(raw, res) : error(res, 405, "MethodNotAllowed", `${method} on Resource Graph is not faked.`);
     }
     if (opMatch) {
       if (!op || method !== "GET") return error(res, 404, "NotFound", `No operation ${opMatch[2]}.`);
@@ -456,8 +575,9 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     if (method !== "GET") return error(res, 405, "MethodNotAllowed", `${method} on an extension is not faked.`);
     const ext = m.extensions.get(name.toLowerCase());
     if (!ext) return error(res, 404, "NotFound", `The entity '${name}' was not found in this Azure location.`);
-    // In body-style LROs the SDK polls the resource itself.
-    if (style === "body" && m.activeOp?.status === "InProgress" && m.activeOp.action === "put") {
+    // The operation moves on whoever looks: in body-style LROs the SDK polls the resource itself, and a
+    // resumed run polls the resource of an operation an earlier process started.
+    if (m.activeOp?.status === "InProgress" && m.activeOp.action === "put") {
       m.activeOp.pollsLeft--;
       if (m.activeOp.pollsLeft <= 0) finish(m.activeOp);
     }

@@ -1,5 +1,6 @@
 // Shared by the fleet CLI tests: run the CLI in-process and capture what it prints, and write settings files
 // into a per-test temp directory (tests never write anywhere else).
+import { mkdtempSync, rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +20,10 @@ export interface CliResult {
   seconds: number;
 }
 
+/** Journals of deploy runs that name none land here (XDG_STATE_HOME), never in the real home directory. */
+export const STATE_HOME = mkdtempSync(join(tmpdir(), "fleet-cli-state-"));
+process.once("exit", () => rmSync(STATE_HOME, { recursive: true, force: true }));
+
 export async function runCli(args: string[], deps: Partial<RunDeps> = {}): Promise<CliResult> {
   let stdout = "";
   let stderr = "";
@@ -26,7 +31,7 @@ export async function runCli(args: string[], deps: Partial<RunDeps> = {}): Promi
   const code = await run(args, {
     stdout: { write: (s) => void (stdout += s) },
     stderr: { write: (s) => void (stderr += s) },
-    env: {},
+    env: { XDG_STATE_HOME: STATE_HOME },
     // Short backoffs keep retry tests fast; the counts and the logic are the production ones.
     retry: { baseDelayMs: 2, maxDelayMs: 10 },
     readStdin: async () => "",

@@ -5,6 +5,9 @@ import { createArmClients } from "../../src/cli/clients.ts";
 import { codeFromStatusCode, fromArcStatus, fromStatuses, parseHandlerMessage } from "../../src/cli/instance-view.ts";
 import { backoffMs, DEFAULT_RETRY, FLEET_RETRY_POLICY, fleetRetryPolicy, isRetryableStatus, retryAfterMs, retryScope, type RetryEvent } from "../../src/cli/retry.ts";
 import { buildTargetList, parseTargetId, parseTargetsFile } from "../../src/cli/targets.ts";
+import { parseCountOrPercent } from "../../src/cli/args.ts";
+import { graphQuery, kqlString } from "../../src/cli/graph.ts";
+import { Pacer, remainingCounters } from "../../src/cli/throttle.ts";
 import { fakeCredential } from "./fake-arm.ts";
 
 type Policy = ReturnType<typeof fleetRetryPolicy>;
@@ -177,5 +180,74 @@ describe("targets", () => {
       id(sub, "rg", "Microsoft.HybridCompute/machines", "a"),
     ]);
     assert.deepEqual(list.targets.map((t) => t.label), ["00000000/rg/a", "11111111/rg/a", "rg/a (arc)"]);
+  });
+});
+
+describe("write pacing", () => {
+  test("reads ARM's and Compute's remaining-request headers", () => {
+    const headers: Record<string, string> = {
+      "x-ms-ratelimit-remaining-subscription-writes": "1199",
+      "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/PutVM3Min;239, Microsoft.Compute/PutVM30Min;1187",
+    };
+    assert.deepEqual([...remainingCounters((name) => headers[name])], [["subscription-writes", 1199], ["Microsoft.Compute/PutVM3Min", 239], ["Microsoft.Compute/PutVM30Min", 1187]]);
+    assert.equal(remainingCounters(() => undefined).size, 0);
+  });
+
+  test("sends at full speed while requests remain, then no faster than the estimated refill (synthetic clock)", () => {
+    const pacer = new Pacer({ reserve: 5, windowMs: 10_000, minSpanMs: 1_000, probeMs: 500 });
+    const key = "sub|westeurope";
+    const counters = (n: number): Map<string, number> => new Map([["bucket", n]]);
+    assert.equal(pacer.delayMs(key, 0), 0, "nothing known: no waiting");
+    // A bucket of 100 refilling 10 per second, drained by a write every 20 ms, each answered at once.
+    let tokens = 100;
+    let t = 0;
+    for (; tokens > 6; t += 20) {
+      assert.equal(pacer.delayMs(key, t), 0, `full speed at ${tokens} remaining`);
+      pacer.sent(key, t);
+      tokens = tokens - 1 + 0.2;
+      pacer.answered(key, counters(Math.floor(tokens)), t);
+    }
+    // At the reserve the next write waits about one request's worth of refill (100 ms at 10/s).
+    const delay = pacer.delayMs(key, t);
+    assert.ok(delay > 50 && delay < 200, `delay ${delay} ms`);
+    assert.equal(pacer.delayMs(key, t + delay), 0);
+    // Another subscription or region is another bucket.
+    assert.equal(pacer.delayMs("sub|eastus", t), 0);
+  });
+
+  test("with the reserve reached and no refill seen, writes go one at a time as probes", () => {
+    const pacer = new Pacer({ reserve: 5, minSpanMs: 1_000, probeMs: 500 });
+    pacer.sent("k", 0);
+    pacer.answered("k", new Map([["bucket", 3]]), 0);
+    assert.equal(pacer.delayMs("k", 100), 400);
+    assert.equal(pacer.delayMs("k", 500), 0);
+    pacer.sent("k", 500);
+    assert.equal(pacer.delayMs("k", 600), 500, "a probe in flight: wait for its answer");
+    pacer.answered("k", new Map(), 700);
+    assert.equal(pacer.delayMs("k", 60_001), 0, "a counter not seen for a whole window no longer holds writes back");
+  });
+});
+
+describe("Resource Graph query and wave options", () => {
+  test("the query filters type, resource group and tags, with KQL string escaping", () => {
+    const q = graphQuery({ subscriptions: [], resourceGroups: ["rg-a"], tags: [{ key: "Env", value: "It's Prod" }, { key: "owner" }], kinds: ["vm", "arc"] });
+    assert.match(q, /^resources\n\| where type in~ \('microsoft\.compute\/virtualmachines', 'microsoft\.hybridcompute\/machines'\)\n/);
+    assert.match(q, /\| where resourceGroup in~ \('rg-a'\)/);
+    assert.match(q, /\| extend tagsLower = parse_json\(tolower\(tostring\(tags\)\)\)\n/);
+    assert.match(q, /\| where tagsLower\['env'\] == 'it\\'s prod'/);
+    assert.match(q, /\| where isnotempty\(tagsLower\['owner'\]\)/);
+    assert.match(q, /\| order by id asc$/);
+    assert.equal(kqlString("a\\b'c"), "'a\\\\b\\'c'");
+  });
+
+  test("--batch and --max-failures take a count or a percentage of the fleet", () => {
+    assert.deepEqual(parseCountOrPercent("50", "--batch", 1000, "up", 1), { ok: true, value: 50 });
+    assert.deepEqual(parseCountOrPercent("10%", "--batch", 15, "up", 1), { ok: true, value: 2 });
+    assert.deepEqual(parseCountOrPercent("10%", "--max-failures", 15, "down", 0), { ok: true, value: 1 });
+    assert.deepEqual(parseCountOrPercent("1%", "--batch", 5, "up", 1), { ok: true, value: 1 });
+    assert.deepEqual(parseCountOrPercent("0", "--max-failures", 5, "down", 0), { ok: true, value: 0 });
+    assert.equal(parseCountOrPercent("0", "--batch", 5, "up", 1).ok, false);
+    assert.equal(parseCountOrPercent("150%", "--batch", 5, "up", 1).ok, false);
+    assert.equal(parseCountOrPercent("lots", "--batch", 5, "up", 1).ok, false);
   });
 });
