@@ -2,7 +2,7 @@
 // (`status --settings x`) is an error instead of being silently ignored.
 import { parseArgs } from "node:util";
 
-export const COMMANDS = ["validate", "plan", "deploy", "status", "remove"] as const;
+export const COMMANDS = ["validate", "plan", "deploy", "status", "remove", "diagnose"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 const OPTIONS = {
@@ -35,6 +35,7 @@ const OPTIONS = {
   "max-failures": { type: "string" },
   journal: { type: "string" },
   resume: { type: "string" },
+  offline: { type: "boolean" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -55,6 +56,7 @@ const ALLOWED: Record<Command, Set<OptionName>> = {
   ]),
   status: new Set(["help", ...FLEET_OPTIONS]),
   remove: new Set(["help", ...FLEET_OPTIONS]),
+  diagnose: new Set(["help", ...FLEET_OPTIONS, "offline"]),
 };
 
 export interface Values {
@@ -87,6 +89,7 @@ export interface Values {
   "max-failures"?: string;
   journal?: string;
   resume?: string;
+  offline?: boolean;
 }
 
 export type ParsedArgs =
@@ -163,6 +166,7 @@ Usage:
   omsagent-fleet deploy   --resume <journal> --settings <..> --protected-settings <..> [options]
   omsagent-fleet status   [targets...] [-f targets.txt] [selection] [options]
   omsagent-fleet remove   [targets...] [-f targets.txt] [selection] [options]
+  omsagent-fleet diagnose [targets...] [-f targets.txt] [selection] [--offline] [options]
 
 Targets are ARM resource ids of virtual machines, scale sets or Arc machines:
   /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>
@@ -195,7 +199,11 @@ Deploy only:
   --location <region>           skip the GET of each machine that otherwise supplies its location
   --dry-run                     validate everything and print the targets without changing anything
 
-Fleet options (plan, deploy, status, remove):
+Diagnose:
+  runs \`omsagent-shim doctor\` on each VM, scale-set instance or Arc machine through Run Command and reports which checks fail
+  where; --offline skips doctor's network checks (DNS, TCP 443, TLS and clock against the service)
+
+Fleet options (plan, deploy, status, remove, diagnose):
   --name <name>                 extension resource name (default OmsAgentForLinux)
   --concurrency <n>             machines in flight at once (default 16)
   --timeout <duration>          deadline per machine, e.g. 45m, 90s (default 45m)

@@ -161,6 +161,13 @@ export class MachineOps {
     });
   }
 
+  /** The machine's region, which resources created under it (Arc run commands) must name. */
+  async location(t: Target, signal: AbortSignal): Promise<string> {
+    const parent = await this.parent(t, signal);
+    if (!parent.location) throw new StepError(`GET ${KIND_NAME[t.kind]}`, new Error("the machine has no location"));
+    return parent.location;
+  }
+
   /** Reasons not to send the PUT at all, each a cause and a fix. */
   private refuse(t: Target, parent: Parent): Outcome | undefined {
     if (parent.osType && parent.osType.toLowerCase() === "windows") {

@@ -8,6 +8,7 @@ import type { TokenCredential } from "@azure/identity";
 import { parseCommandLine, parseCountOrPercent, parseDuration, parseInteger, USAGE, type Command, type Values } from "./args.ts";
 import { EXTENSION_TYPE, MachineOps, PUBLISHER, type DeployHooks, type ExtensionSpec, type Outcome, type PlanItem } from "./arm.ts";
 import { CLOUDS, createArmClients, defaultScope, type ArmClients, type ArmConnection } from "./clients.ts";
+import { diagnose, failingChecks, type DoctorVerdict } from "./diagnose.ts";
 import { explainError } from "./errors.ts";
 import { parseKinds, parseTag, notLinuxReason, queryMachines, type GraphSelection } from "./graph.ts";
 import { Journal, JOURNAL_VERSION, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "./journal.ts";
@@ -213,6 +214,7 @@ async function dispatch(command: Command, values: Values, positionals: string[],
   }
 
   const plans = new Map<string, PlanItem>();
+  const verdicts = new Map<string, DoctorVerdict>();
   const location = values.location;
   const work = async (t: Target, signal: AbortSignal): Promise<Outcome> => {
     if (command === "plan") {
@@ -221,6 +223,11 @@ async function dispatch(command: Command, values: Values, positionals: string[],
       return { result: "ok", code: null, message: item.message };
     }
     if (command === "status") return ops.status(t, fleet.name, signal);
+    if (command === "diagnose") {
+      const done = await diagnose(clients!, t, values.offline === true, signal, () => ops.location(t, signal), fleet.pollIntervalMs);
+      if (done.verdict) verdicts.set(t.label, done.verdict);
+      return done.outcome;
+    }
     if (command === "remove") return ops.remove(t, fleet.name, signal);
     const hooks: DeployHooks = journal
       ? { beforePut: () => journal.record(t.id, "sending"), onAccepted: () => void journal.record(t.id, "accepted").catch(() => undefined) }
@@ -256,6 +263,8 @@ async function dispatch(command: Command, values: Values, positionals: string[],
 
   if (command === "plan") {
     reportPlan(rows, list.targets, plans, seconds, values, out);
+  } else if (command === "diagnose") {
+    reportDiagnose(rows, verdicts, seconds, list.duplicates.map((d) => d.value), values, out);
   } else {
     report(command, rows, seconds, list.duplicates.map((d) => d.value), spec, values, out, run.stopped, journal?.path);
   }
@@ -537,6 +546,26 @@ function report(command: Command, rows: Row[], seconds: number, duplicates: stri
     }
     out.out(summaryLine(rows));
   }
+}
+
+/** The usual table (or JSON rows with each machine's failing checks), then which checks fail where. */
+function reportDiagnose(rows: Row[], verdicts: Map<string, DoctorVerdict>, seconds: number, duplicates: string[], values: Values, out: Output): void {
+  const failing = failingChecks(verdicts);
+  if (values.json) {
+    const { results, ...head } = jsonReport("diagnose", rows, seconds, duplicates);
+    const withChecks = results.map((row) => ({ ...row, failedChecks: (verdicts.get(row.machine)?.checks ?? []).filter((c) => !c.ok) }));
+    writeJsonDocument(out, { ...head, failingChecks: failing }, withChecks);
+    out.err(summaryLine(rows));
+    return;
+  }
+  for (const line of table(rows)) out.out(line);
+  if (failing.length > 0) {
+    out.out("");
+    out.out("Failing checks:");
+    const width = Math.max(...failing.map((f) => f.check.length));
+    for (const f of failing) out.out(`  ${f.check.padEnd(width)}  ${f.machines.length} ${f.machines.length === 1 ? "machine" : "machines"}: ${f.machines.join(", ")}`);
+  }
+  out.out(summaryLine(rows));
 }
 
 function reportPlan(rows: Row[], targets: Target[], plans: Map<string, PlanItem>, seconds: number, values: Values, out: Output): void {

@@ -4,7 +4,7 @@
 // with no allowInsecureConnection escape), and the point is to run the real SDK clients unmodified.
 //
 // Implemented: VM, scale-set and Arc machine GETs; extension PUT/GET/DELETE on all three; scale-set instance
-// lists with instance views; long-running operations through Azure-AsyncOperation, Location, or the resource
+// lists with instance views; Run Command (VMs: the runCommand action; Arc: runCommands resources); long-running operations through Azure-AsyncOperation, Location, or the resource
 // body (provisioningState Creating/Updating → Succeeded/Failed); per-machine fault injection and latency.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -57,6 +57,10 @@ export interface MachineConfig {
   upgradeMode?: "Automatic" | "Manual" | "Rolling";
   /** Resource tags, for Resource Graph queries. */
   tags?: Record<string, string>;
+  /** What `omsagent-shim doctor` prints on this machine when a run command runs it (default: healthy). */
+  doctorOutput?: string;
+  /** Scale sets: what doctor prints on particular instances (by instance id). */
+  instanceDoctorOutput?: Record<string, string>;
 }
 
 /** A token bucket: `capacity` requests, refilled continuously at `refillPerMinute`. */
@@ -88,6 +92,8 @@ interface Machine {
   lastPut?: Record<string, unknown>;
   puts: number;
   deletes: number;
+  /** Scripts run on this machine through Run Command. */
+  runCommands: string[];
 }
 
 interface Operation {
@@ -467,6 +473,58 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     return ext ? send(res, 200, extensionBody(m, ext, false)) : error(res, 404, "NotFound", "gone");
   }
 
+  const HEALTHY_DOCTOR = JSON.stringify({ healthy: true, total: 24, checks: [] });
+
+  /** The script a run command carries; doctor's verdict is whatever the machine is configured to print. */
+  function runScript(m: Machine, script: string, instanceId?: string): { output: string; exitCode: number } {
+    m.runCommands.push(script);
+    const output = (instanceId !== undefined ? m.config.instanceDoctorOutput?.[instanceId] : undefined) ?? m.config.doctorOutput ?? HEALTHY_DOCTOR;
+    let healthy = false;
+    try {
+      healthy = (JSON.parse(output.trim().split("\n").at(-1) ?? "") as { healthy?: boolean }).healthy === true;
+    } catch {
+      // Not a verdict: a failed run.
+    }
+    return { output: `${output}\n`, exitCode: healthy ? 0 : 1 };
+  }
+
+  /** POST …/runCommand (RunShellScript) on a VM or a scale-set instance: finished at once, output as the real service formats it. */
+  function vmRunCommand(m: Machine, raw: string, res: ServerResponse, instanceId?: string): number {
+    const body = JSON.parse(raw || "{}") as { commandId?: string; script?: string[] };
+    if (body.commandId !== "RunShellScript") return error(res, 400, "InvalidParameter", `The fake serves RunShellScript only, not ${body.commandId}.`);
+    if (instanceId !== undefined && !m.instanceViews.has(instanceId)) return error(res, 404, "NotFound", `No instance ${instanceId}.`);
+    const { output } = runScript(m, (body.script ?? []).join("\n"), instanceId);
+    return send(res, 200, {
+      value: [
+        { code: "ProvisioningState/succeeded", level: "Info", displayStatus: "Provisioning succeeded", message: `Enable succeeded: \n[stdout]\n${output}\n[stderr]\n` },
+      ],
+    });
+  }
+
+  /** Arc run commands are resources: PUT runs the script (finished at once), GET reads it, DELETE removes it. */
+  const arcCommands = new Map<string, Record<string, unknown>>();
+  function arcRunCommand(m: Machine, method: string, raw: string, res: ServerResponse): number {
+    if (method === "PUT") {
+      const body = JSON.parse(raw || "{}") as { location?: string; properties?: { source?: { script?: string } } };
+      if (!body.location) return error(res, 400, "LocationRequired", "The location property is required for this definition.");
+      const { output, exitCode } = runScript(m, body.properties?.source?.script ?? "");
+      const resource = {
+        id: `${m.id}/runCommands/omsagent-doctor`,
+        location: body.location,
+        properties: { provisioningState: "Succeeded", instanceView: { executionState: "Succeeded", exitCode, output, error: "" } },
+      };
+      arcCommands.set(m.id.toLowerCase(), resource);
+      return send(res, 200, resource);
+    }
+    const resource = arcCommands.get(m.id.toLowerCase());
+    if (method === "GET") return resource ? send(res, 200, resource) : error(res, 404, "NotFound", "No such run command.");
+    if (method === "DELETE") {
+      arcCommands.delete(m.id.toLowerCase());
+      return send(res, resource ? 200 : 204);
+    }
+    return error(res, 405, "MethodNotAllowed", `${method} on a run command is not faked.`);
+  }
+
   function listInstances(m: Machine, res: ServerResponse): number {
     const value = [...m.instanceViews.entries()].map(([instanceId, views]) => ({
       id: `${m.id}/virtualMachines/${instanceId}`,
@@ -567,6 +625,10 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
       return method === "GET" ? send(res, 200, parentBody(m)) : error(res, 405, "MethodNotAllowed", `${method} on a machine is not faked.`);
     }
     if (m.kind === "vmss" && rest.toLowerCase() === "/virtualmachines" && method === "GET") return listInstances(m, res);
+    if (m.kind === "vm" && rest.toLowerCase() === "/runcommand" && method === "POST") return vmRunCommand(m, raw, res);
+    const instanceRun = /^\/virtualmachines\/([^/]+)\/runcommand$/i.exec(rest);
+    if (m.kind === "vmss" && instanceRun && method === "POST") return vmRunCommand(m, raw, res, instanceRun[1]);
+    if (m.kind === "arc" && /^\/runcommands\/[^/]+$/i.test(rest)) return arcRunCommand(m, method, raw, res);
     const extMatch = /^\/extensions\/([^/]+)$/i.exec(rest);
     if (!extMatch) return error(res, 404, "NotFound", `The fake ARM server does not serve ${path}.`);
     const name = extMatch[1] ?? "";
@@ -621,7 +683,7 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
       machines.set(id.toLowerCase(), {
         kind, id, subscriptionId, resourceGroup, name, config, extensions: new Map(), instanceViews,
         faults: { conflicts: config.conflicts ?? 0, throttles: config.throttles ?? 0, serverErrors: config.serverErrors ?? 0, pollErrors: config.pollErrors ?? 0 },
-        puts: 0, deletes: 0,
+        puts: 0, deletes: 0, runCommands: [],
       });
       return id;
     },

@@ -109,7 +109,7 @@ describe("omsagent-fleet package", () => {
     assert.deepEqual(manifest.bin, { "omsagent-fleet": "dist/omsagent-fleet.mjs" });
     assert.equal(manifest.version, root.version);
     assert.equal(manifest.engines.node, root.engines.node);
-    assert.deepEqual(Object.keys(manifest.dependencies).sort(), ["@azure/arm-compute", "@azure/arm-hybridcompute", "@azure/arm-resourcegraph", "@azure/identity"]);
+    assert.deepEqual(Object.keys(manifest.dependencies).sort(), ["@azure/arm-compute", "@azure/arm-hybridcompute", "@azure/arm-resourcegraph", "@azure/core-rest-pipeline", "@azure/identity"]);
     for (const [name, version] of Object.entries(manifest.dependencies)) {
       assert.match(version, /^\d+\.\d+\.\d+(-[\w.]+)?$/, `${name} is pinned exactly`);
       // The repository's tests run the same versions the package ships with.

@@ -141,6 +141,12 @@ test("a missing tool is named with its fix", async () => {
   assert.deepEqual(r.failed.map((c) => c.name), ["tools"]);
   assert.match(r.failed[0]!.detail, /needs curl.*52 CurlMissing/);
   assert.match(r.failed[0]!.fix!, /install curl/);
+
+  // What the fleet CLI asks for through Run Command (which keeps 4 KB of output): the failures and the count.
+  const brief = await doctor(vm, version, ["--offline", "--failed-only"]);
+  assert.equal(brief.status, 1);
+  assert.deepEqual(brief.report.checks, r.failed);
+  assert.equal((brief.report as { total?: number }).total, r.report.checks.length);
 });
 
 test("a held package-manager lock names its holder", async () => {

@@ -11,7 +11,8 @@ import { agentChecks, agentProxy, historyChecks, machineChecks } from "./checks.
 import { endpointChecks } from "./network.ts";
 import { fail, renderJson, renderText, type Check, type DoctorReport } from "./report.ts";
 
-const USAGE = "usage: omsagent-shim doctor [--json] [--offline]";
+const USAGE = "usage: omsagent-shim doctor [--json [--failed-only]] [--offline]";
+const OPTIONS = ["--json", "--offline", "--failed-only"];
 /** The whole doctor run stays well inside Run Command's own time limit. */
 const BUDGET_MS = 120_000;
 
@@ -21,7 +22,7 @@ export interface DoctorOutput {
 }
 
 export async function runDoctor(args: string[], extensionDir: string, processEnv: NodeJS.ProcessEnv, output: DoctorOutput): Promise<number> {
-  const unknown = args.filter((arg) => arg !== "--json" && arg !== "--offline");
+  const unknown = args.filter((arg) => !OPTIONS.includes(arg));
   if (unknown.length > 0) {
     output.stderr(`OmsAgentForLinux doctor: unknown option ${unknown[0]}\n${USAGE}\n`);
     return 1;
@@ -64,6 +65,7 @@ export async function runDoctor(args: string[], extensionDir: string, processEnv
   }
 
   const report: DoctorReport = { healthy: checks.every((check) => check.ok), checks };
-  output.stdout(json ? renderJson(report) : renderText(report));
+  // --failed-only: what the fleet CLI asks for through Run Command, which keeps only 4 KB of output.
+  output.stdout(json ? renderJson(report, args.includes("--failed-only")) : renderText(report));
   return report.healthy ? 0 : 1;
 }

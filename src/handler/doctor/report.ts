@@ -44,6 +44,7 @@ export function renderText(report: DoctorReport): string {
   return redact(lines.join("\n")) + "\n";
 }
 
-export function renderJson(report: DoctorReport): string {
-  return redact(JSON.stringify(report)) + "\n";
+export function renderJson(report: DoctorReport, failedOnly = false): string {
+  const shown = failedOnly ? { healthy: report.healthy, total: report.checks.length, checks: report.checks.filter((c) => !c.ok) } : report;
+  return redact(JSON.stringify(shown)) + "\n";
 }

@@ -1,0 +1,170 @@
+// `diagnose`: runs the handler's own `omsagent-shim doctor --json --failed-only` on each machine through Azure's
+// Run Command (VMs: the virtualMachines runCommand action; Arc: a machine runCommands resource), and reads its
+// verdict back. Only failing checks travel back: Run Command keeps the last 4 KB of a script's output.
+import { createHttpHeaders, createPipelineRequest } from "@azure/core-rest-pipeline";
+import type { ArmClients } from "./clients.ts";
+import type { Outcome } from "./arm.ts";
+import type { Target } from "./targets.ts";
+
+/** One check as doctor reports it (src/handler/doctor/report.ts). */
+export interface DoctorCheck {
+  area: string;
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+export interface DoctorVerdict {
+  healthy: boolean;
+  total?: number;
+  checks: DoctorCheck[];
+}
+
+const ARC_RUN_COMMAND_API = "2024-07-10";
+const RUN_COMMAND_NAME = "omsagent-doctor";
+const NOT_INSTALLED = JSON.stringify({
+  healthy: false,
+  checks: [{ area: "extension", name: "installed", ok: false, detail: "OmsAgentForLinux is not installed on this machine (no /var/lib/waagent/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-*)", fix: "deploy it: omsagent-fleet deploy" }],
+});
+
+/** The script Run Command executes: the newest installed handler's doctor, or a verdict saying there is none. */
+export function doctorScript(offline: boolean): string {
+  return [
+    "dir=$(ls -d /var/lib/waagent/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-* 2>/dev/null | sort -V | tail -1)",
+    `if [ -z "$dir" ]; then echo '${NOT_INSTALLED}'; exit 1; fi`,
+    `exec sh "$dir/omsagent-shim" doctor --json --failed-only${offline ? " --offline" : ""}`,
+  ].join("\n");
+}
+
+/** The verdict in a script's output (the last line that parses as doctor's JSON), or why there is none. */
+export function parseVerdict(output: string): DoctorVerdict | string {
+  const lines = output.split("\n").map((line) => line.trim()).filter(Boolean);
+  for (const line of [...lines].reverse()) {
+    try {
+      const parsed = JSON.parse(line) as Partial<DoctorVerdict>;
+      if (typeof parsed.healthy === "boolean" && Array.isArray(parsed.checks)) return parsed as DoctorVerdict;
+    } catch {
+      // Not the verdict line.
+    }
+  }
+  const tail = lines.slice(-1)[0] ?? "";
+  return `doctor printed no verdict${tail ? ` (last line: ${tail.slice(0, 200)})` : " (no output)"}`;
+}
+
+export function outcomeOf(verdict: DoctorVerdict): Outcome {
+  const failed = verdict.checks.filter((check) => !check.ok);
+  if (verdict.healthy && failed.length === 0) return { result: "ok", code: null, message: `healthy${verdict.total ? `: all ${verdict.total} checks passed` : ""}` };
+  const first = failed[0];
+  return {
+    result: "failed",
+    code: null,
+    errorCode: "DoctorFailed",
+    message: `${failed.length}${verdict.total ? ` of ${verdict.total}` : ""} checks failed: ${failed.map((c) => `${c.area} ${c.name}`).join(", ")}${first ? ` — first: ${first.detail}${first.fix ? ` — fix: ${first.fix}` : ""}` : ""}`,
+  };
+}
+
+/** `[stdout]` and `[stderr]` sections of a VM Run Command's message. */
+function vmStdout(message: string): string {
+  const start = message.indexOf("[stdout]");
+  if (start < 0) return message;
+  const end = message.indexOf("[stderr]", start);
+  return message.slice(start + "[stdout]".length, end < 0 ? undefined : end);
+}
+
+async function runOnVm(clients: ArmClients, t: Target, script: string, signal: AbortSignal): Promise<string> {
+  const result = await clients
+    .compute(t.subscriptionId)
+    .virtualMachines.beginRunCommandAndWait(t.resourceGroup, t.name, { commandId: "RunShellScript", script: [script] }, { abortSignal: signal });
+  return (result.value ?? []).map((status) => vmStdout(status.message ?? "")).join("\n");
+}
+
+interface ArcRunCommand {
+  properties?: {
+    provisioningState?: string;
+    instanceView?: { executionState?: string; exitCode?: number; output?: string; error?: string };
+  };
+}
+
+/** Arc's run command is a resource: PUT it, poll it until it has run, read its output, delete it. */
+async function runOnArc(clients: ArmClients, t: Target, script: string, location: string, signal: AbortSignal, pollMs: number): Promise<string> {
+  const client = clients.hybrid(t.subscriptionId);
+  const url = `${client.$host.replace(/\/+$/, "")}${t.id}/runCommands/${RUN_COMMAND_NAME}?api-version=${ARC_RUN_COMMAND_API}`;
+  const send = async (method: "PUT" | "GET" | "DELETE", body?: unknown): Promise<ArcRunCommand> => {
+    const response = await client.sendRequest(
+      createPipelineRequest({ url, method, abortSignal: signal, ...(body ? { body: JSON.stringify(body), headers: createHttpHeaders({ "content-type": "application/json" }) } : {}) }),
+    );
+    if (response.status >= 400) throw new Error(`${method} run command: HTTP ${response.status} ${response.bodyAsText?.slice(0, 300) ?? ""}`);
+    return response.bodyAsText ? (JSON.parse(response.bodyAsText) as ArcRunCommand) : {};
+  };
+  let command = await send("PUT", { location, properties: { source: { script }, asyncExecution: false, timeoutInSeconds: 300 } });
+  const deadline = Date.now() + 10 * 60_000;
+  while (!/^(succeeded|failed|canceled)$/i.test(command.properties?.provisioningState ?? "") && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    signal.throwIfAborted();
+    command = await send("GET");
+  }
+  await send("DELETE").catch(() => undefined);
+  const view = command.properties?.instanceView;
+  if (!view) throw new Error(`the run command ended ${command.properties?.provisioningState ?? "without a state"} and reported nothing`);
+  return view.output ?? "";
+}
+
+export interface DiagnoseResult {
+  outcome: Outcome;
+  verdict?: DoctorVerdict;
+}
+
+/** A scale set is each of its instances: doctor runs on every one, and the row speaks for the worst. */
+async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, signal: AbortSignal): Promise<DiagnoseResult> {
+  const compute = clients.compute(t.subscriptionId);
+  const instances: string[] = [];
+  for await (const vm of compute.virtualMachineScaleSetVMs.list(t.resourceGroup, t.name, { abortSignal: signal })) if (vm.instanceId) instances.push(vm.instanceId);
+  if (instances.length === 0) return { outcome: { result: "ok", code: null, message: "the scale set has no instances" } };
+  const checks: DoctorCheck[] = [];
+  const unhealthy: string[] = [];
+  let total = 0;
+  for (const instanceId of instances) {
+    const result = await compute.virtualMachineScaleSetVMs.beginRunCommandAndWait(t.resourceGroup, t.name, instanceId, { commandId: "RunShellScript", script: [script] }, { abortSignal: signal });
+    const verdict = parseVerdict((result.value ?? []).map((status) => vmStdout(status.message ?? "")).join("\n"));
+    const failed = typeof verdict === "string" ? [{ area: "instance", name: "doctor", ok: false, detail: verdict, fix: "run doctor on the instance by hand" }] : verdict.checks.filter((c) => !c.ok);
+    total = Math.max(total, typeof verdict === "string" ? 0 : (verdict.total ?? 0));
+    if (failed.length > 0 || (typeof verdict !== "string" && !verdict.healthy)) unhealthy.push(instanceId);
+    // The instance goes into the area, so the report says where a check failed.
+    checks.push(...failed.map((c) => ({ ...c, area: `instance ${instanceId}: ${c.area}` })));
+  }
+  const verdict: DoctorVerdict = { healthy: unhealthy.length === 0, ...(total ? { total } : {}), checks };
+  if (verdict.healthy) return { outcome: { result: "ok", code: null, message: `healthy: ${instances.length}/${instances.length} instances passed every check` }, verdict };
+  const first = checks[0];
+  return {
+    outcome: {
+      result: "failed",
+      code: null,
+      errorCode: "DoctorFailed",
+      message: `${unhealthy.length}/${instances.length} instances unhealthy (${unhealthy.join(", ")})${first ? ` — first: ${first.area} ${first.name}: ${first.detail}${first.fix ? ` — fix: ${first.fix}` : ""}` : ""}`,
+    },
+    verdict,
+  };
+}
+
+export async function diagnose(clients: ArmClients, t: Target, offline: boolean, signal: AbortSignal, arcLocation: () => Promise<string>, pollMs: number): Promise<DiagnoseResult> {
+  const script = doctorScript(offline);
+  if (t.kind === "vmss") return diagnoseScaleSet(clients, t, script, signal);
+  const output = t.kind === "vm" ? await runOnVm(clients, t, script, signal) : await runOnArc(clients, t, script, await arcLocation(), signal, pollMs);
+  const verdict = parseVerdict(output);
+  if (typeof verdict === "string") return { outcome: { result: "failed", code: null, errorCode: "NoVerdict", message: verdict } };
+  return { outcome: outcomeOf(verdict), verdict };
+}
+
+/** Which checks fail where: `area name` → the machines, most widespread first. */
+export function failingChecks(verdicts: Map<string, DoctorVerdict>): Array<{ check: string; machines: string[] }> {
+  const where = new Map<string, string[]>();
+  for (const [machine, verdict] of verdicts) {
+    for (const check of verdict.checks.filter((c) => !c.ok)) {
+      // Workspace and network areas carry an id: group by what failed, not by which workspace.
+      const key = `${check.area.replace(/^instance \S+: /, "").replace(/ [0-9a-f-]{36}$/i, "")} ${check.name}`;
+      where.set(key, [...(where.get(key) ?? []), machine]);
+    }
+  }
+  return [...where.entries()].map(([check, machines]) => ({ check, machines })).sort((a, b) => b.machines.length - a.machines.length || a.check.localeCompare(b.check));
+}
