@@ -2,6 +2,7 @@
 // so its output can be parsed, its own process group so a timeout kills its whole tree (the bundle is
 // sh → dpkg/rpm → maintainer scripts), output streamed to extension.log (redacted) with a bounded copy
 // kept for error classification.
+import { readdirSync, readFileSync } from "node:fs";
 import { monotonicNow, type Deadline } from "./deadline.ts";
 import type { Logger } from "./log-line.ts";
 import { STANDARD_BIN_DIRS } from "./paths.ts";
@@ -62,6 +63,34 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+/** How long a SIGKILLed group may take to disappear; the kernel needs milliseconds, a loaded machine more. */
+const GROUP_EXIT_WAIT_MS = 2000;
+
+/** Any process of the group still running? A zombie waiting for its reaper runs no more code. */
+function groupRunning(pgid: number): boolean {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return false;
+  }
+  return pids.some((pid) => {
+    try {
+      // pid (comm) state ppid pgrp …: comm may hold spaces and parentheses, so split after its last ")".
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return Number(pgrp) === pgid && state !== "Z" && state !== "X";
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function groupGone(pgid: number, waitMs: number): Promise<void> {
+  const until = monotonicNow() + waitMs;
+  while (groupRunning(pgid) && monotonicNow() < until) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
 export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger): Promise<ChildResult> {
@@ -152,8 +181,10 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   clearTimeout(timer);
   deadline.signal.removeEventListener("abort", onAbort);
   if (timedOut || aborted) {
-    // Leave nothing of the tree behind, even children that ignored SIGTERM.
+    // Leave nothing of the tree behind, even children that ignored SIGTERM, and return only once it is gone:
+    // the caller then removes files (the onboarding file with the key) that a dying child must not read.
     killGroup(child.pid, "SIGKILL");
+    if (child.pid !== undefined) await groupGone(child.pid, GROUP_EXIT_WAIT_MS);
   }
   if (graceTimer) clearTimeout(graceTimer);
   flushLine(pending);
