@@ -29,7 +29,6 @@ export function locateBundle(extensionDir: string): Bundle {
   const bundles = entries.filter((name) => BUNDLE_PATTERN.test(name));
   if (bundles.length !== 1) {
     throw new ExtensionError(
-      30,
       "BundleMissing",
       bundles.length === 0 ? `no OMS bundle (omsagent-<version>.universal.x64.sh) in ${dir}` : `several OMS bundles in ${dir}: ${bundles.join(", ")}`,
       "the extension package is damaged: remove the extension and add it again",
@@ -56,7 +55,6 @@ export function verifyBundle(bundle: Bundle): void {
   const actual = createHash("sha256").update(readFileSync(bundle.path)).digest("hex");
   if (expected !== actual) {
     throw new ExtensionError(
-      30,
       "BundleChecksumMismatch",
       expected === undefined
         ? `no checksum for ${name} in ${sumsPath}`
@@ -90,71 +88,71 @@ export function classifyBundleFailure(exitCode: number, output: string, mode: "u
   const step = mode === "upgrade" ? "installing the agent" : "removing the agent";
 
   if (exitCode !== 0 && LOCKED.test(output)) {
-    return withDetails(55, "PackageManagerLocked", `the package manager was locked by another process while ${step}${quoteLine(firstMatchingLine(output, LOCKED))}`, "wait for the other package operation (updates, cloud-init, another extension) to finish, then retry");
+    return withDetails("PackageManagerLocked", `the package manager was locked by another process while ${step}${quoteLine(firstMatchingLine(output, LOCKED))}`, "wait for the other package operation (updates, cloud-init, another extension) to finish, then retry");
   }
   if ([17, 19, 22, 52].includes(exitCode) && DEPENDENCY.test(output)) {
-    return withDetails(52, "MissingDependency", `a package the agent needs is missing${quoteLine(firstMatchingLine(output, DEPENDENCY))}`, "install the missing package with the distribution's package manager, then retry");
+    return withDetails("MissingDependency", `a package the agent needs is missing${quoteLine(firstMatchingLine(output, DEPENDENCY))}`, "install the missing package with the distribution's package manager, then retry");
   }
   if (exitCode !== 0 && /Cannot allocate memory/.test(output)) {
-    return withDetails(52, "InsufficientMemory", `the machine ran out of memory while ${step}`, "free memory or use a larger VM size, then retry");
+    return withDetails("InsufficientMemory", `the machine ran out of memory while ${step}`, "free memory or use a larger VM size, then retry");
   }
   if (exitCode !== 0 && /Errors were encountered while processing:/.test(output)) {
-    return withDetails(52, "PackageConfigurationFailed", `the package manager failed to configure a package (often a pending systemd trigger)`, "run 'dpkg --configure -a' (or fix the package named in extension.log), then retry");
+    return withDetails("PackageConfigurationFailed", `the package manager failed to configure a package (often a pending systemd trigger)`, "run 'dpkg --configure -a' (or fix the package named in extension.log), then retry");
   }
 
   switch (exitCode) {
     case 2:
     case 3:
-      return withDetails(30, "BundleRejectedOptions", `the OMS bundle rejected the handler's options (exit ${exitCode})`, "report this handler bug with extension.log attached");
+      return withDetails("BundleRejectedOptions", `the OMS bundle rejected the handler's options (exit ${exitCode})`, "report this handler bug with extension.log attached");
     case 4:
-      return withDetails(51, "WrongPackageFormat", "the bundle's packages do not match this system's package manager (rpm vs dpkg)", "use a distribution the Log Analytics agent supports");
+      return withDetails("WrongPackageFormat", "the bundle's packages do not match this system's package manager (rpm vs dpkg)", "use a distribution the Log Analytics agent supports");
     case 5:
-      return withDetails(52, "NotRunningAsRoot", "the OMS bundle must run as root", "run the guest agent as root (its default)");
+      return withDetails("NotRunningAsRoot", "the OMS bundle must run as root", "run the guest agent as root (its default)");
     case 6:
-      return withDetails(51, "UnsupportedArchitecture", "the bundle's packages are for a different CPU architecture", "use an x86_64 machine");
+      return withDetails("UnsupportedArchitecture", "the bundle's packages are for a different CPU architecture", "use an x86_64 machine");
     case 17:
-      return withDetails(17, "OmsAgentInstallFailed", "the omsagent package failed to install", `fix the cause shown in the details (${LOG_HINT}), then retry`);
+      return withDetails("OmsAgentInstallFailed", "the omsagent package failed to install", `fix the cause shown in the details (${LOG_HINT}), then retry`);
     case 18:
-      return withDetails(18, "OmsConfigInstallFailed", "the omsconfig package failed to install", `check python and the details (${LOG_HINT}), then retry`);
+      return withDetails("OmsConfigInstallFailed", "the omsconfig package failed to install", `check python and the details (${LOG_HINT}), then retry`);
     case 19:
-      return withDetails(19, "OmiInstallFailed", "the OMI package failed to install", `fix the cause shown in the details (${LOG_HINT}), then retry`);
+      return withDetails("OmiInstallFailed", "the OMI package failed to install", `fix the cause shown in the details (${LOG_HINT}), then retry`);
     case 20:
-      return withDetails(20, "ScxInstallFailed", "the SCX package failed to install", `fix the cause shown in the details (${LOG_HINT}), then retry`);
+      return withDetails("ScxInstallFailed", "the SCX package failed to install", `fix the cause shown in the details (${LOG_HINT}), then retry`);
     case 21:
-      return withDetails(21, "ProviderKitsInstallFailed", "an SCX provider kit (e.g. docker, apache, mysql) failed to install", "retry; for the Docker provider, set skipDockerProviderInstall to true if Docker is not used");
+      return withDetails("ProviderKitsInstallFailed", "an SCX provider kit (e.g. docker, apache, mysql) failed to install", "retry; for the Docker provider, set skipDockerProviderInstall to true if Docker is not used");
     case 22:
-      return withDetails(22, "BundledPackageInstallFailed", "a bundled package (e.g. auoms) failed to install", `fix the cause shown in the details (${LOG_HINT}), then retry`);
+      return withDetails("BundledPackageInstallFailed", "a bundled package (e.g. auoms) failed to install", `fix the cause shown in the details (${LOG_HINT}), then retry`);
     case 23:
-      return withDetails(23, "IncompatibleVersionInstalled", "SCX or OMI is already installed at a version the bundle cannot upgrade", "remove the existing scx/omi packages (or upgrade them), then retry");
+      return withDetails("IncompatibleVersionInstalled", "SCX or OMI is already installed at a version the bundle cannot upgrade", "remove the existing scx/omi packages (or upgrade them), then retry");
     case 52:
-      return withDetails(52, "MissingDependency", "a dependency of the agent is missing or could not be set up (e.g. disk space, OMI service reload)", `fix the cause shown in the details (${LOG_HINT}), then retry`);
+      return withDetails("MissingDependency", "a dependency of the agent is missing or could not be set up (e.g. disk space, OMI service reload)", `fix the cause shown in the details (${LOG_HINT}), then retry`);
     case 55:
       return OPENSSL.test(output)
-        ? withDetails(60, "UnsupportedOpenSsl", `this system's OpenSSL is not supported by the Log Analytics agent${quoteLine(firstMatchingLine(output, OPENSSL))}`, "the agent needs OpenSSL 1.0.x/1.1.x; use a distribution with a supported OpenSSL or move to the Azure Monitor Agent")
-        : withDetails(55, "CurlInstallFailed", "the OMS bundle could not find curl and could not install it (are the package repositories reachable?)", "install curl with the distribution's package manager, then retry");
+        ? withDetails("UnsupportedOpenSsl", `this system's OpenSSL is not supported by the Log Analytics agent${quoteLine(firstMatchingLine(output, OPENSSL))}`, "the agent needs OpenSSL 1.0.x/1.1.x; use a distribution with a supported OpenSSL or move to the Azure Monitor Agent")
+        : withDetails("CurlInstallFailed", "the OMS bundle could not find curl and could not install it (are the package repositories reachable?)", "install curl with the distribution's package manager, then retry");
     case 60:
       return OPENSSL.test(output)
-        ? withDetails(60, "UnsupportedOpenSsl", `this system's OpenSSL is not supported by the Log Analytics agent${quoteLine(firstMatchingLine(output, OPENSSL))}`, "use a distribution with OpenSSL 1.0.x/1.1.x or move to the Azure Monitor Agent")
-        : withDetails(52, "PythonMissing", "the OMS bundle needs python, which is not installed", "install python3 (or python2), then retry");
+        ? withDetails("UnsupportedOpenSsl", `this system's OpenSSL is not supported by the Log Analytics agent${quoteLine(firstMatchingLine(output, OPENSSL))}`, "use a distribution with OpenSSL 1.0.x/1.1.x or move to the Azure Monitor Agent")
+        : withDetails("PythonMissing", "the OMS bundle needs python, which is not installed", "install python3 (or python2), then retry");
     case 61:
-      return withDetails(61, "PythonCtypesMissing", "python's ctypes module is missing", "install the python ctypes package (e.g. python3-ctypes or libffi), then retry");
+      return withDetails("PythonCtypesMissing", "python's ctypes module is missing", "install the python ctypes package (e.g. python3-ctypes or libffi), then retry");
     case 62:
-      return withDetails(62, "TarMissing", "tar is not installed", "install tar, then retry");
+      return withDetails("TarMissing", "tar is not installed", "install tar, then retry");
     case 63:
-      return withDetails(63, "SedMissing", "sed is not installed", "install sed, then retry");
+      return withDetails("SedMissing", "sed is not installed", "install sed, then retry");
     case 65:
-      return withDetails(52, "GpgMissing", "gpg is not installed", "install gpg, then retry");
+      return withDetails("GpgMissing", "gpg is not installed", "install gpg, then retry");
     case 66:
-      return withDetails(51, "UnsupportedPackageManager", "this system uses a package manager the bundle does not support (it needs dpkg or rpm)", "use a distribution the Log Analytics agent supports");
+      return withDetails("UnsupportedPackageManager", "this system uses a package manager the bundle does not support (it needs dpkg or rpm)", "use a distribution the Log Analytics agent supports");
     case 127:
-      return withDetails(52, "CommandNotFound", "a command the bundle needs was not found", `install the command named in the details (${LOG_HINT}), then retry`);
+      return withDetails("CommandNotFound", "a command the bundle needs was not found", `install the command named in the details (${LOG_HINT}), then retry`);
     case 30:
-      return withDetails(30, "BundleInternalError", "the OMS bundle reported an internal error (exit 30)", `retry; if it persists, report it with extension.log attached`);
+      return withDetails("BundleInternalError", "the OMS bundle reported an internal error (exit 30)", `retry; if it persists, report it with extension.log attached`);
     default:
       if (/Permission denied/.test(output)) {
-        return withDetails(52, "PermissionDenied", `permission was denied while ${step}${quoteLine(firstMatchingLine(output, /Permission denied/))}`, "check that the guest agent runs as root and that /opt, /etc/opt and /var/opt are writable (not read-only or noexec), then retry");
+        return withDetails("PermissionDenied", `permission was denied while ${step}${quoteLine(firstMatchingLine(output, /Permission denied/))}`, "check that the guest agent runs as root and that /opt, /etc/opt and /var/opt are writable (not read-only or noexec), then retry");
       }
-      return withDetails(30, "BundleFailed", `the OMS bundle failed with exit code ${exitCode}`, `${LOG_HINT}, fix the cause, then retry`);
+      return withDetails("BundleFailed", `the OMS bundle failed with exit code ${exitCode}`, `${LOG_HINT}, fix the cause, then retry`);
   }
 }
 
@@ -166,7 +164,6 @@ export async function runBundle(bundle: Bundle, args: string[], timeoutMs: numbe
 
 export function bundleTimedOut(seconds: number): ExtensionError {
   return new ExtensionError(
-    55,
     "BundleTimedOut",
     `the OMS bundle was still running after ${seconds} s and was stopped (usually the package manager waiting on a lock or a slow package download)`,
     "check extension.log for its last lines, resolve what it was waiting for, then retry",

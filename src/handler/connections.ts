@@ -80,7 +80,6 @@ export async function refuseMultipleConnections(paths: SystemPaths, workspaceId:
     ...(scom ? ["System Center Operations Manager (OMI port 1270)"] : []),
   ].join(" and ");
   throw new ExtensionError(
-    10,
     "MultipleConnections",
     `this machine already reports to ${connections}, and stopOnMultipleConnections is true`,
     others.length > 0

@@ -28,7 +28,6 @@ const FILE = "HandlerEnvironment.json";
 
 function unreadable(problem: string): ExtensionError {
   return new ExtensionError(
-    30,
     "HandlerEnvironmentInvalid",
     problem,
     "reinstall the extension so the guest agent rewrites HandlerEnvironment.json",

@@ -126,7 +126,7 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Node
   try {
     release = await acquireLock(env.stateDir, deadline.remainingMs(), deadline, log, (error) => {
       log.error({ err: error }, "the handler lock was taken over by another process: aborting");
-      deadline.abort(new ExtensionError(30, "LockLost", "another OmsAgentForLinux operation took over the handler lock while this one ran", "retry; the guest agent does so on the next goal state"));
+      deadline.abort(new ExtensionError("LockLost", "another OmsAgentForLinux operation took over the handler lock while this one ran", "retry; the guest agent does so on the next goal state"));
     });
     outcome = await operations[operation](context);
     if (deadline.signal.aborted) throw deadline.signal.reason;

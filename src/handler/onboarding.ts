@@ -22,7 +22,7 @@ export interface OnboardingRequest {
 
 /** Single-quotes a value for sh; refuses characters that could end the assignment line. */
 export function shellQuote(value: string): string {
-  if (/[\n\r\0]/.test(value)) throw new ExtensionError(11, "InvalidConfiguration", "a setting contains a line break", "remove line breaks from the settings and redeploy the extension");
+  if (/[\n\r\0]/.test(value)) throw new ExtensionError("InvalidConfiguration", "a setting contains a line break", "remove line breaks from the settings and redeploy the extension");
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -70,33 +70,31 @@ export function classifyOnboardingFailure(exitCode: number, output: string, now:
   const httpCode = /HTTP code (\d+)/.exec(output)?.[1];
   switch (exitCode) {
     case 2:
-      return make(30, "OnboardingInvalidOptions", "omsadmin.sh rejected the onboarding options (exit 2)", "report this handler bug with extension.log attached");
+      return make("OnboardingInvalidOptions", "omsadmin.sh rejected the onboarding options (exit 2)", "report this handler bug with extension.log attached");
     case 3:
-      return make(53, "InvalidWorkspaceConfiguration", "omsadmin.sh rejected the workspace ID or key (exit 3)", "check workspaceId and workspaceKey in the settings (copy them from the workspace's Agents page)");
+      return make("InvalidWorkspaceConfiguration", "omsadmin.sh rejected the workspace ID or key (exit 3)", "check workspaceId and workspaceKey in the settings (copy them from the workspace's Agents page)");
     case 4:
-      return make(53, "ProxyRejected", "the proxy in the protected settings could not be used (exit 4)", "check the proxy address, port and credentials ([http|https://][user:password@]host[:port]) and that it allows CONNECT to *.opinsights.azure.com");
+      return make("ProxyRejected", "the proxy in the protected settings could not be used (exit 4)", "check the proxy address, port and credentials ([http|https://][user:password@]host[:port]) and that it allows CONNECT to *.opinsights.azure.com");
     case 5: {
       const reason = /Reason:\s*([A-Za-z]*)/.exec(output)?.[1] ?? "";
       if (/^(InvalidWorkspaceKey|MissingHeader)$/.test(reason)) {
-        return make(53, "WorkspaceKeyRejected", `the Log Analytics service rejected the workspace key (HTTP 403, ${reason})`, "use the workspace's current primary or secondary key (Agents page of the workspace) in protectedSettings.workspaceKey");
+        return make("WorkspaceKeyRejected", `the Log Analytics service rejected the workspace key (HTTP 403, ${reason})`, "use the workspace's current primary or secondary key (Agents page of the workspace) in protectedSettings.workspaceKey");
       }
       return make(
-        53,
         "ClockSkewOrKeyRejected",
         `the Log Analytics service refused the request (HTTP 403${reason ? `, ${reason}` : " without a reason"}), which happens when this machine's clock is off by more than 15 minutes (local time ${now.toISOString()})`,
         "synchronise the clock (chrony/ntp) and check the workspace key, then retry",
       );
     }
     case 6:
-      return make(55, "ServiceUnavailable", `the Log Analytics service answered HTTP ${httpCode ?? "error"} to the onboarding request`, "retry later; if it persists, check the workspace ID and the service health");
+      return make("ServiceUnavailable", `the Log Analytics service answered HTTP ${httpCode ?? "error"} to the onboarding request`, "retry later; if it persists, check the workspace ID and the service health");
     case 7:
-      return make(55, "CannotResolveHost", "the workspace's service address could not be resolved (DNS)", "check the workspace ID, DNS and outbound internet access, or configure a proxy in the protected settings");
+      return make("CannotResolveHost", "the workspace's service address could not be resolved (DNS)", "check the workspace ID, DNS and outbound internet access, or configure a proxy in the protected settings");
     case 8:
-      return make(55, "ServiceUnreachable", `the onboarding request could not reach the Log Analytics service${/curl returned (\d+)/.test(output) ? ` (curl error ${/curl returned (\d+)/.exec(output)![1]})` : ""}`, "allow outbound HTTPS (443) to *.ods.opinsights.azure.com and *.oms.opinsights.azure.com, or configure a proxy");
+      return make("ServiceUnreachable", `the onboarding request could not reach the Log Analytics service${/curl returned (\d+)/.test(output) ? ` (curl error ${/curl returned (\d+)/.exec(output)![1]})` : ""}`, "allow outbound HTTPS (443) to *.ods.opinsights.azure.com and *.oms.opinsights.azure.com, or configure a proxy");
     case 33:
     case 34:
       return make(
-        33,
         "MetaConfigurationFailed",
         /Permission denied/.test(output)
           ? "omsconfig could not generate its metaconfiguration: permission denied"
@@ -104,18 +102,18 @@ export function classifyOnboardingFailure(exitCode: number, output: string, now:
         "check /var/opt/microsoft/omsconfig/omsconfig.log and that the omsagent user can run its sudo rules, then retry",
       );
     case 60:
-      return make(52, "PythonMissing", "omsadmin.sh needs python, which is not installed", "install python3 (or python2), then retry");
+      return make("PythonMissing", "omsadmin.sh needs python, which is not installed", "install python3 (or python2), then retry");
     case 30:
     case 31:
     case 32:
-      return make(30, "OnboardingInternalError", `omsadmin.sh failed internally (exit ${exitCode}: ${exitCode === 31 ? "could not generate the agent GUID" : exitCode === 32 ? "could not generate certificates" : "internal error"})`, "retry; if it persists, report it with extension.log attached");
+      return make("OnboardingInternalError", `omsadmin.sh failed internally (exit ${exitCode}: ${exitCode === 31 ? "could not generate the agent GUID" : exitCode === 32 ? "could not generate certificates" : "internal error"})`, "retry; if it persists, report it with extension.log attached");
     default:
-      return make(30, "OnboardingFailed", `omsadmin.sh failed with exit code ${exitCode}`, "see extension.log for its output, fix the cause, then retry");
+      return make("OnboardingFailed", `omsadmin.sh failed with exit code ${exitCode}`, "see extension.log for its output, fix the cause, then retry");
   }
 }
 
 export function onboardingTimedOut(seconds: number): ExtensionError {
-  return new ExtensionError(55, "OnboardingTimedOut", `omsadmin.sh was still onboarding after ${seconds} s and was stopped`, "check outbound HTTPS access to the Log Analytics service (or the proxy), then retry");
+  return new ExtensionError("OnboardingTimedOut", `omsadmin.sh was still onboarding after ${seconds} s and was stopped`, "check outbound HTTPS access to the Log Analytics service (or the proxy), then retry");
 }
 
 /** What the agent of one workspace actually uses: omsadmin.conf's URL_TLD and the agent-wide proxy.conf. */
@@ -164,7 +162,6 @@ export function configurationDifferences(actual: AgentConfiguration, wanted: { d
 
 export function configurationMismatch(workspaceId: string, differences: string[]): ExtensionError {
   return new ExtensionError(
-    30,
     "AgentConfigurationMismatch",
     `omsadmin.sh reported success but the agent of workspace ${workspaceId} still uses ${differences.join(" and ")}`,
     "retry; if it persists, remove and re-add the extension (or run /opt/microsoft/omsagent/bin/omsadmin.sh -x with the workspace id, then retry) and report it with extension.log attached",

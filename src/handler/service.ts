@@ -14,25 +14,25 @@ export async function serviceControl(paths: SystemPaths, args: string[], deadlin
 export function classifyServiceFailure(command: string, result: ChildResult): ExtensionError {
   const make = errorsWithDetails(outputTail(result.output));
   if (result.timedOut) {
-    return make(30, "ServiceControlTimedOut", `service_control ${command} did not finish in time and was stopped`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
+    return make("ServiceControlTimedOut", `service_control ${command} did not finish in time and was stopped`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
   }
   switch (result.exitCode) {
     case 77:
-      return make(52, "NotRunningAsRoot", `service_control ${command} must run as root`, "run the guest agent as root (its default)");
+      return make("NotRunningAsRoot", `service_control ${command} must run as root`, "run the guest agent as root (its default)");
     case 67:
-      return make(52, "ServiceManagerMissing", `service_control ${command} found no service manager (systemd or init.d)`, "make sure systemd (or SysV init scripts) is available, then retry");
+      return make("ServiceManagerMissing", `service_control ${command} found no service manager (systemd or init.d)`, "make sure systemd (or SysV init scripts) is available, then retry");
     case 21:
-      return make(30, "AgentFilesMissing", `service_control ${command}: a file of the agent is missing (exit 21)`, "reinstall the extension to repair the agent");
+      return make("AgentFilesMissing", `service_control ${command}: a file of the agent is missing (exit 21)`, "reinstall the extension to repair the agent");
     case 72:
     case 75:
-      return make(30, "ServiceControlRejectedOptions", `service_control rejected '${command}' (exit ${result.exitCode})`, "report this handler bug with extension.log attached");
+      return make("ServiceControlRejectedOptions", `service_control rejected '${command}' (exit ${result.exitCode})`, "report this handler bug with extension.log attached");
     case 22:
     case 30:
     case 68:
     case 69:
-      return make(30, "ServiceControlFailed", `service_control ${command} failed (exit ${result.exitCode})`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
+      return make("ServiceControlFailed", `service_control ${command} failed (exit ${result.exitCode})`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
     default:
-      return make(30, "ServiceControlFailed", `service_control ${command} failed for ${result.exitCode} agent service${result.exitCode === 1 ? "" : "s"}`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
+      return make("ServiceControlFailed", `service_control ${command} failed for ${result.exitCode} agent service${result.exitCode === 1 ? "" : "s"}`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
   }
 }
 

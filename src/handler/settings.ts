@@ -29,7 +29,7 @@ interface RawHandlerSettings {
 const FIX_SETTINGS = "correct the extension settings (see the settings reference in the README) and redeploy the extension";
 
 function invalid(problem: string, action = FIX_SETTINGS, cause?: unknown): ExtensionError {
-  return new ExtensionError(11, "InvalidConfiguration", problem, action, { cause });
+  return new ExtensionError("InvalidConfiguration", problem, action, { cause });
 }
 
 export function settingsPath(configFolder: string, seq: number): string {

@@ -142,7 +142,6 @@ async function verifyOnboarded(ctx: OperationContext, workspaceId: string): Prom
   const { workspaces } = await configuredWorkspaces(ctx.paths, ctx.deadline, ctx.log);
   const others = [...workspaces].filter((id) => id !== workspaceId);
   throw new ExtensionError(
-    30,
     "OnboardingSkipped",
     `omsadmin.sh reported success but workspace ${workspaceId} is not configured${others.length > 0 ? ` (the agent's primary workspace is ${others.join(", ")})` : ""}`,
     others.length > 0
@@ -169,7 +168,7 @@ export function appliedFromSameFile(ctx: AppliedCheck & Pick<OperationContext, "
 export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, deadline, state, seq } = ctx;
   if (!existsSync(paths.omsadmin)) {
-    throw new ExtensionError(9, "EnableBeforeInstall", "the Log Analytics agent is not installed (omsadmin.sh is missing), so there is nothing to enable", "check the install step's status and fix its error; the guest agent runs install again on the next goal state");
+    throw new ExtensionError("EnableBeforeInstall", "the Log Analytics agent is not installed (omsadmin.sh is missing), so there is nothing to enable", "check the install step's status and fix its error; the guest agent runs install again on the next goal state");
   }
   const applied = state.applied();
   const fileHash = settingsFileHash(ctx.env.configFolder, seq);
