@@ -5,8 +5,8 @@ import { join } from "node:path";
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
+import { listWorkspaces } from "./omsadmin.ts";
 import { workspaceDirectories, type SystemPaths } from "./paths.ts";
-import { runChild } from "./process.ts";
 
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const SCOM_PORT = "1270";
@@ -49,8 +49,7 @@ export async function configuredWorkspaces(paths: SystemPaths, deadline: Deadlin
   const workspaces = new Set(connectedWorkspaceDirectories(paths, log).map((id) => id.toLowerCase()));
   let scom = isDirectory(join(paths.omsagentEtc, "scom"));
   if (existsSync(paths.omsadmin)) {
-    const listed = await runChild({ label: "omsadmin list", file: paths.omsadmin, args: ["-l"], timeoutMs: 60_000 }, deadline, log);
-    for (const line of listed.output.split("\n")) {
+    for (const line of (await listWorkspaces(paths, deadline, log)).split("\n")) {
       // -l also lists a failed onboarding's directory, even as "Onboarded(OMSAgent Running)" (service_control
       // is-running answers "running" for a workspace without omsadmin.conf).
       for (const id of line.match(GUID) ?? []) if (isConnected(paths, id)) workspaces.add(id.toLowerCase());

@@ -58,11 +58,6 @@ export class ExtensionError extends Error {
   }
 }
 
-/** Builds errors that all carry the same evidence, e.g. the tail of the failing tool's output. */
-export function errorsWithDetails(details: string) {
-  return (reason: Reason, problem: string, action: string) => new ExtensionError(reason, problem, action, { details });
-}
-
 /** Anything thrown that is not an ExtensionError is a handler bug: code 30, stack only in the log. */
 export function toExtensionError(error: unknown): ExtensionError {
   if (error instanceof ExtensionError) return error;

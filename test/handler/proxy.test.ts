@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { resolveProxy } from "../../src/handler/operations/enable.ts";
+import { resolveProxy } from "../../src/handler/connectivity.ts";
 import { systemPaths } from "../../src/handler/paths.ts";
 import type { Settings } from "../../src/handler/settings.ts";
 import { makeTempDir } from "../support/system-root.ts";

@@ -3,7 +3,7 @@
 // the handler's own state.
 import { existsSync, lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { bundleTimedOut, classifyBundleFailure, locateBundle, runBundle } from "../bundle.ts";
+import { locateBundle, runBundle } from "../bundle.ts";
 import { waitForPackageManager } from "../package-manager.ts";
 import type { SystemPaths } from "../paths.ts";
 import { sameVersion } from "../state.ts";
@@ -54,9 +54,7 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
   if (existsSync(paths.omsadmin) || existsSync(paths.serviceControl)) {
     const bundle = locateBundle(env.extensionDir);
     await waitForPackageManager(paths.packageManagerLocks, Math.min(LOCK_WAIT_MS, ctx.tuning.packageLockWaitMs), deadline, log);
-    const result = await runBundle(bundle, ["--remove"], deadline.remainingMs(), deadline, log);
-    if (result.timedOut) throw bundleTimedOut(Math.round(result.durationMs / 1000));
-    if (result.exitCode !== 0) throw classifyBundleFailure(result.exitCode, result.output, "remove");
+    await runBundle(bundle, "remove", [], deadline, log);
   } else {
     log.info("the agent is not installed: nothing for the bundle to remove");
   }
