@@ -3,11 +3,9 @@
 import { createHash } from "node:crypto";
 import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log-line.ts";
 import { runChild } from "./process.ts";
-import { classifyExit, type Exit, type FailureTable, type Row } from "./tool.ts";
+import { classifyExit, type Exit, type FailureTable, type Row, type ToolContext } from "./tool.ts";
 
 export const BUNDLE_PATTERN = /^omsagent-(.+)\.universal\.x64\.sh$/;
 
@@ -159,10 +157,10 @@ export function classifyBundleFailure(exitCode: number, output: string, mode: Bu
 }
 
 /** Runs `bundle --<mode> [extra]`; a bundle that fails or outlives the deadline throws its classified error. */
-export async function runBundle(bundle: Bundle, mode: BundleMode, extra: string[], deadline: Deadline, log: Logger): Promise<void> {
+export async function runBundle({ childEnv, deadline, log }: ToolContext, bundle: Bundle, mode: BundleMode, extra: string[]): Promise<void> {
   // The guest agent's unzip drops file modes; root only needs execute permission on the file itself.
   chmodSync(bundle.path, 0o744);
-  const result = await runChild({ label: "bundle", file: bundle.path, args: [`--${mode}`, ...extra], timeoutMs: deadline.remainingMs(), cwd: join(bundle.path, "..") }, deadline, log);
+  const result = await runChild({ label: "bundle", file: bundle.path, args: [`--${mode}`, ...extra], timeoutMs: deadline.remainingMs(), cwd: join(bundle.path, ".."), childEnv }, deadline, log);
   if (result.timedOut) throw bundleTimedOut(Math.round(result.durationMs / 1000));
   if (result.exitCode !== 0) throw classifyBundleFailure(result.exitCode, result.output, mode);
 }

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { DEFAULT_DOMAIN, domainForEnvironment, isArcMachine, type InstanceMetadata } from "./metadata.ts";
 import type { SystemPaths } from "./paths.ts";
+import type { ProcessEnvironment } from "./process-env.ts";
 import { proxyEndpoint } from "./secrets.ts";
 import type { Settings } from "./settings.ts";
 
@@ -44,7 +45,7 @@ export function bypassCoversLogAnalytics(bypass: unknown, domain: string): boole
  * Protected settings first, then the Arc agent's configured proxy (unless its proxy.bypass covers the Log
  * Analytics service), then the guest agent's environment.
  */
-export function resolveProxy(settings: Settings, paths: SystemPaths, processEnv: NodeJS.ProcessEnv, domain: string = DEFAULT_DOMAIN): ProxyChoice {
+export function resolveProxy(settings: Settings, paths: SystemPaths, processEnv: Pick<ProcessEnvironment, "proxies">, domain: string = DEFAULT_DOMAIN): ProxyChoice {
   if (settings.protected?.proxy) return { value: settings.protected.proxy, source: "protected settings" };
   const skipped: string[] = [];
   let bypassed: string | undefined;
@@ -63,9 +64,7 @@ export function resolveProxy(settings: Settings, paths: SystemPaths, processEnv:
       skipped.push(`Azure Arc proxy.url ${proxyEndpoint(url)}: the Arc agent's proxy.bypass covers ${domain}`);
     }
   }
-  for (const name of ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"]) {
-    const value = processEnv[name];
-    if (!value) continue;
+  for (const { name, value } of processEnv.proxies) {
     // The Arc agent hands its own proxy down in the environment; bypassed there, it is bypassed here too.
     if (bypassed !== undefined && value.replace(/\/$/, "") === bypassed.replace(/\/$/, "")) {
       skipped.push(`${name} ${proxyEndpoint(value)}: it is the Arc proxy that proxy.bypass excludes`);

@@ -4,12 +4,9 @@
 // into /etc/omsagent-onboard.conf (0600, values shell-quoted), which omsadmin.sh sources when run without
 // arguments, and the file is removed whatever happens.
 import { closeSync, existsSync, openSync, rmSync, writeSync } from "node:fs";
-import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log-line.ts";
-import type { SystemPaths } from "./paths.ts";
 import { runChild, type ChildResult } from "./process.ts";
-import { classifyExit, type Exit, type FailureTable } from "./tool.ts";
+import { classifyExit, type Exit, type FailureTable, type ToolContext } from "./tool.ts";
 
 export interface OnboardingRequest {
   workspaceId: string;
@@ -52,10 +49,10 @@ const LIST_TIMEOUT_MS = 60_000;
 const REMOVE_TIMEOUT_MS = 120_000;
 const MAX_ONBOARDING_ATTEMPTS = 3;
 
-async function runOnboarding(paths: SystemPaths, request: OnboardingRequest, deadline: Deadline, log: Logger): Promise<ChildResult> {
+async function runOnboarding({ paths, childEnv, deadline, log }: ToolContext, request: OnboardingRequest): Promise<ChildResult> {
   writeSecretFile(paths.onboardConf, renderOnboardConf(request));
   try {
-    return await runChild({ label: "omsadmin", file: paths.omsadmin, args: [], timeoutMs: ONBOARD_TIMEOUT_MS }, deadline, log);
+    return await runChild({ label: "omsadmin", file: paths.omsadmin, args: [], timeoutMs: ONBOARD_TIMEOUT_MS, childEnv }, deadline, log);
   } finally {
     rmSync(paths.onboardConf, { force: true });
     if (existsSync(paths.onboardConf)) log.error(`could not remove ${paths.onboardConf}`);
@@ -130,10 +127,11 @@ export function onboardingTimedOut(seconds: number): ExtensionError {
  * broken connection is tried again, backing off from `retryDelayMs`, while the deadline leaves room; any other
  * failure throws its classified error at once.
  */
-export async function onboard(paths: SystemPaths, request: OnboardingRequest, retryDelayMs: number, deadline: Deadline, log: Logger): Promise<void> {
+export async function onboard(ctx: ToolContext, request: OnboardingRequest, retryDelayMs: number): Promise<void> {
+  const { deadline, log } = ctx;
   let delay = retryDelayMs;
   for (let attempt = 1; ; attempt++) {
-    const result = await runOnboarding(paths, request, deadline, log);
+    const result = await runOnboarding(ctx, request);
     if (result.timedOut) throw onboardingTimedOut(Math.round(result.durationMs / 1000));
     if (result.exitCode === 0) return;
     const error = classifyOnboardingFailure(result.exitCode, result.output);
@@ -146,13 +144,13 @@ export async function onboard(paths: SystemPaths, request: OnboardingRequest, re
 }
 
 /** `omsadmin.sh -l`: its output, one line per workspace it knows (parsed by connections.ts). */
-export async function listWorkspaces(paths: SystemPaths, deadline: Deadline, log: Logger): Promise<string> {
-  const listed = await runChild({ label: "omsadmin list", file: paths.omsadmin, args: ["-l"], timeoutMs: LIST_TIMEOUT_MS }, deadline, log);
+export async function listWorkspaces({ paths, childEnv, deadline, log }: ToolContext): Promise<string> {
+  const listed = await runChild({ label: "omsadmin list", file: paths.omsadmin, args: ["-l"], timeoutMs: LIST_TIMEOUT_MS, childEnv }, deadline, log);
   return listed.output;
 }
 
 /** `omsadmin.sh -x <workspace>`: its exit code, since a workspace that stays connected is only worth a warning. */
-export async function removeWorkspace(paths: SystemPaths, workspaceId: string, deadline: Deadline, log: Logger): Promise<number> {
-  const result = await runChild({ label: "omsadmin remove", file: paths.omsadmin, args: ["-x", workspaceId], timeoutMs: REMOVE_TIMEOUT_MS }, deadline, log);
+export async function removeWorkspace({ paths, childEnv, deadline, log }: ToolContext, workspaceId: string): Promise<number> {
+  const result = await runChild({ label: "omsadmin remove", file: paths.omsadmin, args: ["-x", workspaceId], timeoutMs: REMOVE_TIMEOUT_MS, childEnv }, deadline, log);
   return result.exitCode;
 }

@@ -4,12 +4,12 @@
 import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { configuredWorkspaces } from "./connections.ts";
-import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
 import { agentAccount, AGENT_GROUP, AGENT_USER, type SystemPaths } from "./paths.ts";
 import { proxyEndpoint } from "./secrets.ts";
 import { chownTree } from "./state.ts";
+import type { ToolContext } from "./tool.ts";
 
 /** What the agent of one workspace actually uses: omsadmin.conf's URL_TLD and the agent-wide proxy.conf. */
 export interface AgentConfiguration {
@@ -108,9 +108,9 @@ export function ownWorkspaceTrees(paths: SystemPaths, workspaceId: string, log: 
 }
 
 /** omsadmin.sh exits 0 without configuring a workspace when another one is primary. */
-export async function verifyOnboarded(paths: SystemPaths, workspaceId: string, deadline: Deadline, log: Logger): Promise<void> {
-  if (existsSync(join(paths.workspaceEtc(workspaceId), "conf", "omsadmin.conf"))) return;
-  const { workspaces } = await configuredWorkspaces(paths, deadline, log);
+export async function verifyOnboarded(ctx: ToolContext, workspaceId: string): Promise<void> {
+  if (existsSync(join(ctx.paths.workspaceEtc(workspaceId), "conf", "omsadmin.conf"))) return;
+  const { workspaces } = await configuredWorkspaces(ctx);
   const others = [...workspaces].filter((id) => id !== workspaceId);
   throw new ExtensionError(
     "OnboardingSkipped",

@@ -3,12 +3,11 @@
 import { accessSync, constants, existsSync, readFileSync, statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import matrix from "./data/supported-distributions.json" with { type: "json" };
-import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log-line.ts";
 import { STANDARD_BIN_DIRS, type SystemPaths } from "./paths.ts";
 import { runChild } from "./process.ts";
 import type { Reason } from "./reasons.ts";
+import type { ToolContext } from "./tool.ts";
 
 export interface OsRelease {
   id: string;
@@ -106,7 +105,7 @@ interface MissingTool {
 }
 
 /** tar, sed, curl, openssl and a python with ctypes: what the bundle's own prerequisite checks want. */
-export async function checkTools(paths: SystemPaths, deadline: Deadline, log: Logger): Promise<void> {
+export async function checkTools({ paths, childEnv, deadline, log }: ToolContext): Promise<void> {
   const missing: MissingTool[] = [];
   if (!findTool(paths, "tar")) missing.push({ reason: "TarMissing", what: "tar" });
   if (!findTool(paths, "sed")) missing.push({ reason: "SedMissing", what: "sed" });
@@ -116,7 +115,7 @@ export async function checkTools(paths: SystemPaths, deadline: Deadline, log: Lo
   if (!python) {
     missing.push({ reason: "PythonMissing", what: "python (python3 or python2)" });
   } else {
-    const probe = await runChild({ label: "python ctypes check", file: python, args: ["-c", "import ctypes"], timeoutMs: 30_000 }, deadline, log);
+    const probe = await runChild({ label: "python ctypes check", file: python, args: ["-c", "import ctypes"], timeoutMs: 30_000, childEnv }, deadline, log);
     if (probe.exitCode !== 0) missing.push({ reason: "PythonCtypesMissing", what: `the ctypes module for ${python.slice(paths.root.replace(/\/$/, "").length)}` });
   }
   if (missing.length === 0) return;

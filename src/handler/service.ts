@@ -1,11 +1,8 @@
 // service_control drives the omsagent daemons (systemd units or init.d scripts) per workspace. Every call to
 // it goes through this module, and a failed one becomes an error through its failure table (tool.ts).
-import type { Deadline } from "./deadline.ts";
 import type { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log-line.ts";
-import type { SystemPaths } from "./paths.ts";
 import { runChild, type ChildResult } from "./process.ts";
-import { classifyExit, type Exit, type FailureTable, type Row } from "./tool.ts";
+import { classifyExit, type Exit, type FailureTable, type Row, type ToolContext } from "./tool.ts";
 
 const SERVICE_TIMEOUT_MS = 120_000;
 
@@ -44,18 +41,18 @@ export function classifyServiceFailure(command: string, result: ChildResult): Ex
   return classifyExit(SERVICE_FAILURES, { command, exitCode: result.exitCode, output: result.output, timedOut: result.timedOut });
 }
 
-function runServiceControl(paths: SystemPaths, args: string[], deadline: Deadline, log: Logger): Promise<ChildResult> {
-  return runChild({ label: "service_control", file: paths.serviceControl, args, timeoutMs: SERVICE_TIMEOUT_MS }, deadline, log);
+function runServiceControl({ paths, childEnv, deadline, log }: ToolContext, args: string[]): Promise<ChildResult> {
+  return runChild({ label: "service_control", file: paths.serviceControl, args, timeoutMs: SERVICE_TIMEOUT_MS, childEnv }, deadline, log);
 }
 
 /** `service_control <command> <workspace>`; a failure throws its classified error. */
-export async function serviceControl(paths: SystemPaths, command: "disable" | "enable" | "stop", workspaceId: string, deadline: Deadline, log: Logger): Promise<void> {
-  const result = await runServiceControl(paths, [command, workspaceId], deadline, log);
+export async function serviceControl(ctx: ToolContext, command: "disable" | "enable" | "stop", workspaceId: string): Promise<void> {
+  const result = await runServiceControl(ctx, [command, workspaceId]);
   if (result.timedOut || result.exitCode !== 0) throw classifyServiceFailure(command, result);
 }
 
 /** `service_control is-running` answers 1 when the agent runs and 0 when it does not. */
-export async function isAgentRunning(paths: SystemPaths, workspaceId: string, deadline: Deadline, log: Logger): Promise<boolean> {
-  const result = await runServiceControl(paths, ["is-running", workspaceId], deadline, log);
+export async function isAgentRunning(ctx: ToolContext, workspaceId: string): Promise<boolean> {
+  const result = await runServiceControl(ctx, ["is-running", workspaceId]);
   return result.exitCode === 1;
 }

@@ -7,6 +7,7 @@ import type { ProtectedSettings, PublicSettings, SettingsProblem } from "../shar
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
+import type { ChildEnvironment } from "./process-env.ts";
 import { runChild } from "./process.ts";
 import { registerProxySecrets, registerSecret } from "./secrets.ts";
 
@@ -86,6 +87,8 @@ export function readHandlerSettings(path: string): RawHandlerSettings | null {
 export interface DecryptContext {
   libDir: string;
   waagentLib: string;
+  /** What openssl starts from (process-env.ts). */
+  childEnv: ChildEnvironment;
   deadline: Deadline;
   log: Logger;
 }
@@ -124,6 +127,7 @@ export async function decryptProtectedSettings(blob: string, thumbprint: string,
         input: der,
         quiet: true,
         timeoutMs: 30_000,
+        childEnv: context.childEnv,
       },
       context.deadline,
       context.log,

@@ -1,9 +1,21 @@
 // The contract the OMS tool modules (bundle.ts, omsadmin.ts, service.ts) share: each runs its tool through
 // process.ts and, when the child failed, looks its exit code up in the tool's failure table. What an exit code
 // means is data, read and tested row by row, and every failure carries the tail of the tool's output as details.
+import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
+import type { Logger } from "./log-line.ts";
+import type { SystemPaths } from "./paths.ts";
+import type { ChildEnvironment } from "./process-env.ts";
 import { outputTail } from "./process.ts";
 import type { Reason } from "./reasons.ts";
+
+/** What running a tool needs; an OperationContext is one. */
+export interface ToolContext {
+  paths: SystemPaths;
+  childEnv: ChildEnvironment;
+  deadline: Deadline;
+  log: Logger;
+}
 
 /** One row's verdict; the reason fixes the code (reasons.ts). */
 export interface Failure {

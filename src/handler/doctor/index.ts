@@ -5,8 +5,8 @@ import { Deadline } from "../deadline.ts";
 import { loadEnvironment } from "../environment.ts";
 import { silentLineLogger } from "../log-line.ts";
 import { systemPaths } from "../paths.ts";
+import { parseProcessEnvironment } from "../process-env.ts";
 import { registerProxySecrets } from "../secrets.ts";
-import { readTuning } from "../tuning.ts";
 import { agentChecks, agentProxy, historyChecks, machineChecks } from "./checks.ts";
 import { endpointChecks } from "./network.ts";
 import { fail, renderJson, renderText, type Check, type DoctorReport } from "./report.ts";
@@ -20,7 +20,7 @@ export interface DoctorOutput {
   stderr(text: string): void;
 }
 
-export async function runDoctor(args: string[], extensionDir: string, processEnv: NodeJS.ProcessEnv, output: DoctorOutput): Promise<number> {
+export async function runDoctor(args: string[], extensionDir: string, rawEnv: NodeJS.ProcessEnv, output: DoctorOutput): Promise<number> {
   const unknown = args.filter((arg) => arg !== "--json" && arg !== "--offline");
   if (unknown.length > 0) {
     output.stderr(`OmsAgentForLinux doctor: unknown option ${unknown[0]}\n${USAGE}\n`);
@@ -28,9 +28,10 @@ export async function runDoctor(args: string[], extensionDir: string, processEnv
   }
   const json = args.includes("--json");
   const offline = args.includes("--offline");
-  const tuning = readTuning(processEnv);
+  const processEnv = parseProcessEnvironment(rawEnv);
+  const { tuning } = processEnv;
   const paths = systemPaths(tuning.systemRoot);
-  const context = { paths, minFreeMb: tuning.minFreeMb, deadline: new Deadline(BUDGET_MS), log: silentLineLogger() };
+  const context = { paths, minFreeMb: tuning.minFreeMb, childEnv: processEnv.childEnv, deadline: new Deadline(BUDGET_MS), log: silentLineLogger() };
   const proxy = agentProxy(paths);
   registerProxySecrets(proxy);
 
@@ -55,8 +56,8 @@ export async function runDoctor(args: string[], extensionDir: string, processEnv
         checks.push(
           ...(await endpointChecks(`network ${workspace.id}`, service, `${workspace.id}.${service}.${workspace.domain}`, {
             proxy,
-            serviceAddress: processEnv.OMS_HANDLER_SERVICE_ADDRESS || undefined,
-            caFile: processEnv.OMS_HANDLER_SERVICE_CA || undefined,
+            serviceAddress: tuning.serviceAddress,
+            caFile: tuning.serviceCa,
           })),
         );
       }

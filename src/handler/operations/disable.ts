@@ -6,7 +6,7 @@ import { serviceControl } from "../service.ts";
 import type { OperationContext, OperationOutcome } from "./context.ts";
 
 export async function disable(ctx: OperationContext): Promise<OperationOutcome> {
-  const { paths, log, deadline, state } = ctx;
+  const { paths, log, state } = ctx;
   if (!existsSync(paths.serviceControl)) {
     return { message: "Disable succeeded: the Log Analytics agent is not installed, so there was nothing to stop" };
   }
@@ -16,7 +16,7 @@ export async function disable(ctx: OperationContext): Promise<OperationOutcome> 
   // from ever running uninstall.
   const workspaces = connectedWorkspaceDirectories(paths, log);
   for (const workspaceId of workspaces) {
-    await serviceControl(paths, "disable", workspaceId, deadline, log);
+    await serviceControl(ctx, "disable", workspaceId);
   }
   if (workspaces.length === 0) log.info("no workspace is connected: no agent service to stop");
   // The next enable must start the agent again even if its settings did not change.

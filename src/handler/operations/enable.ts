@@ -22,7 +22,7 @@ import { info, type OperationContext, type OperationOutcome } from "./context.ts
 async function disconnectPrevious(ctx: OperationContext, previous: string | undefined, current: string): Promise<string | undefined> {
   if (!previous || previous === current || !existsSync(ctx.paths.workspaceEtc(previous))) return undefined;
   ctx.log.info(`the workspace changed from ${previous} to ${current}: disconnecting ${previous}`);
-  const exitCode = await removeWorkspace(ctx.paths, previous, ctx.deadline, ctx.log);
+  const exitCode = await removeWorkspace(ctx, previous);
   if (exitCode !== 0) {
     ctx.log.warn(`could not disconnect the previous workspace ${previous} (omsadmin.sh -x exit ${exitCode})`);
     return undefined;
@@ -46,7 +46,7 @@ export function appliedFromSameFile(ctx: AppliedCheck & Pick<OperationContext, "
 }
 
 export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
-  const { paths, log, deadline, state, seq } = ctx;
+  const { paths, log, state, seq } = ctx;
   if (!existsSync(paths.omsadmin)) {
     throw new ExtensionError("EnableBeforeInstall", "the Log Analytics agent is not installed (omsadmin.sh is missing), so there is nothing to enable", "check the install step's status and fix its error; the guest agent runs install again on the next goal state");
   }
@@ -91,29 +91,29 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   // Our own previous workspace is being replaced, not a second connection: remove it before looking.
   const disconnected = await disconnectPrevious(ctx, applied?.workspaceId, workspaceId);
   if (settings.public.stopOnMultipleConnections) {
-    await refuseMultipleConnections(paths, workspaceId, deadline, log);
+    await refuseMultipleConnections(ctx, workspaceId);
   }
-  if (stale.length > 0 && (await isAgentRunning(paths, workspaceId, deadline, log))) {
+  if (stale.length > 0 && (await isAgentRunning(ctx, workspaceId))) {
     log.info(`the agent of workspace ${workspaceId} uses ${stale.join(" and ")}: stopping it so that omsadmin.sh configures it again`);
-    await serviceControl(paths, "stop", workspaceId, deadline, log);
+    await serviceControl(ctx, "stop", workspaceId);
   }
   const restoreIdentity = before.onboarded ? keepAgentIdentity(paths, workspaceId, log) : () => {};
   try {
     const request = { workspaceId, workspaceKey: protectedSettings.workspaceKey, domain: domain.value, proxy: proxy.value, resourceId };
-    await onboard(paths, request, ctx.tuning.retryDelayMs, deadline, log);
+    await onboard(ctx, request, ctx.tuning.retryDelayMs);
   } catch (error) {
     restoreIdentity();
     throw error;
   }
-  await verifyOnboarded(paths, workspaceId, deadline, log);
+  await verifyOnboarded(ctx, workspaceId);
   ownWorkspaceTrees(paths, workspaceId, log);
   // Success means the agent uses what the status is about to claim.
   const remaining = configurationDifferences(readAgentConfiguration(paths, workspaceId), wanted);
   if (remaining.length > 0) throw configurationMismatch(workspaceId, remaining);
 
-  if (!(await isAgentRunning(paths, workspaceId, deadline, log))) {
+  if (!(await isAgentRunning(ctx, workspaceId))) {
     log.info("the agent is not running after onboarding: starting it");
-    await serviceControl(paths, "enable", workspaceId, deadline, log);
+    await serviceControl(ctx, "enable", workspaceId);
   }
   state.recordApplied({ seq, settingsHash: settings.hash, settingsFileHash: fileHash, workspaceId, handlerVersion: ctx.env.version, at: new Date().toISOString() });
   let bundleVersion = "unknown";

@@ -23,13 +23,13 @@ export async function install(ctx: OperationContext): Promise<OperationOutcome> 
   checkArchitecture();
   const os = checkOperatingSystem(paths);
   checkDiskSpace(paths, ctx.tuning.minFreeMb);
-  await checkTools(paths, deadline, log);
+  await checkTools(ctx);
   const bundle = locateBundle(ctx.env.extensionDir);
   verifyBundle(bundle);
   log.info(`preflight passed on ${os}; bundle ${bundle.version} verified`);
 
   if (settings?.public.stopOnMultipleConnections) {
-    await refuseMultipleConnections(paths, settings.public.workspaceId, deadline, log);
+    await refuseMultipleConnections(ctx, settings.public.workspaceId);
   }
 
   const restored = state.restoreWorkspaces(paths.workspaceEtc);
@@ -42,7 +42,7 @@ export async function install(ctx: OperationContext): Promise<OperationOutcome> 
     const lockBudget = Math.min(ctx.tuning.packageLockWaitMs, deadline.remainingMs() - BUNDLE_RESERVE_MS);
     await waitForPackageManager(paths.packageManagerLocks, Math.max(lockBudget, 0), deadline, log);
     try {
-      await runBundle(bundle, "upgrade", skipDocker ? ["--skip-docker-provider-install"] : [], deadline, log);
+      await runBundle(ctx, bundle, "upgrade", skipDocker ? ["--skip-docker-provider-install"] : []);
       break;
     } catch (error) {
       if (error instanceof ExtensionError && error.reason === "PackageManagerLocked" && run < MAX_BUNDLE_RUNS && deadline.remainingMs() > BUNDLE_RESERVE_MS) {
