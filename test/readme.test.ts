@@ -22,6 +22,18 @@ test("every reason the handler can report is listed in its code's row", () => {
   }
 });
 
+test("every reason a README row names is a reason the handler reports under that row's code", () => {
+  const table = readme.slice(readme.indexOf("## Error codes"), readme.indexOf("## Where status"));
+  const named = table.split("\n").filter((line) => /^\| \d+ \| /.test(line));
+  assert.ok(named.length >= Object.keys(ErrorCodes).length);
+  for (const line of named) {
+    const [, code, , reasons] = line.split(/\s*\|\s*/);
+    for (const [, reason] of reasons!.matchAll(/`([A-Z][A-Za-z]+)`/g)) {
+      assert.equal(ReasonCodes[reason as keyof typeof ReasonCodes], Number(code), `README row for ${code} names ${reason}`);
+    }
+  }
+});
+
 test("every setting in the schemas is in the settings reference", () => {
   for (const key of [...Object.keys(publicSchema.properties), ...Object.keys(protectedSchema.properties)]) {
     assert.match(readme, new RegExp(`^\\| \`${key}\` \\|`, "m"), key);
