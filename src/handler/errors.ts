@@ -1,5 +1,5 @@
 // The published error contract (design.md §7): every failure leaves the handler as one ExtensionError
-// carrying a code from this table. main.ts is the only place that turns it into a status and an exit code.
+// carrying a code from this table. invocation.ts is the only place that turns it into a status and an exit code.
 import { codeOf, type Reason } from "./reasons.ts";
 
 export const ErrorCodes = {
