@@ -20,7 +20,7 @@ export interface DoctorOutput {
   stderr(text: string): void;
 }
 
-export async function runDoctor(args: string[], extensionDir: string, rawEnv: NodeJS.ProcessEnv, output: DoctorOutput): Promise<number> {
+export async function runDoctor(args: string[], extensionDir: string, processEnv: NodeJS.ProcessEnv, output: DoctorOutput): Promise<number> {
   const unknown = args.filter((arg) => arg !== "--json" && arg !== "--offline");
   if (unknown.length > 0) {
     output.stderr(`OmsAgentForLinux doctor: unknown option ${unknown[0]}\n${USAGE}\n`);
@@ -28,10 +28,10 @@ export async function runDoctor(args: string[], extensionDir: string, rawEnv: No
   }
   const json = args.includes("--json");
   const offline = args.includes("--offline");
-  const processEnv = parseProcessEnvironment(rawEnv);
-  const { tuning } = processEnv;
+  const environment = parseProcessEnvironment(processEnv);
+  const { tuning } = environment;
   const paths = systemPaths(tuning.systemRoot);
-  const context = { paths, minFreeMb: tuning.minFreeMb, childEnv: processEnv.childEnv, deadline: new Deadline(BUDGET_MS), log: silentLineLogger() };
+  const context = { paths, minFreeMb: tuning.minFreeMb, childEnv: environment.childEnv, deadline: new Deadline(BUDGET_MS), log: silentLineLogger() };
   const proxy = agentProxy(paths);
   registerProxySecrets(proxy);
 
@@ -42,7 +42,7 @@ export async function runDoctor(args: string[], extensionDir: string, rawEnv: No
   let statusFolder: string | undefined;
   let logFolder: string | undefined;
   try {
-    const env = loadEnvironment(extensionDir, processEnv);
+    const env = loadEnvironment(extensionDir, environment);
     statusFolder = env.statusFolder;
     logFolder = env.logFolder;
   } catch (error) {
