@@ -16,8 +16,8 @@ export type ProxyVariable = (typeof PROXY_VARIABLES)[number];
 export interface Tuning {
   /** OMS_HANDLER_ROOT: prefix for every system path (default /). */
   systemRoot: string;
-  /** OMS_HANDLER_DEADLINE_SECONDS: replaces the operation's budget (deadline.ts decides what counts). */
-  deadlineSeconds?: string;
+  /** OMS_HANDLER_DEADLINE_SECONDS: replaces the operation's budget when it is a positive number. */
+  deadlineSeconds?: number;
   /** OMS_HANDLER_PACKAGE_LOCK_WAIT_SECONDS: how long install/uninstall wait for apt/dpkg/rpm locks (default 600). */
   packageLockWaitMs: number;
   /** OMS_HANDLER_MIN_FREE_MB: free space required on /var, /etc and /opt (default 500). */
@@ -56,6 +56,11 @@ function number(value: string | undefined, fallback: number): number {
   return value !== undefined && value !== "" && Number.isFinite(parsed) && parsed >= 0 ? parsed : fallback;
 }
 
+function positive(value: string | undefined): number | undefined {
+  const parsed = Number(value);
+  return value !== undefined && value !== "" && Number.isFinite(parsed) && parsed > 0 ? parsed : undefined;
+}
+
 function nonEmpty(value: string | undefined): string | undefined {
   return value ? value : undefined;
 }
@@ -71,7 +76,7 @@ export function parseProcessEnvironment(raw: RawEnvironment): ProcessEnvironment
     arcImdsEndpoint: nonEmpty(raw.IMDS_ENDPOINT),
     tuning: {
       systemRoot: raw.OMS_HANDLER_ROOT || "/",
-      deadlineSeconds: raw.OMS_HANDLER_DEADLINE_SECONDS,
+      deadlineSeconds: positive(raw.OMS_HANDLER_DEADLINE_SECONDS),
       packageLockWaitMs: number(raw.OMS_HANDLER_PACKAGE_LOCK_WAIT_SECONDS, 600) * 1000,
       minFreeMb: number(raw.OMS_HANDLER_MIN_FREE_MB, 500),
       retryDelayMs: number(raw.OMS_HANDLER_RETRY_DELAY_SECONDS, 10) * 1000,

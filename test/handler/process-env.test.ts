@@ -40,7 +40,7 @@ test("OMS_HANDLER_* knobs: defaults, and numbers that are not non-negative fall 
   });
   const tuning = parseProcessEnvironment({
     OMS_HANDLER_ROOT: "/tmp/vm",
-    OMS_HANDLER_DEADLINE_SECONDS: "30",
+    OMS_HANDLER_DEADLINE_SECONDS: "30.5",
     OMS_HANDLER_PACKAGE_LOCK_WAIT_SECONDS: "2",
     OMS_HANDLER_MIN_FREE_MB: "-5",
     OMS_HANDLER_RETRY_DELAY_SECONDS: "x",
@@ -50,7 +50,7 @@ test("OMS_HANDLER_* knobs: defaults, and numbers that are not non-negative fall 
   }).tuning;
   assert.deepEqual(tuning, {
     systemRoot: "/tmp/vm",
-    deadlineSeconds: "30",
+    deadlineSeconds: 30.5,
     packageLockWaitMs: 2000,
     minFreeMb: 500,
     retryDelayMs: 10_000,
@@ -58,6 +58,10 @@ test("OMS_HANDLER_* knobs: defaults, and numbers that are not non-negative fall 
     serviceAddress: "127.0.0.1:8443",
     serviceCa: undefined,
   });
+});
+
+test("OMS_HANDLER_DEADLINE_SECONDS counts only as a positive number", () => {
+  for (const value of ["", "0", "-3", "soon", "Infinity"]) assert.equal(parseProcessEnvironment({ OMS_HANDLER_DEADLINE_SECONDS: value }).tuning.deadlineSeconds, undefined, value);
 });
 
 test("children start from the environment as the entry received it", () => {
