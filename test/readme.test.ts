@@ -1,34 +1,36 @@
 // The README's error-code table and settings reference are part of the product: keep them true.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { ErrorCodes } from "../src/handler/errors.ts";
+import { ReasonCodes } from "../src/handler/reasons.ts";
 import publicSchema from "../schemas/public-settings.schema.json" with { type: "json" };
 import protectedSchema from "../schemas/protected-settings.schema.json" with { type: "json" };
 
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sources(join(dir, entry.name)) : entry.name.endsWith(".ts") ? [join(dir, entry.name)] : [],
-  );
-}
 
 test("every error code has a row in the README's table", () => {
   for (const code of Object.keys(ErrorCodes)) assert.match(readme, new RegExp(`^\\| ${code} \\| `, "m"), `code ${code}`);
 });
 
 test("every reason the handler can report is listed in its code's row", () => {
-  const pairs = new Set<string>();
-  for (const file of sources(new URL("../src/handler", import.meta.url).pathname)) {
-    for (const match of readFileSync(file, "utf8").matchAll(/\(\s*(\d{1,2}),\s*"([A-Z][A-Za-z]+)",/g)) pairs.add(`${match[1]} ${match[2]}`);
-  }
-  assert.ok(pairs.size > 50, `found ${pairs.size} code/reason pairs`);
-  for (const pair of pairs) {
-    const [code, reason] = pair.split(" ");
+  const reasons = Object.entries(ReasonCodes);
+  assert.ok(reasons.length > 50, `found ${reasons.length} reasons`);
+  for (const [reason, code] of reasons) {
     const row = readme.split("\n").find((line) => line.startsWith(`| ${code} | `));
     assert.ok(row?.includes(`\`${reason}\``), `README row for ${code} lacks ${reason}`);
+  }
+});
+
+test("every reason a README row names is a reason the handler reports under that row's code", () => {
+  const table = readme.slice(readme.indexOf("## Error codes"), readme.indexOf("## Where status"));
+  const named = table.split("\n").filter((line) => /^\| \d+ \| /.test(line));
+  assert.ok(named.length >= Object.keys(ErrorCodes).length);
+  for (const line of named) {
+    const [, code, , reasons] = line.split(/\s*\|\s*/);
+    for (const [, reason] of reasons!.matchAll(/`([A-Z][A-Za-z]+)`/g)) {
+      assert.equal(ReasonCodes[reason as keyof typeof ReasonCodes], Number(code), `README row for ${code} names ${reason}`);
+    }
   }
 });
 

@@ -2,11 +2,11 @@
 // Manager so we can refuse (code 10) and name them, instead of silently multi-homing (billed per workspace).
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
+import { listWorkspaces } from "./omsadmin.ts";
 import { workspaceDirectories, type SystemPaths } from "./paths.ts";
-import { runChild } from "./process.ts";
+import type { ToolContext } from "./tool.ts";
 
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const SCOM_PORT = "1270";
@@ -45,12 +45,12 @@ export function connectedWorkspaceDirectories(paths: SystemPaths, log?: Logger):
 }
 
 /** Workspace ids connected on this machine: directories under /etc/opt/microsoft/omsagent and `omsadmin.sh -l`. */
-export async function configuredWorkspaces(paths: SystemPaths, deadline: Deadline, log: Logger): Promise<{ workspaces: Set<string>; scom: boolean }> {
+export async function configuredWorkspaces(ctx: ToolContext): Promise<{ workspaces: Set<string>; scom: boolean }> {
+  const { paths, log } = ctx;
   const workspaces = new Set(connectedWorkspaceDirectories(paths, log).map((id) => id.toLowerCase()));
   let scom = isDirectory(join(paths.omsagentEtc, "scom"));
   if (existsSync(paths.omsadmin)) {
-    const listed = await runChild({ label: "omsadmin list", file: paths.omsadmin, args: ["-l"], timeoutMs: 60_000 }, deadline, log);
-    for (const line of listed.output.split("\n")) {
+    for (const line of (await listWorkspaces(ctx)).split("\n")) {
       // -l also lists a failed onboarding's directory, even as "Onboarded(OMSAgent Running)" (service_control
       // is-running answers "running" for a workspace without omsadmin.conf).
       for (const id of line.match(GUID) ?? []) if (isConnected(paths, id)) workspaces.add(id.toLowerCase());
@@ -71,8 +71,8 @@ export function scomPortConfigured(paths: SystemPaths): boolean {
   }
 }
 
-export async function refuseMultipleConnections(paths: SystemPaths, workspaceId: string, deadline: Deadline, log: Logger): Promise<void> {
-  const { workspaces, scom } = await configuredWorkspaces(paths, deadline, log);
+export async function refuseMultipleConnections(ctx: ToolContext, workspaceId: string): Promise<void> {
+  const { workspaces, scom } = await configuredWorkspaces(ctx);
   const others = [...workspaces].filter((id) => id !== workspaceId.toLowerCase()).sort();
   if (others.length === 0 && !scom) return;
   const connections = [
@@ -80,7 +80,6 @@ export async function refuseMultipleConnections(paths: SystemPaths, workspaceId:
     ...(scom ? ["System Center Operations Manager (OMI port 1270)"] : []),
   ].join(" and ");
   throw new ExtensionError(
-    10,
     "MultipleConnections",
     `this machine already reports to ${connections}, and stopOnMultipleConnections is true`,
     others.length > 0

@@ -7,9 +7,9 @@ const RESERVE_SECONDS = 30;
 
 export type OperationName = keyof typeof AGENT_TIMEOUT_SECONDS;
 
-export function operationBudgetMs(operation: OperationName, override?: string): number {
-  const seconds = Number(override);
-  if (override !== undefined && override !== "" && Number.isFinite(seconds) && seconds > 0) return seconds * 1000;
+/** `overrideSeconds`: OMS_HANDLER_DEADLINE_SECONDS, already checked to be a positive number (process-env.ts). */
+export function operationBudgetMs(operation: OperationName, overrideSeconds?: number): number {
+  if (overrideSeconds !== undefined) return overrideSeconds * 1000;
   return (AGENT_TIMEOUT_SECONDS[operation] - RESERVE_SECONDS) * 1000;
 }
 

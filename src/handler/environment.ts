@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ExtensionError } from "./errors.ts";
+import type { ProcessEnvironment } from "./process-env.ts";
 
 export const EXTENSION_NAME = "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux";
 
@@ -28,7 +29,6 @@ const FILE = "HandlerEnvironment.json";
 
 function unreadable(problem: string): ExtensionError {
   return new ExtensionError(
-    30,
     "HandlerEnvironmentInvalid",
     problem,
     "reinstall the extension so the guest agent rewrites HandlerEnvironment.json",
@@ -63,7 +63,7 @@ export function readManifestVersion(extensionDir: string): string | undefined {
   }
 }
 
-export function loadEnvironment(extensionDir: string, processEnv: NodeJS.ProcessEnv = process.env): HandlerEnvironment {
+export function loadEnvironment(extensionDir: string, processEnv: Pick<ProcessEnvironment, "extensionVersion">): HandlerEnvironment {
   const path = findHandlerEnvironment(extensionDir);
   let parsed: unknown;
   try {
@@ -80,7 +80,7 @@ export function loadEnvironment(extensionDir: string, processEnv: NodeJS.Process
   const name = typeof entry.name === "string" && entry.name ? entry.name : EXTENSION_NAME;
   const version =
     readManifestVersion(extensionDir) ??
-    processEnv.AZURE_GUEST_AGENT_EXTENSION_VERSION ??
+    processEnv.extensionVersion ??
     /-(\d+(?:\.\d+)*)$/.exec(basename(extensionDir))?.[1] ??
     "0.0.0";
   return {

@@ -1,5 +1,6 @@
 // The published error contract (design.md §7): every failure leaves the handler as one ExtensionError
-// carrying a code from this table. main.ts is the only place that turns it into a status and an exit code.
+// carrying a code from this table. invocation.ts is the only place that turns it into a status and an exit code.
+import { codeOf, type Reason } from "./reasons.ts";
 
 export const ErrorCodes = {
   9: "Enable called before a successful install",
@@ -37,28 +38,24 @@ export interface ErrorDetails {
 }
 
 /**
- * A failure the user can act on. `reason` is a stable CamelCase name (e.g. PackageManagerLocked),
- * `problem` says what happened and `action` what to do about it.
+ * A failure the user can act on. `reason` is a stable CamelCase name (e.g. PackageManagerLocked) whose code
+ * comes from reasons.ts, `problem` says what happened and `action` what to do about it.
  */
 export class ExtensionError extends Error {
+  readonly code: ExtensionCode;
   readonly details?: string;
 
   constructor(
-    readonly code: ExtensionCode,
-    readonly reason: string,
+    readonly reason: Reason,
     readonly problem: string,
     readonly action: string,
     extra: ErrorDetails = {},
   ) {
     super(`${problem} — ${action}`, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.name = "ExtensionError";
+    this.code = codeOf(reason);
     this.details = extra.details;
   }
-}
-
-/** Builds errors that all carry the same evidence, e.g. the tail of the failing tool's output. */
-export function errorsWithDetails(details: string) {
-  return (code: ExtensionCode, reason: string, problem: string, action: string) => new ExtensionError(code, reason, problem, action, { details });
 }
 
 /** Anything thrown that is not an ExtensionError is a handler bug: code 30, stack only in the log. */
@@ -68,7 +65,6 @@ export function toExtensionError(error: unknown): ExtensionError {
   // The handler loads parts of itself on demand (scripts/build.mjs): one missing means a damaged package.
   if ((error as NodeJS.ErrnoException | undefined)?.code === "ERR_MODULE_NOT_FOUND" || /^Cannot find module/.test(text)) {
     return new ExtensionError(
-      30,
       "HandlerFilesMissing",
       `the extension's files on this machine are incomplete (${text.split("\n")[0]})`,
       "remove the extension and add it again so the guest agent downloads a complete package",
@@ -76,7 +72,6 @@ export function toExtensionError(error: unknown): ExtensionError {
     );
   }
   return new ExtensionError(
-    30,
     "UnexpectedError",
     `the handler hit an unexpected error (${text.split("\n")[0]})`,
     "retry the operation; if it persists, report it with extension.log attached",

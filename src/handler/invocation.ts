@@ -10,13 +10,13 @@ import { createLineLogger, LOG_FILE, type Logger } from "./log-line.ts";
 import { operations, parseOperation } from "./operations/index.ts";
 import type { OperationContext, OperationOutcome } from "./operations/context.ts";
 import { systemPaths, type SystemPaths } from "./paths.ts";
+import { parseProcessEnvironment, type ProcessEnvironment, type Tuning } from "./process-env.ts";
 import { redact } from "./secrets.ts";
 import { currentSequence } from "./sequence.ts";
 import { loadSettings, type Settings } from "./settings.ts";
 import { StateStore } from "./state.ts";
 import { writeStatus, type StatusReport, type SubStatus } from "./status.ts";
 import { writeTelemetryEvent } from "./telemetry.ts";
-import { readTuning, type Tuning } from "./tuning.ts";
 
 export interface Output {
   stdout(line: string): void;
@@ -35,10 +35,9 @@ export function safeExitCode(code: number): number {
 }
 
 /** Without HandlerEnvironment.json we still leave a status where the agent looks by default. */
-function fallbackStatus(extensionDir: string, processEnv: NodeJS.ProcessEnv, operation: string, error: ExtensionError): void {
+function fallbackStatus(extensionDir: string, processEnv: ProcessEnvironment, operation: string, error: ExtensionError): void {
   try {
-    const seq = Number(processEnv.ConfigSequenceNumber ?? "0");
-    writeStatus(join(extensionDir, "status"), Number.isInteger(seq) && seq >= 0 ? seq : 0, EXTENSION_NAME, {
+    writeStatus(join(extensionDir, "status"), processEnv.configSequenceNumber ?? 0, EXTENSION_NAME, {
       operation: capitalized(operation),
       status: "error",
       code: error.code,
@@ -49,7 +48,8 @@ function fallbackStatus(extensionDir: string, processEnv: NodeJS.ProcessEnv, ope
   }
 }
 
-export async function invoke(argument: string | undefined, extensionDir: string, processEnv: NodeJS.ProcessEnv, output: Output): Promise<number> {
+export async function invoke(argument: string | undefined, extensionDir: string, rawEnv: NodeJS.ProcessEnv, output: Output): Promise<number> {
+  const processEnv = parseProcessEnvironment(rawEnv);
   const operation = parseOperation(argument);
   if (!operation) {
     output.stderr(`OmsAgentForLinux: unknown operation '${argument ?? ""}' (expected install, enable, disable, update or uninstall)`);
@@ -65,7 +65,7 @@ export async function invoke(argument: string | undefined, extensionDir: string,
     return safeExitCode(failure.code);
   }
   const seq = currentSequence(env.configFolder, processEnv);
-  const tuning = readTuning(processEnv);
+  const { tuning } = processEnv;
   const paths = systemPaths(tuning.systemRoot);
   const state = new StateStore(env.stateDir);
   const logContext = { logFolder: env.logFolder, operation, seq };
@@ -89,7 +89,7 @@ interface Run {
   log: Logger;
 }
 
-async function runOperation(operation: OperationName, run: Run, processEnv: NodeJS.ProcessEnv, output: Output): Promise<number> {
+async function runOperation(operation: OperationName, run: Run, processEnv: ProcessEnvironment, output: Output): Promise<number> {
   const { env, seq, tuning, paths, state, log } = run;
   const started = monotonicNow();
   const deadline = new Deadline(operationBudgetMs(operation, tuning.deadlineSeconds));
@@ -102,7 +102,7 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Node
 
   // Loaded once per invocation; settings with the protected part also serve a public-only request.
   const load = (needProtected: boolean) =>
-    loadSettings(env.configFolder, seq, { needProtected }, { libDir: env.libDir, waagentLib: paths.waagentLib, deadline, log });
+    loadSettings(env.configFolder, seq, { needProtected }, { libDir: env.libDir, waagentLib: paths.waagentLib, childEnv: processEnv.childEnv, deadline, log });
   let withProtected: Promise<Settings | null> | undefined;
   let publicOnly: Promise<Settings | null> | undefined;
   const context: OperationContext = {
@@ -115,6 +115,7 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Node
     deadline,
     tuning,
     processEnv,
+    childEnv: processEnv.childEnv,
     settings: ({ needProtected }) => (needProtected ? (withProtected ??= load(true)) : (withProtected ?? (publicOnly ??= load(false)))),
     reportTransitioning: (message) => report({ operation: Operation, status: "transitioning", code: 0, message }),
   };
@@ -126,7 +127,7 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Node
   try {
     release = await acquireLock(env.stateDir, deadline.remainingMs(), deadline, log, (error) => {
       log.error({ err: error }, "the handler lock was taken over by another process: aborting");
-      deadline.abort(new ExtensionError(30, "LockLost", "another OmsAgentForLinux operation took over the handler lock while this one ran", "retry; the guest agent does so on the next goal state"));
+      deadline.abort(new ExtensionError("LockLost", "another OmsAgentForLinux operation took over the handler lock while this one ran", "retry; the guest agent does so on the next goal state"));
     });
     outcome = await operations[operation](context);
     if (deadline.signal.aborted) throw deadline.signal.reason;

@@ -52,7 +52,6 @@ export async function acquireLock(
     const left = Math.min(waitMs - (monotonicNow() - started), deadline.remainingMs());
     if (left <= 0 || !(await deadline.sleep(Math.min(POLL_MS, left)))) {
       throw new ExtensionError(
-        30,
         "AnotherOperationRunning",
         `another OmsAgentForLinux operation held the handler lock (${lockfilePath}) for ${Math.round((monotonicNow() - started) / 1000)} s`,
         "wait for it to finish; the guest agent retries automatically",

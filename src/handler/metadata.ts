@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { Logger } from "./log-line.ts";
 import type { SystemPaths } from "./paths.ts";
+import type { ProcessEnvironment } from "./process-env.ts";
 
 export interface InstanceMetadata {
   azEnvironment?: string;
@@ -27,13 +28,16 @@ export function isArcMachine(paths: SystemPaths): boolean {
   return existsSync(paths.arcHimds) || existsSync(paths.arcAgentConf);
 }
 
+/** Where the environment says the metadata service is. */
+export type MetadataEnvironment = Pick<ProcessEnvironment, "arcImdsEndpoint"> & { tuning: Pick<ProcessEnvironment["tuning"], "imdsEndpoint"> };
+
 /** The metadata URL to ask, or undefined when metadata lookups are turned off (OMS_HANDLER_IMDS_ENDPOINT=off). */
-export function metadataUrl(paths: SystemPaths, processEnv: NodeJS.ProcessEnv = process.env): string | undefined {
-  const override = processEnv.OMS_HANDLER_IMDS_ENDPOINT;
+export function metadataUrl(paths: SystemPaths, processEnv: MetadataEnvironment): string | undefined {
+  const override = processEnv.tuning.imdsEndpoint;
   if (override === "off") return undefined;
   if (override) return `${override.replace(/\/$/, "")}/metadata/instance?api-version=2021-02-01`;
   if (isArcMachine(paths)) {
-    let endpoint = processEnv.IMDS_ENDPOINT;
+    let endpoint = processEnv.arcImdsEndpoint;
     if (!endpoint) {
       try {
         endpoint = /IMDS_ENDPOINT=([^"\s]+)/.exec(readFileSync(paths.arcAgentConf, "utf8"))?.[1];
@@ -72,7 +76,7 @@ async function getJson(url: string, timeoutMs: number): Promise<unknown> {
 }
 
 /** Never throws: metadata only fills gaps, so a machine without it still onboards with defaults. */
-export async function fetchInstanceMetadata(paths: SystemPaths, log: Logger, processEnv: NodeJS.ProcessEnv = process.env): Promise<InstanceMetadata> {
+export async function fetchInstanceMetadata(paths: SystemPaths, log: Logger, processEnv: MetadataEnvironment): Promise<InstanceMetadata> {
   const url = metadataUrl(paths, processEnv);
   if (!url) return {};
   try {

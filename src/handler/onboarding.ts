@@ -1,122 +1,15 @@
-// Connecting the agent to the workspace with omsadmin.sh. The workspace key never goes on a command line
-// (any user can read /proc/<pid>/cmdline): it goes into /etc/omsagent-onboard.conf (0600, values
-// shell-quoted), which omsadmin.sh sources when run without arguments, and the file is removed whatever
-// happens.
-import { chmodSync, chownSync, closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+// What surrounds an onboarding (omsadmin.sh itself is run by omsadmin.ts): what the agent of a workspace
+// actually uses, whether omsadmin.sh did what it claimed, the agent's identity kept across a failed attempt,
+// and the ownership of the workspace's files.
+import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Deadline } from "./deadline.ts";
-import { errorsWithDetails, ExtensionError } from "./errors.ts";
+import { configuredWorkspaces } from "./connections.ts";
+import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
 import { agentAccount, AGENT_GROUP, AGENT_USER, type SystemPaths } from "./paths.ts";
-import { outputTail, runChild, type ChildResult } from "./process.ts";
 import { proxyEndpoint } from "./secrets.ts";
 import { chownTree } from "./state.ts";
-
-export interface OnboardingRequest {
-  workspaceId: string;
-  workspaceKey: string;
-  domain: string;
-  proxy?: string;
-  resourceId?: string;
-}
-
-/** Single-quotes a value for sh; refuses characters that could end the assignment line. */
-export function shellQuote(value: string): string {
-  if (/[\n\r\0]/.test(value)) throw new ExtensionError(11, "InvalidConfiguration", "a setting contains a line break", "remove line breaks from the settings and redeploy the extension");
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-export function renderOnboardConf(request: OnboardingRequest): string {
-  const lines = [
-    `WORKSPACE_ID=${shellQuote(request.workspaceId)}`,
-    `SHARED_KEY=${shellQuote(request.workspaceKey)}`,
-    `URL_TLD=${shellQuote(request.domain)}`,
-    `PROXY=${shellQuote(request.proxy ?? "")}`,
-    `AZURE_RESOURCE_ID=${shellQuote(request.resourceId ?? "")}`,
-  ];
-  return lines.join("\n") + "\n";
-}
-
-function writeSecretFile(path: string, content: string): void {
-  // Removing first means the mode below applies even if a stale file with wider permissions exists.
-  rmSync(path, { force: true });
-  const fd = openSync(path, "wx", 0o600);
-  try {
-    writeSync(fd, content);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const ONBOARD_TIMEOUT_MS = 120_000;
-
-export async function runOnboarding(paths: SystemPaths, request: OnboardingRequest, deadline: Deadline, log: Logger): Promise<ChildResult> {
-  writeSecretFile(paths.onboardConf, renderOnboardConf(request));
-  try {
-    return await runChild({ label: "omsadmin", file: paths.omsadmin, args: [], timeoutMs: ONBOARD_TIMEOUT_MS }, deadline, log);
-  } finally {
-    rmSync(paths.onboardConf, { force: true });
-    if (existsSync(paths.onboardConf)) log.error(`could not remove ${paths.onboardConf}`);
-  }
-}
-
-/** Failures worth another attempt: the service was unavailable or the connection broke. */
-export function isTransientOnboardingFailure(exitCode: number): boolean {
-  return exitCode === 6 || exitCode === 8;
-}
-
-export function classifyOnboardingFailure(exitCode: number, output: string, now: Date = new Date()): ExtensionError {
-  const make = errorsWithDetails(outputTail(output));
-  const httpCode = /HTTP code (\d+)/.exec(output)?.[1];
-  switch (exitCode) {
-    case 2:
-      return make(30, "OnboardingInvalidOptions", "omsadmin.sh rejected the onboarding options (exit 2)", "report this handler bug with extension.log attached");
-    case 3:
-      return make(53, "InvalidWorkspaceConfiguration", "omsadmin.sh rejected the workspace ID or key (exit 3)", "check workspaceId and workspaceKey in the settings (copy them from the workspace's Agents page)");
-    case 4:
-      return make(53, "ProxyRejected", "the proxy in the protected settings could not be used (exit 4)", "check the proxy address, port and credentials ([http|https://][user:password@]host[:port]) and that it allows CONNECT to *.opinsights.azure.com");
-    case 5: {
-      const reason = /Reason:\s*([A-Za-z]*)/.exec(output)?.[1] ?? "";
-      if (/^(InvalidWorkspaceKey|MissingHeader)$/.test(reason)) {
-        return make(53, "WorkspaceKeyRejected", `the Log Analytics service rejected the workspace key (HTTP 403, ${reason})`, "use the workspace's current primary or secondary key (Agents page of the workspace) in protectedSettings.workspaceKey");
-      }
-      return make(
-        53,
-        "ClockSkewOrKeyRejected",
-        `the Log Analytics service refused the request (HTTP 403${reason ? `, ${reason}` : " without a reason"}), which happens when this machine's clock is off by more than 15 minutes (local time ${now.toISOString()})`,
-        "synchronise the clock (chrony/ntp) and check the workspace key, then retry",
-      );
-    }
-    case 6:
-      return make(55, "ServiceUnavailable", `the Log Analytics service answered HTTP ${httpCode ?? "error"} to the onboarding request`, "retry later; if it persists, check the workspace ID and the service health");
-    case 7:
-      return make(55, "CannotResolveHost", "the workspace's service address could not be resolved (DNS)", "check the workspace ID, DNS and outbound internet access, or configure a proxy in the protected settings");
-    case 8:
-      return make(55, "ServiceUnreachable", `the onboarding request could not reach the Log Analytics service${/curl returned (\d+)/.test(output) ? ` (curl error ${/curl returned (\d+)/.exec(output)![1]})` : ""}`, "allow outbound HTTPS (443) to *.ods.opinsights.azure.com and *.oms.opinsights.azure.com, or configure a proxy");
-    case 33:
-    case 34:
-      return make(
-        33,
-        "MetaConfigurationFailed",
-        /Permission denied/.test(output)
-          ? "omsconfig could not generate its metaconfiguration: permission denied"
-          : `omsconfig could not generate its metaconfiguration (exit ${exitCode})`,
-        "check /var/opt/microsoft/omsconfig/omsconfig.log and that the omsagent user can run its sudo rules, then retry",
-      );
-    case 60:
-      return make(52, "PythonMissing", "omsadmin.sh needs python, which is not installed", "install python3 (or python2), then retry");
-    case 30:
-    case 31:
-    case 32:
-      return make(30, "OnboardingInternalError", `omsadmin.sh failed internally (exit ${exitCode}: ${exitCode === 31 ? "could not generate the agent GUID" : exitCode === 32 ? "could not generate certificates" : "internal error"})`, "retry; if it persists, report it with extension.log attached");
-    default:
-      return make(30, "OnboardingFailed", `omsadmin.sh failed with exit code ${exitCode}`, "see extension.log for its output, fix the cause, then retry");
-  }
-}
-
-export function onboardingTimedOut(seconds: number): ExtensionError {
-  return new ExtensionError(55, "OnboardingTimedOut", `omsadmin.sh was still onboarding after ${seconds} s and was stopped`, "check outbound HTTPS access to the Log Analytics service (or the proxy), then retry");
-}
+import type { ToolContext } from "./tool.ts";
 
 /** What the agent of one workspace actually uses: omsadmin.conf's URL_TLD and the agent-wide proxy.conf. */
 export interface AgentConfiguration {
@@ -164,7 +57,6 @@ export function configurationDifferences(actual: AgentConfiguration, wanted: { d
 
 export function configurationMismatch(workspaceId: string, differences: string[]): ExtensionError {
   return new ExtensionError(
-    30,
     "AgentConfigurationMismatch",
     `omsadmin.sh reported success but the agent of workspace ${workspaceId} still uses ${differences.join(" and ")}`,
     "retry; if it persists, remove and re-add the extension (or run /opt/microsoft/omsagent/bin/omsadmin.sh -x with the workspace id, then retry) and report it with extension.log attached",
@@ -213,4 +105,18 @@ export function ownWorkspaceTrees(paths: SystemPaths, workspaceId: string, log: 
   }
   for (const tree of [paths.workspaceEtc(workspaceId), paths.workspaceVar(workspaceId)]) chownTree(tree, account.uid, account.gid);
   log.info(`workspace ${workspaceId}'s files belong to ${AGENT_USER}:${AGENT_GROUP}`);
+}
+
+/** omsadmin.sh exits 0 without configuring a workspace when another one is primary. */
+export async function verifyOnboarded(ctx: ToolContext, workspaceId: string): Promise<void> {
+  if (existsSync(join(ctx.paths.workspaceEtc(workspaceId), "conf", "omsadmin.conf"))) return;
+  const { workspaces } = await configuredWorkspaces(ctx);
+  const others = [...workspaces].filter((id) => id !== workspaceId);
+  throw new ExtensionError(
+    "OnboardingSkipped",
+    `omsadmin.sh reported success but workspace ${workspaceId} is not configured${others.length > 0 ? ` (the agent's primary workspace is ${others.join(", ")})` : ""}`,
+    others.length > 0
+      ? `to move this machine to ${workspaceId}, disconnect the other workspace first (/opt/microsoft/omsagent/bin/omsadmin.sh -x ${others[0]}), then retry`
+      : "retry; if it persists, report it with extension.log attached",
+  );
 }

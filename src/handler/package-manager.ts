@@ -72,7 +72,6 @@ export function findLockHolder(lockPaths: string[], procLocks?: string): LockHol
 
 export function lockedError(holder: LockHolder, waitedSeconds: number): ExtensionError {
   return new ExtensionError(
-    55,
     "PackageManagerLocked",
     `${holder.lockPath.replace(/.*\/(var|run)\//, "/$1/")} is held by pid ${holder.pid} (${holder.command}) and was still held after ${waitedSeconds} s`,
     "wait for it to finish or stop it, then retry",

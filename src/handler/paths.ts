@@ -46,7 +46,7 @@ export interface SystemPaths {
   workspaceVar(workspaceId: string): string;
 }
 
-/** `root` is "/" on a real machine; tests and the simulated VM pass their own (tuning.ts, OMS_HANDLER_ROOT). */
+/** `root` is "/" on a real machine; tests and the simulated VM pass their own (process-env.ts, OMS_HANDLER_ROOT). */
 export function systemPaths(root: string): SystemPaths {
   const at = (...parts: string[]) => join(root, ...parts);
   const omsagentEtc = at("etc/opt/microsoft/omsagent");

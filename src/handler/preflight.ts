@@ -3,11 +3,11 @@
 import { accessSync, constants, existsSync, readFileSync, statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import matrix from "./data/supported-distributions.json" with { type: "json" };
-import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
-import type { Logger } from "./log-line.ts";
 import { STANDARD_BIN_DIRS, type SystemPaths } from "./paths.ts";
 import { runChild } from "./process.ts";
+import type { Reason } from "./reasons.ts";
+import type { ToolContext } from "./tool.ts";
 
 export interface OsRelease {
   id: string;
@@ -47,13 +47,12 @@ export function checkOperatingSystem(paths: SystemPaths): string {
   try {
     os = parseOsRelease(readFileSync(paths.osRelease, "utf8"));
   } catch {
-    throw new ExtensionError(51, "UnknownOperatingSystem", `the operating system could not be identified (${paths.osRelease} is missing)`, "run the agent on a supported distribution (see the README's list)");
+    throw new ExtensionError("UnknownOperatingSystem", `the operating system could not be identified (${paths.osRelease} is missing)`, "run the agent on a supported distribution (see the README's list)");
   }
   const name = supportedDistribution(os);
   if (!name) {
     const list = matrix.distributions.map((d) => `${d.name} ${d.versions.join("/")}`).join(", ");
     throw new ExtensionError(
-      51,
       "UnsupportedOperatingSystem",
       `${os.prettyName ?? `${os.id} ${os.versionId}`} (ID=${os.id}, VERSION_ID=${os.versionId}) is not supported by the Log Analytics agent`,
       `use a supported distribution (${list}) or move to the Azure Monitor Agent`,
@@ -64,7 +63,7 @@ export function checkOperatingSystem(paths: SystemPaths): string {
 
 export function checkArchitecture(arch: string = process.arch): void {
   if (arch !== "x64") {
-    throw new ExtensionError(51, "UnsupportedArchitecture", `this machine's architecture is ${arch}; the Log Analytics agent is x86_64 only`, "use an x86_64 machine or the Azure Monitor Agent");
+    throw new ExtensionError("UnsupportedArchitecture", `this machine's architecture is ${arch}; the Log Analytics agent is x86_64 only`, "use an x86_64 machine or the Azure Monitor Agent");
   }
 }
 
@@ -82,7 +81,7 @@ export function checkDiskSpace(paths: SystemPaths, minFreeMb: number): void {
     if (freeMb < minFreeMb) short.push(`${path.slice(paths.root.replace(/\/$/, "").length) || path} has ${freeMb} MB free`);
   }
   if (short.length > 0) {
-    throw new ExtensionError(52, "InsufficientDiskSpace", `${short.join(", ")}; the agent needs ${minFreeMb} MB on each of /var, /etc and /opt`, "free up space on those filesystems and retry");
+    throw new ExtensionError("InsufficientDiskSpace", `${short.join(", ")}; the agent needs ${minFreeMb} MB on each of /var, /etc and /opt`, "free up space on those filesystems and retry");
   }
 }
 
@@ -101,29 +100,27 @@ export function findTool(paths: SystemPaths, name: string): string | undefined {
 }
 
 interface MissingTool {
-  code: 52 | 61 | 62 | 63;
-  reason: string;
+  reason: Reason;
   what: string;
 }
 
 /** tar, sed, curl, openssl and a python with ctypes: what the bundle's own prerequisite checks want. */
-export async function checkTools(paths: SystemPaths, deadline: Deadline, log: Logger): Promise<void> {
+export async function checkTools({ paths, childEnv, deadline, log }: ToolContext): Promise<void> {
   const missing: MissingTool[] = [];
-  if (!findTool(paths, "tar")) missing.push({ code: 62, reason: "TarMissing", what: "tar" });
-  if (!findTool(paths, "sed")) missing.push({ code: 63, reason: "SedMissing", what: "sed" });
-  if (!findTool(paths, "curl")) missing.push({ code: 52, reason: "CurlMissing", what: "curl" });
-  if (!findTool(paths, "openssl")) missing.push({ code: 52, reason: "OpenSslMissing", what: "openssl" });
+  if (!findTool(paths, "tar")) missing.push({ reason: "TarMissing", what: "tar" });
+  if (!findTool(paths, "sed")) missing.push({ reason: "SedMissing", what: "sed" });
+  if (!findTool(paths, "curl")) missing.push({ reason: "CurlMissing", what: "curl" });
+  if (!findTool(paths, "openssl")) missing.push({ reason: "OpenSslMissing", what: "openssl" });
   const python = ["python3", "python2", "python"].map((name) => findTool(paths, name)).find(Boolean);
   if (!python) {
-    missing.push({ code: 52, reason: "PythonMissing", what: "python (python3 or python2)" });
+    missing.push({ reason: "PythonMissing", what: "python (python3 or python2)" });
   } else {
-    const probe = await runChild({ label: "python ctypes check", file: python, args: ["-c", "import ctypes"], timeoutMs: 30_000 }, deadline, log);
-    if (probe.exitCode !== 0) missing.push({ code: 61, reason: "PythonCtypesMissing", what: `the ctypes module for ${python.slice(paths.root.replace(/\/$/, "").length)}` });
+    const probe = await runChild({ label: "python ctypes check", file: python, args: ["-c", "import ctypes"], timeoutMs: 30_000, childEnv }, deadline, log);
+    if (probe.exitCode !== 0) missing.push({ reason: "PythonCtypesMissing", what: `the ctypes module for ${python.slice(paths.root.replace(/\/$/, "").length)}` });
   }
   if (missing.length === 0) return;
   const first = missing[0]!;
   throw new ExtensionError(
-    first.code,
     first.reason,
     `the OMS bundle needs ${missing.map((m) => m.what).join(", ")}, which ${missing.length === 1 ? "is" : "are"} not installed`,
     `install ${missing.map((m) => m.what.replace(/^the ctypes module for .*/, "python's ctypes module")).join(", ")} with the distribution's package manager, then retry`,

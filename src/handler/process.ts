@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { monotonicNow, type Deadline } from "./deadline.ts";
 import type { Logger } from "./log-line.ts";
 import { STANDARD_BIN_DIRS } from "./paths.ts";
+import type { ChildEnvironment } from "./process-env.ts";
 import { redact } from "./secrets.ts";
 
 export interface ChildSpec {
@@ -19,6 +20,8 @@ export interface ChildSpec {
   /** Keep the output out of the log (e.g. openssl printing decrypted settings). */
   quiet?: boolean;
   cwd?: string;
+  /** What the child starts from: the entry's parsed environment (process-env.ts). */
+  childEnv: ChildEnvironment;
 }
 
 export interface ChildResult {
@@ -42,10 +45,10 @@ const DRAIN_MS = 200;
 /** Exit code we report when the executable could not be started at all (as a shell would). */
 export const NOT_FOUND_EXIT = 127;
 
-export function childEnvironment(): NodeJS.ProcessEnv {
+export function childEnvironment(base: ChildEnvironment): Record<string, string> {
   // The guest agent runs under systemd, whose PATH may lack the sbin directories the tools need.
-  const path = [process.env.PATH, ...STANDARD_BIN_DIRS].filter(Boolean).join(":");
-  return { ...process.env, LC_ALL: "C", LANG: "C", PATH: path };
+  const path = [base.PATH, ...STANDARD_BIN_DIRS].filter(Boolean).join(":");
+  return { ...base, LC_ALL: "C", LANG: "C", PATH: path };
 }
 
 /** Colour codes (the bundle prints its deprecation notice in red) are noise in logs and status messages. */
@@ -109,7 +112,7 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
     buffer: false,
     all: true,
     cwd: spec.cwd,
-    env: childEnvironment(),
+    env: childEnvironment(spec.childEnv),
     extendEnv: false,
     stdin: spec.input === undefined ? "ignore" : "pipe",
     ...(spec.input === undefined ? {} : { input: spec.input }),

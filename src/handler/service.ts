@@ -1,43 +1,58 @@
-// service_control drives the omsagent daemons (systemd units or init.d scripts) per workspace.
-import type { Deadline } from "./deadline.ts";
-import { errorsWithDetails, type ExtensionError } from "./errors.ts";
-import type { Logger } from "./log-line.ts";
-import type { SystemPaths } from "./paths.ts";
-import { outputTail, runChild, type ChildResult } from "./process.ts";
+// service_control drives the omsagent daemons (systemd units or init.d scripts) per workspace. Every call to
+// it goes through this module, and a failed one becomes an error through its failure table (tool.ts).
+import type { ExtensionError } from "./errors.ts";
+import { runChild, type ChildResult } from "./process.ts";
+import { classifyExit, type Exit, type FailureTable, type Row, type ToolContext } from "./tool.ts";
 
 const SERVICE_TIMEOUT_MS = 120_000;
 
-export async function serviceControl(paths: SystemPaths, args: string[], deadline: Deadline, log: Logger): Promise<ChildResult> {
-  return runChild({ label: "service_control", file: paths.serviceControl, args, timeoutMs: SERVICE_TIMEOUT_MS }, deadline, log);
+interface ServiceExit extends Exit {
+  command: string;
+  timedOut: boolean;
 }
 
+const CHECK_SERVICES = "check the omsagent services with systemctl status 'omsagent-*', then retry";
+const failedWithExit: Row<ServiceExit> = ({ command, exitCode }) => ({ reason: "ServiceControlFailed", problem: `service_control ${command} failed (exit ${exitCode})`, action: CHECK_SERVICES });
+const rejectedOptions: Row<ServiceExit> = ({ command, exitCode }) => ({ reason: "ServiceControlRejectedOptions", problem: `service_control rejected '${command}' (exit ${exitCode})`, action: "report this handler bug with extension.log attached" });
+
+const SERVICE_FAILURES: FailureTable<ServiceExit> = {
+  evidence: [
+    {
+      when: ({ timedOut }) => timedOut,
+      row: ({ command }) => ({ reason: "ServiceControlTimedOut", problem: `service_control ${command} did not finish in time and was stopped`, action: CHECK_SERVICES }),
+    },
+  ],
+  exitCodes: {
+    77: ({ command }) => ({ reason: "NotRunningAsRoot", problem: `service_control ${command} must run as root`, action: "run the guest agent as root (its default)" }),
+    67: ({ command }) => ({ reason: "ServiceManagerMissing", problem: `service_control ${command} found no service manager (systemd or init.d)`, action: "make sure systemd (or SysV init scripts) is available, then retry" }),
+    21: ({ command }) => ({ reason: "AgentFilesMissing", problem: `service_control ${command}: a file of the agent is missing (exit 21)`, action: "reinstall the extension to repair the agent" }),
+    72: rejectedOptions,
+    75: rejectedOptions,
+    22: failedWithExit,
+    30: failedWithExit,
+    68: failedWithExit,
+    69: failedWithExit,
+  },
+  // Otherwise service_control's exit code counts the workspaces whose service failed.
+  otherwise: ({ command, exitCode }) => ({ reason: "ServiceControlFailed", problem: `service_control ${command} failed for ${exitCode} agent service${exitCode === 1 ? "" : "s"}`, action: CHECK_SERVICES }),
+};
+
 export function classifyServiceFailure(command: string, result: ChildResult): ExtensionError {
-  const make = errorsWithDetails(outputTail(result.output));
-  if (result.timedOut) {
-    return make(30, "ServiceControlTimedOut", `service_control ${command} did not finish in time and was stopped`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
-  }
-  switch (result.exitCode) {
-    case 77:
-      return make(52, "NotRunningAsRoot", `service_control ${command} must run as root`, "run the guest agent as root (its default)");
-    case 67:
-      return make(52, "ServiceManagerMissing", `service_control ${command} found no service manager (systemd or init.d)`, "make sure systemd (or SysV init scripts) is available, then retry");
-    case 21:
-      return make(30, "AgentFilesMissing", `service_control ${command}: a file of the agent is missing (exit 21)`, "reinstall the extension to repair the agent");
-    case 72:
-    case 75:
-      return make(30, "ServiceControlRejectedOptions", `service_control rejected '${command}' (exit ${result.exitCode})`, "report this handler bug with extension.log attached");
-    case 22:
-    case 30:
-    case 68:
-    case 69:
-      return make(30, "ServiceControlFailed", `service_control ${command} failed (exit ${result.exitCode})`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
-    default:
-      return make(30, "ServiceControlFailed", `service_control ${command} failed for ${result.exitCode} agent service${result.exitCode === 1 ? "" : "s"}`, "check the omsagent services with systemctl status 'omsagent-*', then retry");
-  }
+  return classifyExit(SERVICE_FAILURES, { command, exitCode: result.exitCode, output: result.output, timedOut: result.timedOut });
+}
+
+function runServiceControl({ paths, childEnv, deadline, log }: ToolContext, args: string[]): Promise<ChildResult> {
+  return runChild({ label: "service_control", file: paths.serviceControl, args, timeoutMs: SERVICE_TIMEOUT_MS, childEnv }, deadline, log);
+}
+
+/** `service_control <command> <workspace>`; a failure throws its classified error. */
+export async function serviceControl(ctx: ToolContext, command: "disable" | "enable" | "stop", workspaceId: string): Promise<void> {
+  const result = await runServiceControl(ctx, [command, workspaceId]);
+  if (result.timedOut || result.exitCode !== 0) throw classifyServiceFailure(command, result);
 }
 
 /** `service_control is-running` answers 1 when the agent runs and 0 when it does not. */
-export async function isAgentRunning(paths: SystemPaths, workspaceId: string, deadline: Deadline, log: Logger): Promise<boolean> {
-  const result = await serviceControl(paths, ["is-running", workspaceId], deadline, log);
+export async function isAgentRunning(ctx: ToolContext, workspaceId: string): Promise<boolean> {
+  const result = await runServiceControl(ctx, ["is-running", workspaceId]);
   return result.exitCode === 1;
 }

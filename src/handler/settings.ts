@@ -7,6 +7,7 @@ import type { ProtectedSettings, PublicSettings, SettingsProblem } from "../shar
 import type { Deadline } from "./deadline.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
+import type { ChildEnvironment } from "./process-env.ts";
 import { runChild } from "./process.ts";
 import { registerProxySecrets, registerSecret } from "./secrets.ts";
 
@@ -29,7 +30,7 @@ interface RawHandlerSettings {
 const FIX_SETTINGS = "correct the extension settings (see the settings reference in the README) and redeploy the extension";
 
 function invalid(problem: string, action = FIX_SETTINGS, cause?: unknown): ExtensionError {
-  return new ExtensionError(11, "InvalidConfiguration", problem, action, { cause });
+  return new ExtensionError("InvalidConfiguration", problem, action, { cause });
 }
 
 export function settingsPath(configFolder: string, seq: number): string {
@@ -86,6 +87,8 @@ export function readHandlerSettings(path: string): RawHandlerSettings | null {
 export interface DecryptContext {
   libDir: string;
   waagentLib: string;
+  /** What openssl starts from (process-env.ts). */
+  childEnv: ChildEnvironment;
   deadline: Deadline;
   log: Logger;
 }
@@ -124,6 +127,7 @@ export async function decryptProtectedSettings(blob: string, thumbprint: string,
         input: der,
         quiet: true,
         timeoutMs: 30_000,
+        childEnv: context.childEnv,
       },
       context.deadline,
       context.log,

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { classifyBundleFailure } from "../../src/handler/bundle.ts";
-import { classifyOnboardingFailure, isTransientOnboardingFailure } from "../../src/handler/onboarding.ts";
+import { classifyOnboardingFailure, isTransientOnboardingFailure } from "../../src/handler/omsadmin.ts";
 import { classifyServiceFailure } from "../../src/handler/service.ts";
 
 const bundleCases: [number, string, number, string][] = [

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { loadEnvironment } from "../../src/handler/environment.ts";
 import { ExtensionError } from "../../src/handler/errors.ts";
+import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { currentSequence } from "../../src/handler/sequence.ts";
 import { makeTempDir } from "../support/system-root.ts";
 
@@ -56,6 +57,6 @@ test("sequence number: ConfigSequenceNumber wins, else the highest N.settings, e
   assert.equal(currentSequence(dir, {}), 0);
   for (const name of ["2.settings", "10.settings", "9.settings", "HandlerState", "11.settings.tmp"]) writeFileSync(join(dir, name), "");
   assert.equal(currentSequence(dir, {}), 10);
-  assert.equal(currentSequence(dir, { ConfigSequenceNumber: "4" }), 4);
-  assert.equal(currentSequence(dir, { ConfigSequenceNumber: "junk" }), 10);
+  assert.equal(currentSequence(dir, parseProcessEnvironment({ ConfigSequenceNumber: "4" })), 4);
+  assert.equal(currentSequence(dir, parseProcessEnvironment({ ConfigSequenceNumber: "junk" })), 10);
 });

@@ -5,6 +5,7 @@ import { ExtensionError } from "../../src/handler/errors.ts";
 import { silentLogger } from "../../src/handler/log.ts";
 import { parseProcLocks } from "../../src/handler/package-manager.ts";
 import { systemPaths } from "../../src/handler/paths.ts";
+import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { checkArchitecture, checkDiskSpace, checkOperatingSystem, checkTools, parseOsRelease, supportedDistribution } from "../../src/handler/preflight.ts";
 import { makeSystemRoot, makeTempDir } from "../support/system-root.ts";
 
@@ -34,15 +35,16 @@ test("disk space: names each short filesystem", () => {
 });
 
 const deadline = new Deadline(60_000);
+const { childEnv } = parseProcessEnvironment(process.env);
 for (const [missing, code] of [["tar", 62], ["sed", 63], ["curl", 52], ["openssl", 52], ["python3", 52]] as const) {
   test(`missing ${missing} is ${code}`, async () => {
     const root = makeSystemRoot(makeTempDir(), { tools: ["tar", "sed", "curl", "openssl", "python3"].filter((t) => t !== missing) });
-    await assert.rejects(checkTools(systemPaths(root), deadline, silentLogger()), (e: unknown) => e instanceof ExtensionError && e.code === code && e.problem.includes(missing.replace("python3", "python")));
+    await assert.rejects(checkTools({ paths: systemPaths(root), childEnv, deadline, log: silentLogger() }), (e: unknown) => e instanceof ExtensionError && e.code === code && e.problem.includes(missing.replace("python3", "python")));
   });
 }
 
 test("all tools present passes", async () => {
-  await checkTools(systemPaths(makeSystemRoot(makeTempDir())), deadline, silentLogger());
+  await checkTools({ paths: systemPaths(makeSystemRoot(makeTempDir())), childEnv, deadline, log: silentLogger() });
 });
 
 test("/proc/locks lines give holder pid and inode", () => {

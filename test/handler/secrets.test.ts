@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { createLogger, renderLine } from "../../src/handler/log.ts";
-import { renderOnboardConf, shellQuote } from "../../src/handler/onboarding.ts";
+import { renderOnboardConf, shellQuote } from "../../src/handler/omsadmin.ts";
 import { proxyEndpoint, redact, registerProxySecrets, registerSecret } from "../../src/handler/secrets.ts";
 import { makeTempDir } from "../support/system-root.ts";
 import { execFileSync } from "node:child_process";

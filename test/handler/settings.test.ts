@@ -5,6 +5,7 @@ import { before, test } from "node:test";
 import { Deadline } from "../../src/handler/deadline.ts";
 import { ExtensionError } from "../../src/handler/errors.ts";
 import { silentLogger } from "../../src/handler/log.ts";
+import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { redact } from "../../src/handler/secrets.ts";
 import { loadSettings, type DecryptContext } from "../../src/handler/settings.ts";
 import { encryptProtectedSettings, makeCertificate, writeSettingsFile, type TestCertificate } from "../support/certificates.ts";
@@ -23,7 +24,7 @@ before(() => {
   config = join(lib, "Ext-1.0.0", "config");
   mkdirSync(config, { recursive: true });
   cert = makeCertificate(lib);
-  context = { libDir: lib, waagentLib: join(lib, "nowhere"), deadline: new Deadline(60_000), log: silentLogger() };
+  context = { libDir: lib, waagentLib: join(lib, "nowhere"), childEnv: parseProcessEnvironment(process.env).childEnv, deadline: new Deadline(60_000), log: silentLogger() };
 });
 
 async function expect11(promise: Promise<unknown>, pattern: RegExp): Promise<ExtensionError> {
@@ -186,12 +187,7 @@ test("a decryption failure quotes openssl's stderr, never its stdout (which may 
   writeFileSync(join(bin, "openssl"), '#!/bin/sh\ncat >/dev/null\nprintf \'{"workspaceKey":"PARTIAL-PLAINTEXT-SECRET\'\necho "Error decrypting CMS structure" >&2\nexit 4\n');
   chmodSync(join(bin, "openssl"), 0o755);
   writeSettingsFile(config, 70, { publicSettings: { workspaceId: WORKSPACE }, protectedSettings: { workspaceKey: KEY }, certificate: cert });
-  const saved = process.env.PATH;
-  process.env.PATH = `${bin}:${saved ?? ""}`;
-  try {
-    const error = await expect11(loadSettings(config, 70, { needProtected: true }, context), /could not be decrypted with certificate .* \(Error decrypting CMS structure\)/);
-    assert.doesNotMatch(`${error.problem} ${error.details ?? ""}`, /PARTIAL-PLAINTEXT/);
-  } finally {
-    process.env.PATH = saved;
-  }
+  const childEnv = { ...context.childEnv, PATH: `${bin}:${context.childEnv.PATH ?? ""}` };
+  const error = await expect11(loadSettings(config, 70, { needProtected: true }, { ...context, childEnv }), /could not be decrypted with certificate .* \(Error decrypting CMS structure\)/);
+  assert.doesNotMatch(`${error.problem} ${error.details ?? ""}`, /PARTIAL-PLAINTEXT/);
 });

@@ -17,12 +17,14 @@ import { createLogger, silentLogger } from "../../src/handler/log.ts";
 import { createLineLogger } from "../../src/handler/log-line.ts";
 import { fetchInstanceMetadata } from "../../src/handler/metadata.ts";
 import { systemPaths } from "../../src/handler/paths.ts";
+import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { runChild } from "../../src/handler/process.ts";
 
 const scratch = process.argv[2] ?? "";
 if (scratch === "") throw new Error("usage: probe.ts <scratch dir>");
 mkdirSync(scratch, { recursive: true });
 const log = silentLogger();
+const { childEnv } = parseProcessEnvironment(process.env);
 const results: Record<string, unknown> = {};
 
 /** Any process of the group still running (a zombie waiting for its reaper has stopped running). */
@@ -43,7 +45,7 @@ function groupAlive(pgid: number): boolean {
 /** A child that records its process group, then leaves a grandchild behind in it. */
 async function childTree(name: string, script: string, timeoutMs: number) {
   const pidFile = join(scratch, `${name}.pgid`);
-  const result = await runChild({ label: name, file: "/bin/sh", args: ["-c", `echo $$ > '${pidFile}'; ${script}`], timeoutMs }, new Deadline(60_000), log);
+  const result = await runChild({ label: name, file: "/bin/sh", args: ["-c", `echo $$ > '${pidFile}'; ${script}`], timeoutMs, childEnv }, new Deadline(60_000), log);
   const pgid = Number(readFileSync(pidFile, "utf8"));
   return { exitCode: result.exitCode, timedOut: result.timedOut, groupAliveAfter: groupAlive(pgid) };
 }
@@ -56,14 +58,14 @@ results.termIgnoredStillKilled = await childTree("stubborn", "trap '' TERM; slee
 // Signals and exit codes as children report them.
 const exits: Record<string, number> = {};
 for (const [name, script] of Object.entries({ ok: "exit 0", code: "exit 53", killed: "kill -9 $$", terminated: "kill -TERM $$" })) {
-  exits[name] = (await runChild({ label: name, file: "/bin/sh", args: ["-c", script] }, new Deadline(60_000), log)).exitCode;
+  exits[name] = (await runChild({ label: name, file: "/bin/sh", args: ["-c", script], childEnv }, new Deadline(60_000), log)).exitCode;
 }
-exits.missing = (await runChild({ label: "missing", file: join(scratch, "no-such-tool"), args: [] }, new Deadline(60_000), log)).exitCode;
+exits.missing = (await runChild({ label: "missing", file: join(scratch, "no-such-tool"), args: [], childEnv }, new Deadline(60_000), log)).exitCode;
 results.exitCodes = exits;
 
 // Child output: stdout alone, stdout+stderr interleaved, stdin fed, LC_ALL=C, colour codes stripped.
 const output = await runChild(
-  { label: "echo", file: "/bin/sh", args: ["-c", "read line; echo \"out:$line\"; echo err >&2; printf '\\033[31mred\\033[0m\\n'; echo \"lc:$LC_ALL\""], input: "fed\n" },
+  { label: "echo", file: "/bin/sh", args: ["-c", "read line; echo \"out:$line\"; echo err >&2; printf '\\033[31mred\\033[0m\\n'; echo \"lc:$LC_ALL\""], input: "fed\n", childEnv },
   new Deadline(60_000),
   log,
 );
@@ -116,7 +118,7 @@ const failing = await listen((_req, res) => {
 });
 const silent = await listen(() => {});
 const paths = systemPaths(scratch);
-const metadataOf = (url: string) => fetchInstanceMetadata(paths, log, { OMS_HANDLER_IMDS_ENDPOINT: url });
+const metadataOf = (url: string) => fetchInstanceMetadata(paths, log, parseProcessEnvironment({ OMS_HANDLER_IMDS_ENDPOINT: url }));
 results.http = { answer: await metadataOf(answering.url), error: await metadataOf(failing.url) };
 const started = performance.now();
 results.http = { ...(results.http as object), silent: await metadataOf(silent.url), silentCutWithin5s: performance.now() - started < 5000 };

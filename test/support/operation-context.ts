@@ -7,8 +7,8 @@ import type { HandlerEnvironment } from "../../src/handler/environment.ts";
 import { silentLogger } from "../../src/handler/log.ts";
 import type { OperationContext } from "../../src/handler/operations/context.ts";
 import { systemPaths } from "../../src/handler/paths.ts";
+import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { StateStore } from "../../src/handler/state.ts";
-import { readTuning } from "../../src/handler/tuning.ts";
 import { makeTempDir } from "./system-root.ts";
 
 export function operationContext(options: { version?: string; processEnv?: NodeJS.ProcessEnv; root?: string; operation?: OperationContext["operation"] } = {}): OperationContext {
@@ -26,7 +26,7 @@ export function operationContext(options: { version?: string; processEnv?: NodeJ
     stateDir: join(base, "state"),
     libDir: base,
   };
-  const processEnv = { OMS_HANDLER_ROOT: root, ...options.processEnv };
+  const processEnv = parseProcessEnvironment({ OMS_HANDLER_ROOT: root, ...options.processEnv });
   return {
     operation: options.operation ?? "enable",
     env,
@@ -35,8 +35,9 @@ export function operationContext(options: { version?: string; processEnv?: NodeJ
     state: new StateStore(env.stateDir),
     log: silentLogger(),
     deadline: new Deadline(60_000),
-    tuning: readTuning(processEnv),
+    tuning: processEnv.tuning,
     processEnv,
+    childEnv: processEnv.childEnv,
     settings: async () => null,
     reportTransitioning: () => {},
   };

@@ -2,9 +2,7 @@
 // the agent and each workspace, and what the handler did last (status files and extension.log).
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Deadline } from "../deadline.ts";
 import { ErrorCodes, isExtensionCode } from "../errors.ts";
-import type { Logger } from "../log-line.ts";
 import { LOG_FILE } from "../log-line.ts";
 import { findLockHolder } from "../package-manager.ts";
 import { workspaceDirectories, type SystemPaths } from "../paths.ts";
@@ -13,13 +11,11 @@ import { runChild } from "../process.ts";
 import { proxyEndpoint } from "../secrets.ts";
 import { isAgentRunning } from "../service.ts";
 import { scomPortConfigured } from "../connections.ts";
+import type { ToolContext } from "../tool.ts";
 import { fail, fromPreflight, pass, type Check } from "./report.ts";
 
-export interface DoctorContext {
-  paths: SystemPaths;
+export interface DoctorContext extends ToolContext {
   minFreeMb: number;
-  deadline: Deadline;
-  log: Logger;
 }
 
 const MACHINE = "machine";
@@ -27,11 +23,12 @@ const AGENT = "agent";
 const HISTORY = "history";
 const GLIBC_FLOOR = [2, 17];
 
-export async function machineChecks({ paths, minFreeMb, deadline, log }: DoctorContext): Promise<Check[]> {
+export async function machineChecks(context: DoctorContext): Promise<Check[]> {
+  const { paths, minFreeMb, childEnv, deadline, log } = context;
   const checks: Check[] = [pass(MACHINE, "runtime", process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`)];
   checks.push(await fromPreflight(MACHINE, "architecture", () => (checkArchitecture(), "x86_64")));
 
-  const libc = await runChild({ label: "getconf", file: "getconf", args: ["GNU_LIBC_VERSION"], timeoutMs: 10_000, quiet: true }, deadline, log);
+  const libc = await runChild({ label: "getconf", file: "getconf", args: ["GNU_LIBC_VERSION"], timeoutMs: 10_000, quiet: true, childEnv }, deadline, log);
   const glibc = /^glibc (\d+)\.(\d+)/.exec(libc.stdout.trim());
   const [major, minor] = glibc ? [Number(glibc[1]), Number(glibc[2])] : [0, 0];
   checks.push(
@@ -41,8 +38,8 @@ export async function machineChecks({ paths, minFreeMb, deadline, log }: DoctorC
   );
   checks.push(await fromPreflight(MACHINE, "distribution", () => `${checkOperatingSystem(paths)} (in the support matrix)`));
   checks.push(await fromPreflight(MACHINE, "free space", () => (checkDiskSpace(paths, minFreeMb), `at least ${minFreeMb} MB free on /var, /etc and /opt`)));
-  checks.push(await fromPreflight(MACHINE, "tools", async () => (await checkTools(paths, deadline, log), "tar, sed, curl, openssl and python with ctypes")));
-  checks.push(await opensslCheck(paths, deadline, log));
+  checks.push(await fromPreflight(MACHINE, "tools", async () => (await checkTools(context), "tar, sed, curl, openssl and python with ctypes")));
+  checks.push(await opensslCheck(context));
 
   const holder = findLockHolder(paths.packageManagerLocks);
   checks.push(
@@ -54,10 +51,10 @@ export async function machineChecks({ paths, minFreeMb, deadline, log }: DoctorC
 }
 
 /** The OMS bundle's own check: OpenSSL 1.0.1 or later 1.x (OpenSSL 3 is refused with 60). */
-async function opensslCheck(paths: SystemPaths, deadline: Deadline, log: Logger): Promise<Check> {
+async function opensslCheck({ paths, childEnv, deadline, log }: ToolContext): Promise<Check> {
   const openssl = findTool(paths, "openssl");
   if (!openssl) return fail(MACHINE, "openssl", "openssl is not installed", "install openssl 1.x with the distribution's package manager");
-  const result = await runChild({ label: "openssl version", file: openssl, args: ["version"], timeoutMs: 10_000, quiet: true }, deadline, log);
+  const result = await runChild({ label: "openssl version", file: openssl, args: ["version"], timeoutMs: 10_000, quiet: true, childEnv }, deadline, log);
   const version = /OpenSSL (\d+)\.(\d+)\.(\d+)(\S*)/.exec(result.stdout)?.slice(1);
   if (!version) return fail(MACHINE, "openssl", `openssl version printed no version (${result.stdout.trim() || `exit ${result.exitCode}`})`, "reinstall openssl 1.x");
   const [major, minor, patch, letter] = version;
@@ -104,7 +101,8 @@ export function agentProxy(paths: SystemPaths): string | undefined {
   }
 }
 
-export async function agentChecks({ paths, deadline, log }: DoctorContext): Promise<{ checks: Check[]; workspaces: WorkspaceFacts[] }> {
+export async function agentChecks(context: DoctorContext): Promise<{ checks: Check[]; workspaces: WorkspaceFacts[] }> {
+  const { paths } = context;
   const checks: Check[] = [];
   let installed: string | undefined;
   try {
@@ -160,7 +158,7 @@ export async function agentChecks({ paths, deadline, log }: DoctorContext): Prom
           ),
     );
 
-    const running = await isAgentRunning(paths, id, deadline, log);
+    const running = await isAgentRunning(context, id);
     let pid = "";
     try {
       pid = readFileSync(join(paths.workspaceVar(id), "run", "omsagent.pid"), "utf8").trim();

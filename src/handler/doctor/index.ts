@@ -5,8 +5,8 @@ import { Deadline } from "../deadline.ts";
 import { loadEnvironment } from "../environment.ts";
 import { silentLineLogger } from "../log-line.ts";
 import { systemPaths } from "../paths.ts";
+import { parseProcessEnvironment } from "../process-env.ts";
 import { registerProxySecrets } from "../secrets.ts";
-import { readTuning } from "../tuning.ts";
 import { agentChecks, agentProxy, historyChecks, machineChecks } from "./checks.ts";
 import { endpointChecks } from "./network.ts";
 import { fail, renderJson, renderText, type Check, type DoctorReport } from "./report.ts";
@@ -29,9 +29,10 @@ export async function runDoctor(args: string[], extensionDir: string, processEnv
   }
   const json = args.includes("--json");
   const offline = args.includes("--offline");
-  const tuning = readTuning(processEnv);
+  const environment = parseProcessEnvironment(processEnv);
+  const { tuning } = environment;
   const paths = systemPaths(tuning.systemRoot);
-  const context = { paths, minFreeMb: tuning.minFreeMb, deadline: new Deadline(BUDGET_MS), log: silentLineLogger() };
+  const context = { paths, minFreeMb: tuning.minFreeMb, childEnv: environment.childEnv, deadline: new Deadline(BUDGET_MS), log: silentLineLogger() };
   const proxy = agentProxy(paths);
   registerProxySecrets(proxy);
 
@@ -42,7 +43,7 @@ export async function runDoctor(args: string[], extensionDir: string, processEnv
   let statusFolder: string | undefined;
   let logFolder: string | undefined;
   try {
-    const env = loadEnvironment(extensionDir, processEnv);
+    const env = loadEnvironment(extensionDir, environment);
     statusFolder = env.statusFolder;
     logFolder = env.logFolder;
   } catch (error) {
@@ -56,8 +57,8 @@ export async function runDoctor(args: string[], extensionDir: string, processEnv
         checks.push(
           ...(await endpointChecks(`network ${workspace.id}`, service, `${workspace.id}.${service}.${workspace.domain}`, {
             proxy,
-            serviceAddress: processEnv.OMS_HANDLER_SERVICE_ADDRESS || undefined,
-            caFile: processEnv.OMS_HANDLER_SERVICE_CA || undefined,
+            serviceAddress: tuning.serviceAddress,
+            caFile: tuning.serviceCa,
           })),
         );
       }

@@ -3,10 +3,10 @@ import type { Deadline, OperationName } from "../deadline.ts";
 import type { HandlerEnvironment } from "../environment.ts";
 import type { Logger } from "../log-line.ts";
 import type { SystemPaths } from "../paths.ts";
+import type { ChildEnvironment, ProcessEnvironment, Tuning } from "../process-env.ts";
 import type { Settings } from "../settings.ts";
 import type { StateStore } from "../state.ts";
 import type { SubStatus } from "../status.ts";
-import type { Tuning } from "../tuning.ts";
 
 export interface OperationContext {
   operation: OperationName;
@@ -17,7 +17,9 @@ export interface OperationContext {
   log: Logger;
   deadline: Deadline;
   tuning: Tuning;
-  processEnv: NodeJS.ProcessEnv;
+  processEnv: ProcessEnvironment;
+  /** processEnv.childEnv, here so that the context is a ToolContext (tool.ts). */
+  childEnv: ChildEnvironment;
   /** Settings for this sequence number (null: none). enable passes needProtected to decrypt the key. */
   settings(options: { needProtected: boolean }): Promise<Settings | null>;
   /** Writes the `transitioning` status: called once the operation knows it has real work to do. */

@@ -2,11 +2,11 @@
 // "nothing installed" is a success.
 import { existsSync } from "node:fs";
 import { connectedWorkspaceDirectories } from "../connections.ts";
-import { classifyServiceFailure, serviceControl } from "../service.ts";
+import { serviceControl } from "../service.ts";
 import type { OperationContext, OperationOutcome } from "./context.ts";
 
 export async function disable(ctx: OperationContext): Promise<OperationOutcome> {
-  const { paths, log, deadline, state } = ctx;
+  const { paths, log, state } = ctx;
   if (!existsSync(paths.serviceControl)) {
     return { message: "Disable succeeded: the Log Analytics agent is not installed, so there was nothing to stop" };
   }
@@ -16,8 +16,7 @@ export async function disable(ctx: OperationContext): Promise<OperationOutcome> 
   // from ever running uninstall.
   const workspaces = connectedWorkspaceDirectories(paths, log);
   for (const workspaceId of workspaces) {
-    const result = await serviceControl(paths, ["disable", workspaceId], deadline, log);
-    if (result.timedOut || result.exitCode !== 0) throw classifyServiceFailure("disable", result);
+    await serviceControl(ctx, "disable", workspaceId);
   }
   if (workspaces.length === 0) log.info("no workspace is connected: no agent service to stop");
   // The next enable must start the agent again even if its settings did not change.

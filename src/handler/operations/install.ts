@@ -1,7 +1,7 @@
 // install: preflight → multiple-connection check → restore config stashed by an update → wait for the
 // package manager → bundle --upgrade. Heavy work lives here (900 s budget), not in enable (300 s).
 import { existsSync } from "node:fs";
-import { classifyBundleFailure, bundleTimedOut, locateBundle, runBundle, verifyBundle } from "../bundle.ts";
+import { locateBundle, runBundle, verifyBundle } from "../bundle.ts";
 import { refuseMultipleConnections } from "../connections.ts";
 import { ExtensionError } from "../errors.ts";
 import { ownWorkspaceTrees } from "../onboarding.ts";
@@ -23,13 +23,13 @@ export async function install(ctx: OperationContext): Promise<OperationOutcome> 
   checkArchitecture();
   const os = checkOperatingSystem(paths);
   checkDiskSpace(paths, ctx.tuning.minFreeMb);
-  await checkTools(paths, deadline, log);
+  await checkTools(ctx);
   const bundle = locateBundle(ctx.env.extensionDir);
   verifyBundle(bundle);
   log.info(`preflight passed on ${os}; bundle ${bundle.version} verified`);
 
   if (settings?.public.stopOnMultipleConnections) {
-    await refuseMultipleConnections(paths, settings.public.workspaceId, deadline, log);
+    await refuseMultipleConnections(ctx, settings.public.workspaceId);
   }
 
   const restored = state.restoreWorkspaces(paths.workspaceEtc);
@@ -37,26 +37,27 @@ export async function install(ctx: OperationContext): Promise<OperationOutcome> 
   for (const workspaceId of restored) ownWorkspaceTrees(paths, workspaceId, log);
   state.clearUpdateMarker();
 
-  const args = ["--upgrade", ...(settings?.public.skipDockerProviderInstall ? ["--skip-docker-provider-install"] : [])];
+  const skipDocker = Boolean(settings?.public.skipDockerProviderInstall);
   for (let run = 1; ; run++) {
     const lockBudget = Math.min(ctx.tuning.packageLockWaitMs, deadline.remainingMs() - BUNDLE_RESERVE_MS);
     await waitForPackageManager(paths.packageManagerLocks, Math.max(lockBudget, 0), deadline, log);
-    const result = await runBundle(bundle, args, deadline.remainingMs(), deadline, log);
-    if (result.timedOut) throw bundleTimedOut(Math.round(result.durationMs / 1000));
-    if (result.exitCode === 0) break;
-    const error = classifyBundleFailure(result.exitCode, result.output, "upgrade");
-    if (error.reason === "PackageManagerLocked" && run < MAX_BUNDLE_RUNS && deadline.remainingMs() > BUNDLE_RESERVE_MS) {
-      log.warn(`bundle run ${run} hit a package-manager lock; waiting and retrying`);
-      continue;
+    try {
+      await runBundle(ctx, bundle, "upgrade", skipDocker ? ["--skip-docker-provider-install"] : []);
+      break;
+    } catch (error) {
+      if (error instanceof ExtensionError && error.reason === "PackageManagerLocked" && run < MAX_BUNDLE_RUNS && deadline.remainingMs() > BUNDLE_RESERVE_MS) {
+        log.warn(`bundle run ${run} hit a package-manager lock; waiting and retrying`);
+        continue;
+      }
+      throw error;
     }
-    throw error;
   }
 
   if (!existsSync(paths.omsadmin)) {
-    throw new ExtensionError(17, "OmsAgentInstallFailed", "the bundle reported success but omsadmin.sh is not installed", "see extension.log for the bundle's output, then retry the installation");
+    throw new ExtensionError("OmsAgentInstallFailed", "the bundle reported success but omsadmin.sh is not installed", "see extension.log for the bundle's output, then retry the installation");
   }
   return {
-    message: `Install succeeded: Log Analytics agent bundle ${bundle.version} installed on ${os}${args.length > 1 ? " (Docker provider skipped)" : ""}`,
+    message: `Install succeeded: Log Analytics agent bundle ${bundle.version} installed on ${os}${skipDocker ? " (Docker provider skipped)" : ""}`,
     substatus: [info("AgentBundle", bundle.version), info("OperatingSystem", os)],
   };
 }

@@ -3,7 +3,7 @@
 // the handler's own state.
 import { existsSync, lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { bundleTimedOut, classifyBundleFailure, locateBundle, runBundle } from "../bundle.ts";
+import { locateBundle, runBundle } from "../bundle.ts";
 import { waitForPackageManager } from "../package-manager.ts";
 import type { SystemPaths } from "../paths.ts";
 import { sameVersion } from "../state.ts";
@@ -34,10 +34,10 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
   // Only the version being updated *from* keeps everything; a later uninstall of the new version is real.
   const marker = state.updateMarker();
   const partOfUpdate =
-    ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION !== undefined ||
+    ctx.processEnv.updatingFromVersion !== undefined ||
     (marker !== undefined && (sameVersion(marker.fromVersion, env.version) || (marker.fromVersion === "unknown" && !sameVersion(marker.toVersion, env.version))));
   if (partOfUpdate) {
-    const to = marker?.toVersion ?? ctx.processEnv.VERSION ?? "a newer version";
+    const to = marker?.toVersion ?? ctx.processEnv.version ?? "a newer version";
     log.info(`uninstall of ${env.version} is part of an update to ${to}: keeping the agent and its configuration`);
     return { message: `Uninstall succeeded: handler ${env.version} removed as part of the update to ${to}; the agent and its workspace configuration stay in place` };
   }
@@ -54,9 +54,7 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
   if (existsSync(paths.omsadmin) || existsSync(paths.serviceControl)) {
     const bundle = locateBundle(env.extensionDir);
     await waitForPackageManager(paths.packageManagerLocks, Math.min(LOCK_WAIT_MS, ctx.tuning.packageLockWaitMs), deadline, log);
-    const result = await runBundle(bundle, ["--remove"], deadline.remainingMs(), deadline, log);
-    if (result.timedOut) throw bundleTimedOut(Math.round(result.durationMs / 1000));
-    if (result.exitCode !== 0) throw classifyBundleFailure(result.exitCode, result.output, "remove");
+    await runBundle(ctx, bundle, "remove", []);
   } else {
     log.info("the agent is not installed: nothing for the bundle to remove");
   }

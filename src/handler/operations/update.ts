@@ -9,9 +9,9 @@ export async function update(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, state, env } = ctx;
   ctx.reportTransitioning("Preparing the update");
   // On a downgrade the agent runs the *old* (higher) version's update with VERSION set to the target.
-  const target = ctx.processEnv.VERSION;
+  const target = ctx.processEnv.version;
   const downgrade = target !== undefined && target !== "" && !sameVersion(target, env.version);
-  const fromVersion = downgrade ? env.version : ctx.processEnv.AZURE_GUEST_AGENT_UPDATING_FROM_VERSION || "unknown";
+  const fromVersion = downgrade ? env.version : ctx.processEnv.updatingFromVersion || "unknown";
   const toVersion = downgrade ? target : env.version;
   const stashed = state.stashWorkspaces(workspaceDirectories(paths));
   state.markUpdate({ fromVersion, toVersion, at: new Date().toISOString() });
