@@ -18,7 +18,8 @@ import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import yazl from "yazl";
-import { EXTENSION_FULL_NAME, parseBundleName, REPO_ROOT, stageExtension, VERSION_PATTERN } from "./stage.ts";
+import { EXTENSION_FULL_NAME } from "../src/shared/identity.ts";
+import { parseBundleName, REPO_ROOT, stageExtension, VERSION_PATTERN } from "./stage.ts";
 
 export interface BuildPackageOptions {
   /** Output directory; default `<repo>/dist`. */

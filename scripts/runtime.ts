@@ -1,4 +1,4 @@
-// The JavaScript runtime that ships inside the extension package (design §2): Bun's baseline x64 build.
+// The JavaScript runtime that ships inside the extension package (README: "The runtime"): Bun's baseline x64 build.
 //
 // Why Bun baseline and not Node.js: the handler must start on every machine the Log Analytics agent
 // supports, down to glibc 2.17 (RHEL/CentOS/Oracle 7, Ubuntu 14.04–18.04, Debian 8–9, SLES 12, Amazon

@@ -1,4 +1,4 @@
-// Lays out an unpacked extension directory: exactly what the root of the extension zip holds (design §1, §2).
+// Lays out an unpacked extension directory: exactly what the root of the extension zip holds (README: "The extension package").
 //
 //   HandlerManifest.json            generated from handler/HandlerManifest.json with the version filled in
 //   manifest.xml                    ExtensionImage, <Version> = the version; <Label> marks a simulated bundle
@@ -29,9 +29,6 @@ import { REPO_ROOT, shippedRuntime, type ShippedRuntime } from "./runtime.ts";
 
 export { REPO_ROOT };
 
-export const PUBLISHER = "Microsoft.EnterpriseCloud.Monitoring";
-export const EXTENSION_TYPE = "OmsAgentForLinux";
-export const EXTENSION_FULL_NAME = `${PUBLISHER}.${EXTENSION_TYPE}`;
 
 /** The simulator's fake shell bundle (written by the simulator's authors; may not exist yet). */
 export const SIMULATED_BUNDLE_NAME = "omsagent-0.0.0-sim.universal.x64.sh";

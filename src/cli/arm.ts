@@ -7,8 +7,7 @@ import { canonicalJson } from "./journal.ts";
 import { retryScope, sleep } from "./retry.ts";
 import type { Target } from "./targets.ts";
 
-export const PUBLISHER = "Microsoft.EnterpriseCloud.Monitoring";
-export const EXTENSION_TYPE = "OmsAgentForLinux";
+import { EXTENSION_TYPE, PUBLISHER } from "../shared/identity.ts";
 
 export interface ExtensionSpec {
   /** The extension resource's name (usually the type). */

@@ -2,6 +2,7 @@
 // Run Command (VMs: the virtualMachines runCommand action; Arc: a machine runCommands resource), and reads its
 // verdict back. Only failing checks travel back: Run Command keeps the last 4 KB of a script's output.
 import { createHttpHeaders, createPipelineRequest } from "@azure/core-rest-pipeline";
+import { EXTENSION_FULL_NAME } from "../shared/identity.ts";
 import type { ArmClients } from "./clients.ts";
 import type { Outcome } from "./arm.ts";
 import type { Target } from "./targets.ts";
@@ -25,13 +26,13 @@ const ARC_RUN_COMMAND_API = "2024-07-10";
 const RUN_COMMAND_NAME = "omsagent-doctor";
 const NOT_INSTALLED = JSON.stringify({
   healthy: false,
-  checks: [{ area: "extension", name: "installed", ok: false, detail: "OmsAgentForLinux is not installed on this machine (no /var/lib/waagent/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-*)", fix: "deploy it: omsagent-fleet deploy" }],
+  checks: [{ area: "extension", name: "installed", ok: false, detail: `OmsAgentForLinux is not installed on this machine (no /var/lib/waagent/${EXTENSION_FULL_NAME}-*)`, fix: "deploy it: omsagent-fleet deploy" }],
 });
 
 /** The script Run Command executes: the newest installed handler's doctor, or a verdict saying there is none. */
 export function doctorScript(offline: boolean): string {
   return [
-    "dir=$(ls -d /var/lib/waagent/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-* 2>/dev/null | sort -V | tail -1)",
+    `dir=$(ls -d /var/lib/waagent/${EXTENSION_FULL_NAME}-* 2>/dev/null | sort -V | tail -1)`,
     `if [ -z "$dir" ]; then echo '${NOT_INSTALLED}'; exit 1; fi`,
     `exec sh "$dir/omsagent-shim" doctor --json --failed-only${offline ? " --offline" : ""}`,
   ].join("\n");

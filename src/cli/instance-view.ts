@@ -1,5 +1,6 @@
-// Turning what ARM reports about the extension back into what our handler wrote: its numeric code (design §7)
-// and its one-line message `<Operation> failed (<code> <Reason>): <cause> — <action>`.
+// Turning what ARM reports about the extension back into what our handler wrote: its numeric code (the README's error-code table)
+// and its one-line message `<Operation> failed (<code> <Reason>): <cause> — <action>` (src/shared/status-message.ts).
+import { parseFailure } from "../shared/status-message.ts";
 
 export type HandlerState = "succeeded" | "failed" | "transitioning" | "unknown";
 
@@ -19,20 +20,17 @@ export interface StatusEntry {
   message?: string;
 }
 
-const HANDLER_MESSAGE = /(\w+) failed \((\d+) ([A-Za-z][A-Za-z0-9]*)\): /;
-
 /**
  * Finds our failure format anywhere in a text: ARM wraps the handler's message in its own ("VM has reported a
  * failure when processing extension … Error message: '…'"), and only the inner part is ours.
  */
 export function parseHandlerMessage(text: string | undefined): { operation: string; code: number; reason: string; message: string } | undefined {
-  if (!text) return undefined;
-  const match = HANDLER_MESSAGE.exec(text);
-  if (!match) return undefined;
-  let message = text.slice(match.index).split(/\r?\n/)[0] ?? "";
+  const parsed = parseFailure(text);
+  if (!parsed || !text) return undefined;
+  let message = text.slice(parsed.at).split(/\r?\n/)[0] ?? "";
   // ARM closes its quote and appends a troubleshooting link after the handler's text.
   message = message.replace(/['"]\.?\s+More information on troubleshooting.*$/i, "").replace(/['"]\.?$/, "");
-  return { operation: match[1] ?? "", code: Number(match[2]), reason: match[3] ?? "", message };
+  return { operation: parsed.operation, code: parsed.code, reason: parsed.reason, message };
 }
 
 /** `ProvisioningState/failed/53` → 53; `53` → 53 (Arc); anything else → null. */

@@ -3,7 +3,7 @@
 import { pathToFileURL } from "node:url";
 import { run, EXIT_INTERRUPTED } from "./commands.ts";
 import { keepHeapCompact } from "./memory.ts";
-import { Redactor } from "./redact.ts";
+import { Redactor } from "../shared/redact.ts";
 
 /**
  * Last line of defence: SDK debug logs (AZURE_LOG_LEVEL), Node warnings and anything else written to the

@@ -1,6 +1,6 @@
 // Everything the CLI prints goes through Output, which redacts every line: there is no other route to
 // stdout/stderr, so no code path can print a secret by forgetting to redact.
-import type { Redactor } from "./redact.ts";
+import type { Redactor } from "../shared/redact.ts";
 import type { PlanItem } from "./arm.ts";
 import type { Row } from "./rollout.ts";
 import type { Target } from "./targets.ts";

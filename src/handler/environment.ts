@@ -3,10 +3,10 @@
 // from manifest.xml.
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { EXTENSION_FULL_NAME } from "../shared/identity.ts";
 import { ExtensionError } from "./errors.ts";
 import type { ProcessEnvironment } from "./process-env.ts";
 
-export const EXTENSION_NAME = "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux";
 
 export interface HandlerEnvironment {
   /** The versioned extension directory (where the shim, manifest.xml and packages/ are). */
@@ -77,7 +77,7 @@ export function loadEnvironment(extensionDir: string, processEnv: Pick<ProcessEn
 
   const configFolder = resolve(requiredFolder(settings, "configFolder", path));
   const libDir = resolve(configFolder, "..", "..");
-  const name = typeof entry.name === "string" && entry.name ? entry.name : EXTENSION_NAME;
+  const name = typeof entry.name === "string" && entry.name ? entry.name : EXTENSION_FULL_NAME;
   const version =
     readManifestVersion(extensionDir) ??
     processEnv.extensionVersion ??

@@ -1,4 +1,4 @@
-// The published error contract (design.md §7): every failure leaves the handler as one ExtensionError
+// The published error contract (the README's error-code table): every failure leaves the handler as one ExtensionError
 // carrying a code from this table. invocation.ts is the only place that turns it into a status and an exit code.
 import { codeOf, type Reason } from "./reasons.ts";
 

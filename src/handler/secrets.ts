@@ -1,38 +1,26 @@
 // Secret values known to this invocation (workspace key, proxy credentials, decrypted settings). Every
 // text that leaves the process — log lines, status messages, stdout/stderr, telemetry — passes through
-// redact(), so a secret echoed by a child or embedded in an exception cannot leak.
+// redact(), so a secret echoed by a child or embedded in an exception cannot leak. The masking itself is the
+// shared Redactor's (src/shared/redact.ts), the same as the operator CLI's.
+import { proxyCredentials, Redactor } from "../shared/redact.ts";
 
-const MASK = "***";
-/** Longest first, so a secret that contains another (a proxy URL and its password) is masked whole. */
-let secrets: string[] = [];
+export { proxyEndpoint } from "../shared/redact.ts";
+
+const secrets = new Set<string>();
+let redactor = Redactor.none();
 
 export function registerSecret(value: string | undefined): void {
   // Very short values would mask ordinary words; nothing we treat as secret is that short.
-  if (!value || value.length < 4 || secrets.includes(value)) return;
-  secrets = [...secrets, value].sort((a, b) => b.length - a.length);
+  if (!value || value.length < 4 || secrets.has(value)) return;
+  secrets.add(value);
+  redactor = new Redactor(secrets);
 }
 
-/** Registers the credentials part of a proxy URL `[scheme://]user:password@host:port`. */
+/** A proxy URL with credentials is a secret, and so are its `user:password` and password (the Redactor splits them). */
 export function registerProxySecrets(proxy: string | undefined): void {
-  if (!proxy) return;
-  const match = /^(?:[a-z]+:\/\/)?([^@/]+)@/i.exec(proxy);
-  if (!match) return;
-  const credentials = match[1]!;
-  registerSecret(credentials);
-  const colon = credentials.indexOf(":");
-  if (colon >= 0) registerSecret(credentials.slice(colon + 1));
-  registerSecret(proxy);
+  if (proxy && proxyCredentials(proxy).length > 0) registerSecret(proxy);
 }
 
 export function redact(text: string): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (out.includes(secret)) out = out.split(secret).join(MASK);
-  }
-  return out;
-}
-
-/** host[:port] of a proxy, never its credentials: what status and logs may show. */
-export function proxyEndpoint(proxy: string): string {
-  return proxy.replace(/^[a-z]+:\/\//i, "").replace(/^[^@/]*@/, "").replace(/\/$/, "");
+  return redactor.redact(text);
 }

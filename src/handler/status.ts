@@ -1,4 +1,4 @@
-// status/<seq>.status, the file the guest agent turns into the portal's extension status (contract §6).
+// status/<seq>.status, the file the guest agent turns into the portal's extension status (README: "Where status and logs go").
 // Only the four status values the agent accepts, a numeric code, a message the portal can show in full
 // (≤ 1 KB), and every write atomic and durable (temp file + fsync + rename) so the agent never reads half a file, even
 // after a crash.

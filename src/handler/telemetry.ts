@@ -1,4 +1,4 @@
-// One event per operation for the guest agent's extension telemetry pipeline (contract §8): a JSON file
+// One event per operation for the guest agent's extension telemetry pipeline: a JSON file
 // named <digits>.json in eventsFolder, built elsewhere and renamed in because the agent collects and
 // deletes everything in that folder, half-written files included.
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";

@@ -17,7 +17,7 @@ import type { TokenCredential } from "@azure/identity";
 
 export type Kind = "vm" | "vmss" | "arc";
 
-/** What our handler would have written on failure (design §7): code, reason, and the `cause — action` text. */
+/** What our handler would have written on failure (the README's error codes): code, reason, and the `cause — action` text. */
 export interface HandlerFailure {
   code: number;
   reason: string;

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { EXTENSION_TYPE, PUBLISHER } from "../../src/cli/arm.ts";
+import { EXTENSION_TYPE, PUBLISHER } from "../../src/shared/identity.ts";
 import { DEFAULT_TYPE_HANDLER_VERSION } from "../../src/cli/commands.ts";
 import { checkProtectedSettings, checkPublicSettings } from "../../src/shared/settings-schema.ts";
 

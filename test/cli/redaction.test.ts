@@ -2,7 +2,7 @@
 // ARM echoes the request (and so the protected settings) back in an error body.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Redactor, REDACTED } from "../../src/cli/redact.ts";
+import { Redactor, REDACTED } from "../../src/shared/redact.ts";
 import { startFakeArm, type FakeArm } from "./fake-arm.ts";
 import { deployArgs, PROXY, runArm, runCli, workspace, WORKSPACE_KEY, type CliResult, type Workspace } from "./helpers.ts";
 

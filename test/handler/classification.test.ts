@@ -1,4 +1,4 @@
-// Every bundle, omsadmin.sh and service_control outcome lands on the published table (design.md §7).
+// Every bundle, omsadmin.sh and service_control outcome lands on the published table (the README's error codes).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { classifyBundleFailure } from "../../src/handler/bundle.ts";

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCodes, isExtensionCode } from "../errors.ts";
+import { splitAction } from "../../shared/status-message.ts";
 import { LOG_FILE } from "../log-line.ts";
 import { findLockHolder } from "../package-manager.ts";
 import { workspaceDirectories, type SystemPaths } from "../paths.ts";
@@ -229,8 +230,8 @@ export function historyChecks(statusFolder: string | undefined, logFolder: strin
     const when = `seq ${entry.seq}${entry.at ? `, ${entry.at}` : ""}`;
     if (entry.status === "error") {
       const meaning = isExtensionCode(entry.code) ? ErrorCodes[entry.code] : "unknown code";
-      const [what, action] = entry.message.split(" — ");
-      checks.push(fail(HISTORY, entry.operation, `error ${entry.code} (${meaning}), ${when}: ${what}`, action ?? "see extension.log"));
+      const { statement, action } = splitAction(entry.message);
+      checks.push(fail(HISTORY, entry.operation, `error ${entry.code} (${meaning}), ${when}: ${statement}`, action ?? "see extension.log"));
     } else {
       checks.push(pass(HISTORY, entry.operation, `${entry.status}, ${when}: ${entry.message}`));
     }

@@ -1,6 +1,7 @@
 // `omsagent-shim doctor [--json] [--offline]`: the machine explains itself, offline by default-safe steps and,
 // unless --offline, with a short look at the network. Run by hand (or through Run Command) from the extension
 // directory; it changes nothing, takes no lock and writes no status.
+import { EXTENSION_FULL_NAME } from "../../shared/identity.ts";
 import { Deadline } from "../deadline.ts";
 import { loadEnvironment } from "../environment.ts";
 import { silentLineLogger } from "../log-line.ts";
@@ -47,7 +48,7 @@ export async function runDoctor(args: string[], extensionDir: string, processEnv
     statusFolder = env.statusFolder;
     logFolder = env.logFolder;
   } catch (error) {
-    checks.push(fail("history", "extension", `${(error as Error).message}`, "run doctor from the extension's directory (/var/lib/waagent/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-<version>)"));
+    checks.push(fail("history", "extension", `${(error as Error).message}`, `run doctor from the extension's directory (/var/lib/waagent/${EXTENSION_FULL_NAME}-<version>)`));
   }
   checks.push(...historyChecks(statusFolder, logFolder));
 

@@ -1,6 +1,6 @@
-// Every string the CLI prints passes through one Redactor built from the protected settings, because secrets
-// reach output by routes we do not control: ARM error bodies that echo the request, SDK error messages,
-// LRO failure texts, SDK debug logs.
+// Masking secrets in everything the handler and the operator CLI write. Secrets reach output by routes we do not
+// control — a child echoing its input, an exception quoting a value, ARM error bodies that echo the request, SDK
+// debug logs — so every outgoing text passes through a Redactor that knows them in every encoded form.
 
 export const REDACTED = "***";
 
@@ -18,7 +18,7 @@ function collect(value: unknown, into: Set<string>): void {
 }
 
 /** The proxy's `user:password` and `password` are secrets on their own, wherever the URL gets split up. */
-function proxyCredentials(proxy: string): string[] {
+export function proxyCredentials(proxy: string): string[] {
   const match = /^(?:[a-z]+:\/\/)?([^@/\s]+)@/i.exec(proxy);
   if (!match?.[1]) return [];
   const userInfo = match[1];
@@ -89,4 +89,9 @@ export class Redactor {
     }
     return this.short ? out.replace(this.short, REDACTED) : out;
   }
+}
+
+/** host[:port] of a proxy, never its credentials: what status, logs and doctor may show. */
+export function proxyEndpoint(proxy: string): string {
+  return proxy.replace(/^[a-z]+:\/\//i, "").replace(/^[^@/]*@/, "").replace(/\/$/, "");
 }
