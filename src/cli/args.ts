@@ -2,7 +2,7 @@
 // (`status --settings x`) is an error instead of being silently ignored.
 import { parseArgs } from "node:util";
 
-export const COMMANDS = ["validate", "plan", "deploy", "status", "remove", "diagnose"] as const;
+const COMMANDS = ["validate", "plan", "deploy", "status", "remove", "diagnose"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 const OPTIONS = {

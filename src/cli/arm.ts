@@ -24,7 +24,7 @@ export interface ExtensionSpec {
   protectedSettings: Record<string, unknown>;
 }
 
-export type OutcomeResult = "ok" | "failed" | "transitioning" | "not-installed";
+type OutcomeResult = "ok" | "failed" | "transitioning" | "not-installed";
 
 export interface Outcome {
   result: OutcomeResult;
@@ -89,7 +89,7 @@ export interface CurrentExtension {
   provisioningState?: string;
 }
 
-export interface Change {
+interface Change {
   field: string;
   now: unknown;
   deploy: unknown;
@@ -105,7 +105,7 @@ export interface PlanItem {
 const BUSY = new Set(["creating", "updating", "deleting"]);
 
 /** Fields deploy sets that ARM reads back, compared the way ARM stores them. */
-export function differences(current: CurrentExtension, spec: ExtensionSpec, kind: Target["kind"]): Change[] {
+function differences(current: CurrentExtension, spec: ExtensionSpec, kind: Target["kind"]): Change[] {
   const changes: Change[] = [];
   const compare = (field: string, now: unknown, deploy: unknown, same = now === deploy): void => {
     if (!same) changes.push({ field, now: now ?? null, deploy });

@@ -21,15 +21,15 @@ import { checkSettings, fleetSettingsProblems, readJsonInput } from "./settings-
 import { buildTargetList, loadTargetSources, type Target } from "./targets.ts";
 import type { PacingOptions } from "./throttle.ts";
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
 /** The failure budget (--max-failures) stopped the run before every machine was started. */
-export const EXIT_STOPPED = 3;
+const EXIT_STOPPED = 3;
 export const EXIT_INTERRUPTED = 130;
 
 export const DEFAULT_TYPE_HANDLER_VERSION = "1.19";
-export const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_CONCURRENCY = 16;
 const DEFAULT_TIMEOUT_MS = 45 * 60_000; // above the guest agent's worst case (install 900 s + enable 300 s) plus ARM's own time
 const DEFAULT_POLL_MS = 10_000;
 
@@ -282,7 +282,7 @@ async function dispatch(command: Command, values: Values, positionals: string[],
 /** Rows whose outcome is final for the journal; timeouts and interrupts keep their last state (in flight). */
 const FINAL_STATE: Partial<Record<Row["result"], MachineState>> = { ok: "succeeded", failed: "failed", transitioning: "failed", "not-installed": "failed" };
 
-export const NOT_LINUX = "NotLinux";
+const NOT_LINUX = "NotLinux";
 
 function checkResumable(header: JournalHeader, spec: ExtensionSpec, path: string): void {
   const problems: string[] = [];

@@ -8,7 +8,7 @@ import type { Outcome } from "./arm.ts";
 import type { Target } from "./targets.ts";
 
 /** One check as doctor reports it (src/handler/doctor/report.ts). */
-export interface DoctorCheck {
+interface DoctorCheck {
   area: string;
   name: string;
   ok: boolean;
@@ -53,7 +53,7 @@ export function parseVerdict(output: string): DoctorVerdict | string {
   return `doctor printed no verdict${tail ? ` (last line: ${tail.slice(0, 200)})` : " (no output)"}`;
 }
 
-export function outcomeOf(verdict: DoctorVerdict): Outcome {
+function outcomeOf(verdict: DoctorVerdict): Outcome {
   const failed = verdict.checks.filter((check) => !check.ok);
   if (verdict.healthy && failed.length === 0) return { result: "ok", code: null, message: `healthy${verdict.total ? `: all ${verdict.total} checks passed` : ""}` };
   const first = failed[0];

@@ -21,14 +21,14 @@ export interface GraphMachine {
   osType?: string;
 }
 
-export const GRAPH_TYPES: Record<TargetKind, string> = {
+const GRAPH_TYPES: Record<TargetKind, string> = {
   vm: "microsoft.compute/virtualmachines",
   vmss: "microsoft.compute/virtualmachinescalesets",
   arc: "microsoft.hybridcompute/machines",
 };
 
 /** Resource Graph's maximum page size. */
-export const GRAPH_PAGE_SIZE = 1000;
+const GRAPH_PAGE_SIZE = 1000;
 
 /** A KQL string literal: single quotes, with backslash and quote escaped. */
 export function kqlString(text: string): string {

@@ -2,7 +2,7 @@
 // and its one-line message `<Operation> failed (<code> <Reason>): <cause> — <action>` (src/shared/status-message.ts).
 import { parseFailure } from "../shared/status-message.ts";
 
-export type HandlerState = "succeeded" | "failed" | "transitioning" | "unknown";
+type HandlerState = "succeeded" | "failed" | "transitioning" | "unknown";
 
 export interface HandlerStatus {
   state: HandlerState;

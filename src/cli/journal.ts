@@ -46,7 +46,7 @@ export interface JournalEntry {
   message?: string;
 }
 
-export interface JournalResume {
+interface JournalResume {
   type: "resume";
   at: string;
 }

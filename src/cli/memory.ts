@@ -7,7 +7,7 @@
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
-export const DEFAULT_HEAP_HEADROOM = 16 * 1024 * 1024;
+const DEFAULT_HEAP_HEADROOM = 16 * 1024 * 1024;
 
 /** Starts the check; returns a function that stops it. Does nothing if V8 will not hand out its gc(). */
 export function keepHeapCompact(headroom = DEFAULT_HEAP_HEADROOM, intervalMs = 100): () => void {

@@ -7,7 +7,7 @@ import { StepError } from "./arm.ts";
 import { retryScope, type RetryEvent } from "./retry.ts";
 import type { Target } from "./targets.ts";
 
-export type RowResult = Outcome["result"] | "timeout" | "cancelled" | "skipped" | "not-started";
+type RowResult = Outcome["result"] | "timeout" | "cancelled" | "skipped" | "not-started";
 
 export interface Row {
   machine: string;
@@ -52,7 +52,7 @@ export interface FleetRun {
 }
 
 /** What counts against --max-failures: anything that did not end well, except an interrupt. */
-export function countsAsFailure(row: Row): boolean {
+function countsAsFailure(row: Row): boolean {
   return row.result !== "ok" && row.result !== "not-installed" && row.result !== "cancelled" && row.result !== "skipped" && row.result !== "not-started";
 }
 
@@ -164,8 +164,4 @@ export async function runFleet(targets: Target[], work: Work, options: RolloutOp
   }
   if (stopped) stopped.failures = failures;
   return { rows, ...(stopped ? { stopped } : {}) };
-}
-
-export function succeeded(row: Row): boolean {
-  return row.result === "ok";
 }

@@ -133,25 +133,6 @@ export async function loadTargetSources(args: string[], files: string[]): Promis
   return { sources, problems };
 }
 
-export async function loadTargets(args: string[], files: string[]): Promise<TargetList> {
-  const sources: TargetSource[] = args.map((value, index) => ({ value, where: `argument ${index + 1}` }));
-  const problems: string[] = [];
-  for (const file of files) {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (e) {
-      problems.push(`cannot read targets file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      continue;
-    }
-    const parsed = parseTargetsFile(text, file);
-    sources.push(...parsed.sources);
-    problems.push(...parsed.problems);
-  }
-  const list = buildTargetList(sources);
-  return { ...list, problems: [...problems, ...list.problems] };
-}
-
 /** `rg/name`, with the kind for non-VMs; machines that would still look alike get their subscription prefix. */
 function label(targets: Omit<Target, "label">[]): Target[] {
   const short = (t: Omit<Target, "label">): string => `${t.resourceGroup}/${t.name}${t.kind === "vm" ? "" : ` (${t.kind})`}`;

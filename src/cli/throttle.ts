@@ -9,7 +9,7 @@
 import type { Pipeline, PipelinePolicy } from "./retry.ts";
 import { FLEET_RETRY_POLICY, retryScope, sleep } from "./retry.ts";
 
-export const FLEET_THROTTLE_POLICY = "fleetThrottlePolicy";
+const FLEET_THROTTLE_POLICY = "fleetThrottlePolicy";
 
 export interface PacingOptions {
   /** Requests per bucket kept unused: other tools on the subscription share the same buckets. */
@@ -22,7 +22,7 @@ export interface PacingOptions {
   probeMs: number;
 }
 
-export const DEFAULT_PACING: PacingOptions = { reserve: 20, windowMs: 60_000, minSpanMs: 2_000, probeMs: 1_000 };
+const DEFAULT_PACING: PacingOptions = { reserve: 20, windowMs: 60_000, minSpanMs: 2_000, probeMs: 1_000 };
 
 const WRITE_METHODS = new Set(["PUT", "PATCH", "DELETE"]);
 
@@ -141,7 +141,7 @@ export class Pacer {
  * Paces every write attempt (it sits below the retry policy, so a retried PUT waits its turn too). The key is
  * the subscription and, once the machine's GET has told it, the region: Compute's buckets are per both.
  */
-export function throttlePolicy(pacer: Pacer, subscriptionId: string): PipelinePolicy {
+function throttlePolicy(pacer: Pacer, subscriptionId: string): PipelinePolicy {
   return {
     name: FLEET_THROTTLE_POLICY,
     async sendRequest(request, next) {

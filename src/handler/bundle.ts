@@ -7,7 +7,7 @@ import { ExtensionError } from "./errors.ts";
 import { runChild } from "./process.ts";
 import { classifyExit, type Exit, type FailureTable, type Row, type ToolContext } from "./tool.ts";
 
-export const BUNDLE_PATTERN = /^omsagent-(.+)\.universal\.x64\.sh$/;
+const BUNDLE_PATTERN = /^omsagent-(.+)\.universal\.x64\.sh$/;
 
 export interface Bundle {
   path: string;
@@ -165,7 +165,7 @@ export async function runBundle({ childEnv, deadline, log }: ToolContext, bundle
   if (result.exitCode !== 0) throw classifyBundleFailure(result.exitCode, result.output, mode);
 }
 
-export function bundleTimedOut(seconds: number): ExtensionError {
+function bundleTimedOut(seconds: number): ExtensionError {
   return new ExtensionError(
     "BundleTimedOut",
     `the OMS bundle was still running after ${seconds} s and was stopped (usually the package manager waiting on a lock or a slow package download)`,

@@ -24,7 +24,7 @@ function isDirectory(path: string): boolean {
  * service accepted the onboarding; the directory alone is what a failed onboarding (wrong key, no network)
  * leaves. The pre-multi-homing layout keeps the one workspace's omsadmin.conf in /etc/opt/microsoft/omsagent/conf.
  */
-export function isConnected(paths: SystemPaths, workspaceId: string): boolean {
+function isConnected(paths: SystemPaths, workspaceId: string): boolean {
   if (existsSync(join(paths.omsagentEtc, workspaceId, "conf", "omsadmin.conf"))) return true;
   try {
     const legacy = readFileSync(join(paths.omsagentEtc, "conf", "omsadmin.conf"), "utf8");

@@ -30,7 +30,7 @@ function bypassHost(entry: string): string {
  * <workspace>.oms.<domain> and <workspace>.ods.<domain>): an entry `*`, or the domain or one of its parents.
  * Service tags (Arc, ARM, AAD) name other services.
  */
-export function bypassCoversLogAnalytics(bypass: unknown, domain: string): boolean {
+function bypassCoversLogAnalytics(bypass: unknown, domain: string): boolean {
   const entries = Array.isArray(bypass) ? bypass : typeof bypass === "string" ? bypass.split(/[,;\s]+/) : [];
   const service = domain.toLowerCase();
   return entries.some((entry) => {

@@ -47,13 +47,12 @@ export class Deadline {
     const wait = Math.min(ms, this.remainingMs());
     if (wait <= 0 || this.signal.aborted) return false;
     await new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
       const done = () => {
         clearTimeout(timer);
         this.signal.removeEventListener("abort", done);
         resolve();
       };
-      timer = setTimeout(done, wait);
+      const timer = setTimeout(done, wait);
       this.signal.addEventListener("abort", done, { once: true });
     });
     return !this.signal.aborted;

@@ -35,7 +35,7 @@ function unreadable(problem: string): ExtensionError {
   );
 }
 
-export function findHandlerEnvironment(extensionDir: string): string {
+function findHandlerEnvironment(extensionDir: string): string {
   for (const candidate of [join(extensionDir, FILE), join(dirname(extensionDir), FILE)]) {
     if (existsSync(candidate)) return candidate;
   }
@@ -54,7 +54,7 @@ function optionalFolder(settings: Record<string, unknown>, key: string): string 
 }
 
 /** Reads `<Version>` from manifest.xml; manifest.xml is the single source of our version. */
-export function readManifestVersion(extensionDir: string): string | undefined {
+function readManifestVersion(extensionDir: string): string | undefined {
   try {
     const xml = readFileSync(join(extensionDir, "manifest.xml"), "utf8");
     return /<Version>\s*([^<\s]+)\s*<\/Version>/.exec(xml)?.[1];

@@ -6,7 +6,7 @@ import { appendFileSync, existsSync, mkdirSync, renameSync, statSync } from "nod
 import { join } from "node:path";
 import { redact } from "./secrets.ts";
 
-export interface LogFn {
+interface LogFn {
   (message: string): void;
   (fields: object, message: string): void;
 }
@@ -28,7 +28,7 @@ export const LOG_FILE = "extension.log";
 const ROTATE_BYTES = 10 * 1024 * 1024;
 const KEEP_FILES = 5;
 
-export const LEVELS = { info: 30, warn: 40, error: 50 } as const;
+const LEVELS = { info: 30, warn: 40, error: 50 } as const;
 const LEVEL_NAMES: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
 
 /** Field names whose values are masked wherever they appear at the top level or one level down. */

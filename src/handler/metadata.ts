@@ -15,7 +15,7 @@ const AZURE_IMDS = "http://169.254.169.254";
 const ARC_IMDS = "http://localhost:40342";
 const TIMEOUT_MS = 3000;
 
-export const CLOUD_DOMAINS: Record<string, string> = {
+const CLOUD_DOMAINS: Record<string, string> = {
   azurepubliccloud: "opinsights.azure.com",
   azureusgovernmentcloud: "opinsights.azure.us",
   azurechinacloud: "opinsights.azure.cn",

@@ -118,7 +118,7 @@ export function classifyOnboardingFailure(exitCode: number, output: string, now:
   return classifyExit(ONBOARDING_FAILURES, { exitCode, output, now });
 }
 
-export function onboardingTimedOut(seconds: number): ExtensionError {
+function onboardingTimedOut(seconds: number): ExtensionError {
   return new ExtensionError("OnboardingTimedOut", `omsadmin.sh was still onboarding after ${seconds} s and was stopped`, "check outbound HTTPS access to the Log Analytics service (or the proxy), then retry");
 }
 

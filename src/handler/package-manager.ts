@@ -70,7 +70,7 @@ export function findLockHolder(lockPaths: string[], procLocks?: string): LockHol
   return undefined;
 }
 
-export function lockedError(holder: LockHolder, waitedSeconds: number): ExtensionError {
+function lockedError(holder: LockHolder, waitedSeconds: number): ExtensionError {
   return new ExtensionError(
     "PackageManagerLocked",
     `${holder.lockPath.replace(/.*\/(var|run)\//, "/$1/")} is held by pid ${holder.pid} (${holder.command}) and was still held after ${waitedSeconds} s`,

@@ -6,8 +6,8 @@
 export type ChildEnvironment = Readonly<Record<string, string>>;
 
 /** Proxy variables, in the order they are honoured. */
-export const PROXY_VARIABLES = ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"] as const;
-export type ProxyVariable = (typeof PROXY_VARIABLES)[number];
+const PROXY_VARIABLES = ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"] as const;
+type ProxyVariable = (typeof PROXY_VARIABLES)[number];
 
 /**
  * Knobs the guest agent never sets; they exist so tests and the simulated VM can re-root system paths, point

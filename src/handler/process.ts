@@ -43,15 +43,16 @@ const KILL_GRACE_MS = 3000;
 /** After the child exited, how long its pipes may still deliver what it wrote before we stop reading. */
 const DRAIN_MS = 200;
 /** Exit code we report when the executable could not be started at all (as a shell would). */
-export const NOT_FOUND_EXIT = 127;
+const NOT_FOUND_EXIT = 127;
 
-export function childEnvironment(base: ChildEnvironment): Record<string, string> {
+function childEnvironment(base: ChildEnvironment): Record<string, string> {
   // The guest agent runs under systemd, whose PATH may lack the sbin directories the tools need.
   const path = [base.PATH, ...STANDARD_BIN_DIRS].filter(Boolean).join(":");
   return { ...base, LC_ALL: "C", LANG: "C", PATH: path };
 }
 
 /** Colour codes (the bundle prints its deprecation notice in red) are noise in logs and status messages. */
+// eslint-disable-next-line no-control-regex -- an escape sequence starts with the ESC control character
 const ANSI_ESCAPE = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
 function keepTail(buffer: string, chunk: string): string {

@@ -33,7 +33,7 @@ function invalid(problem: string, action = FIX_SETTINGS, cause?: unknown): Exten
   return new ExtensionError("InvalidConfiguration", problem, action, { cause });
 }
 
-export function settingsPath(configFolder: string, seq: number): string {
+function settingsPath(configFolder: string, seq: number): string {
   return join(configFolder, `${seq}.settings`);
 }
 
@@ -47,7 +47,7 @@ export function settingsFileHash(configFolder: string, seq: number): string | un
 }
 
 /** null means "no settings": the file is absent or empty (the agent writes an empty 0.settings then). */
-export function readHandlerSettings(path: string): RawHandlerSettings | null {
+function readHandlerSettings(path: string): RawHandlerSettings | null {
   if (!existsSync(path)) return null;
   const text = readFileSync(path, "utf8").replace(/^\uFEFF/, "");
   if (text.trim() === "") return null;
@@ -106,7 +106,7 @@ function certificateFor(thumbprint: string, dirs: string[]): { crt: string; prv:
 }
 
 /** base64 DER CMS → JSON object, with `openssl cms` (FIPS-friendly), falling back to `openssl smime`. */
-export async function decryptProtectedSettings(blob: string, thumbprint: string, context: DecryptContext): Promise<unknown> {
+async function decryptProtectedSettings(blob: string, thumbprint: string, context: DecryptContext): Promise<unknown> {
   if (!/^[0-9A-Fa-f]{40}$/.test(thumbprint)) {
     throw invalid(`protectedSettingsCertThumbprint "${thumbprint}" is not a SHA-1 thumbprint`);
   }

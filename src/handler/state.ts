@@ -77,7 +77,7 @@ export function writeFileDurably(path: string, content: string, mode: number): v
  * key), mode, timestamps, and symlinks as links. A plain recursive copy run as root would leave everything
  * root-owned. Ownership is only kept when running as root (nobody else may give files away).
  */
-export function copyTree(source: string, target: string): void {
+function copyTree(source: string, target: string): void {
   const stats = lstatSync(source);
   if (stats.isSymbolicLink()) {
     symlinkSync(readlinkSync(source), target);
@@ -107,7 +107,7 @@ export function chownTree(path: string, uid: number, gid: number): void {
 }
 
 /** rename, or copy + delete when source and target are on different filesystems (/var and /etc often are). */
-export function moveDirectory(source: string, target: string): void {
+function moveDirectory(source: string, target: string): void {
   mkdirSync(dirname(target), { recursive: true });
   try {
     renameSync(source, target);

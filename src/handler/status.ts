@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { redact } from "./secrets.ts";
 import { writeFileDurably } from "./state.ts";
 
-export type StatusValue = "transitioning" | "success" | "error" | "warning";
+type StatusValue = "transitioning" | "success" | "error" | "warning";
 
 export interface SubStatus {
   name: string;
@@ -36,7 +36,7 @@ export function truncateUtf8(text: string, maxBytes: number): string {
   return cut + marker;
 }
 
-export function statusPath(statusFolder: string, seq: number): string {
+function statusPath(statusFolder: string, seq: number): string {
   return join(statusFolder, `${seq}.status`);
 }
 

@@ -19,7 +19,7 @@ export interface TelemetryInput {
 
 const MAX_MESSAGE = 3072;
 
-export function telemetryEvent(input: TelemetryInput): Record<string, string> {
+function telemetryEvent(input: TelemetryInput): Record<string, string> {
   const message = redact(
     JSON.stringify({
       name: input.name,

@@ -18,7 +18,7 @@ export interface ToolContext {
 }
 
 /** One row's verdict; the reason fixes the code (reasons.ts). */
-export interface Failure {
+interface Failure {
   reason: Reason;
   problem: string;
   action: string;

@@ -37,10 +37,10 @@ const knownPublicKeys = new Set(Object.keys(publicSchema.properties));
 /** Public keys real templates send that the handler knowingly ignores (not worth a warning each time). */
 const toleratedPublicKeys = new Set(["azureResourceId", "noDigest", "enableAutomaticManagement"]);
 
-export const BOOLEAN_SETTINGS = ["skipDockerProviderInstall", "stopOnMultipleConnections"] as const;
+const BOOLEAN_SETTINGS = ["skipDockerProviderInstall", "stopOnMultipleConnections"] as const;
 
 /** Portals and PowerShell send booleans as strings; the schema accepts "true"/"false" in any case. */
-export function toBoolean(value: unknown): boolean {
+function toBoolean(value: unknown): boolean {
   return value === true || (typeof value === "string" && value.toLowerCase() === "true");
 }
 
@@ -82,7 +82,7 @@ const patternHint: Record<string, string> = {
   stopOnMultipleConnections: 'must be true or false (or the string "true"/"false")',
 };
 
-function run<T>(section: string, validate: ValidateFunction, value: unknown): SettingsProblem[] {
+function run(section: string, validate: ValidateFunction, value: unknown): SettingsProblem[] {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return [{ field: section, message: "must be a JSON object" }];
   }

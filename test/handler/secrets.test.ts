@@ -21,7 +21,7 @@ test("extension.log lines: timestamp first, operation and sequence, secrets reda
   const log = createLogger({ logFolder: dir, operation: "enable", seq: 4 });
   log.info({ workspaceKey: "TopSecretKeyValue==", child: "omsadmin" }, "echo TopSecretKeyValue== from a child");
   const text = readFileSync(`${dir}/extension.log`, "utf8");
-  assert.match(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO  enable seq=4 echo \*\*\* from a child \{"workspaceKey":"\*\*\*","child":"omsadmin"\}\n$/);
+  assert.match(text, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}enable seq=4 echo \*\*\* from a child \{"workspaceKey":"\*\*\*","child":"omsadmin"\}\n$/);
   assert.doesNotMatch(text, /TopSecretKeyValue/);
 });
 

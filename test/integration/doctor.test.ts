@@ -117,7 +117,7 @@ test("a healthy machine is reported healthy: every check passes, exit 0", async 
   // The text form: one line per check, then a verdict.
   const text = spawnSync("/bin/sh", [join(vm.agent.baseDir(version), "omsagent-shim"), "doctor", "--offline"], { env: vm.agent.launchSpec(version, "enable").env, encoding: "utf8" });
   assert.equal(text.status, 0, text.stdout);
-  assert.match(text.stdout, /^PASS  machine +runtime +bun /m);
+  assert.match(text.stdout, /^PASS {2}machine +runtime +bun /m);
   assert.match(text.stdout, /^healthy: all \d+ checks passed$/m);
   assert.doesNotMatch(text.stdout, /network/, "--offline looks at no network");
 });

@@ -33,6 +33,7 @@ async function expectFailure(vm: SimulatedVm, version: string, op: "install" | "
   assert.equal(Number(match[2]), code);
   assert.equal(match[3], reason);
   assert.ok(Buffer.byteLength(status.message) <= 1024);
+  // eslint-disable-next-line no-control-regex -- looking for the ESC that starts a colour code
   assert.doesNotMatch(status.message, /\x1b\[/, "no terminal colour codes");
   assert.equal(result.stderr.trim(), status.message, "stderr carries the same sentence");
   return status.message;

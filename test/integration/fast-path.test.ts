@@ -45,7 +45,7 @@ test("a no-op enable needs neither pino, ajv nor execa, and leaves the status al
   assert.equal(noop.exitCode, 0, noop.output);
   assert.match(noop.stdout, /enable seq 0: success .* Enable succeeded: sequence 0 was already applied/);
   assert.equal(readFileSync(agent.statusFile(version, 0), "utf8"), status);
-  assert.match(vm.extensionLog(), /INFO  enable seq=0 sequence 0 is already applied with these settings \(same settings file\): nothing to do\n.*INFO  enable seq=0 enable made no change; status left as it was\n.*INFO  enable seq=0 enable finished \{"exitCode":0,"durationMs":\d+\}\n$/);
+  assert.match(vm.extensionLog(), /INFO {2}enable seq=0 sequence 0 is already applied with these settings \(same settings file\): nothing to do\n.*INFO {2}enable seq=0 enable made no change; status left as it was\n.*INFO {2}enable seq=0 enable finished \{"exitCode":0,"durationMs":\d+\}\n$/);
 
   // A new sequence has real work and needs them: proof that the chunks are really gone.
   agent.writeSettings(1, SETTINGS, version);

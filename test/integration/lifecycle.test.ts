@@ -42,7 +42,7 @@ test("first install then enable: success statuses, agent onboarded, log and tele
   assert.deepEqual(status.substatus?.map((s) => s.name), ["Workspace", "CloudDomain", "ResourceId", "Proxy", "AgentBundle"]);
   assert.ok(existsSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "conf/omsadmin.conf")));
   assert.ok(!existsSync(join(vm.root, "etc/omsagent-onboard.conf")), "the onboarding file with the key is removed");
-  assert.match(vm.extensionLog(), /^\S+Z INFO  install seq=0 install started/m);
+  assert.match(vm.extensionLog(), /^\S+Z INFO {2}install seq=0 install started/m);
   const events = readdirSync(agent.eventsDir());
   assert.equal(events.length, 2);
   for (const name of events) {

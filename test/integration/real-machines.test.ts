@@ -90,7 +90,7 @@ test("a changed proxy reaches the agent although omsadmin.sh exits 0 early for a
   assert.equal(agent.readStatus(version, 1).substatus?.find((s) => s.name === "Proxy")?.message, "new-proxy.example:8080 (from protected settings)");
   assert.equal(/AGENT_GUID=(\S+)/.exec(readFileSync(conf, "utf8"))?.[1], guid, "same agent identity");
   assert.equal(serviceState(vm.root, WORKSPACE_ID), "running");
-  assert.match(vm.extensionLog(), /INFO  enable seq=1 proxy: new-proxy\.example:8080 from protected settings/, "the log says which proxy source won");
+  assert.match(vm.extensionLog(), /INFO {2}enable seq=1 proxy: new-proxy\.example:8080 from protected settings/, "the log says which proxy source won");
 });
 
 test("a removed proxy and a changed domain reach the agent too", async () => {

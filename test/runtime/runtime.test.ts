@@ -36,7 +36,7 @@ for (const [name, run] of Object.entries(RUNTIMES)) {
     });
     const lines = readFileSync(join(dir, "logs", "extension.log"), "utf8").split("\n").filter(Boolean);
     assert.equal(lines.length, 2, "both synchronous log lines are on disk although the process exited at once");
-    assert.match(lines[0]!, / INFO  probe seq=1 pino line \{"child":"x","workspaceKey":"\*\*\*"\}$/);
-    assert.match(lines[1]!, / INFO  probe seq=1 plain line \{"child":"x","workspaceKey":"\*\*\*"\}$/);
+    assert.match(lines[0]!, / INFO {2}probe seq=1 pino line \{"child":"x","workspaceKey":"\*\*\*"\}$/);
+    assert.match(lines[1]!, / INFO {2}probe seq=1 plain line \{"child":"x","workspaceKey":"\*\*\*"\}$/);
   });
 }

@@ -191,7 +191,7 @@ interface StatusEntry {
 
 function readStatuses(statusFolder: string): StatusEntry[] {
   const entries: StatusEntry[] = [];
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(statusFolder).filter((name) => /^\d+\.status$/.test(name));
   } catch {
