@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
-import { startFakeArm, type FakeArmStats, type Kind } from "../test/cli/fake-arm.ts";
+import { startFakeArm, type FakeArmStats, type Kind } from "../simulator/arm/fake-arm.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 

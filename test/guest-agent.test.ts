@@ -16,7 +16,7 @@ import {
   OMS_HANDLER_NAME,
   pyJsonDumps,
   PyFloat,
-} from "./support/guest-agent.ts";
+} from "../simulator/agent/index.ts";
 
 const temps: string[] = [];
 function tempDir(prefix = "ga-test-"): string {

@@ -4,8 +4,8 @@
 // one temp dir.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stageExtension, type StagedExtension } from "../../scripts/stage.ts";
-import { FakeGuestAgent, type FakeGuestAgentOptions } from "./guest-agent.ts";
+import { stageExtension, type StagedExtension } from "../scripts/stage.ts";
+import { FakeGuestAgent, type FakeGuestAgentOptions } from "./agent/index.ts";
 import { makeSystemRoot, makeTempDir, startFakeMetadata, type FakeMetadataService, type SystemRootOptions } from "./system-root.ts";
 
 export const WORKSPACE_ID = "0123abcd-1111-2222-3333-444455556666";
