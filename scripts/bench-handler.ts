@@ -248,7 +248,7 @@ interface Vm {
 
 function newVm(dir: string, pkg: BuiltPackage, metadata: FakeMetadataService): Vm {
   const root = makeSystemRoot(join(dir, "system"));
-  // The same agent environment createSimulatedVm gives (test/support/simulated-vm.ts); the two waits it shortens
+  // The same agent environment createSimulatedVm gives (simulator/vm.ts); the two waits it shortens
   // only matter on failures, which the benchmark refuses anyway.
   const agent = new FakeGuestAgent({
     root: join(dir, "agent"),

@@ -1,4 +1,4 @@
-// A simulated Azure VM for integration tests and the demo: a fake guest agent (test/support/guest-agent.ts)
+// A simulated Azure VM for integration tests and the demo: a fake guest agent (simulator/agent/)
 // driving a staged copy of our extension, whose handler works against a re-rooted system (OMS_HANDLER_ROOT)
 // where the simulated OMS toolchain installs its fake omsadmin.sh and service_control. Everything lives in
 // one temp dir.

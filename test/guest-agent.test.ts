@@ -1,4 +1,4 @@
-// Verifies the fake guest agent (test/support/guest-agent.ts) against the contract, using a tiny stand-in handler
+// Verifies the fake guest agent (simulator/agent/) against the contract, using a tiny stand-in handler
 // written here (a sh script), never the real one.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
