@@ -5,7 +5,7 @@
 import { run } from "../src/cli/commands.ts";
 import { runInNewContext } from "node:vm";
 import { keepHeapCompact } from "../src/cli/memory.ts";
-import { fakeCredential } from "../test/cli/fake-arm.ts";
+import { fakeCredential } from "../simulator/arm/fake-arm.ts";
 
 interface Job {
   args: string[];

@@ -3,7 +3,7 @@
 //   npm run bench:fleet -- [--machines 10000] [--capacity 1500] [--refill-per-minute 500] [--time-scale 6]
 //                          [--latency 20] [--concurrency 64] [--poll-interval 100] [--sample 20]
 //
-// Three processes: this one (orchestration only), the fake ARM server (test/cli/fake-arm.ts, with the token
+// Three processes: this one (orchestration only), the fake ARM server (simulator/arm/fake-arm.ts, with the token
 // bucket: `capacity` extension writes per subscription and region, refilled at `refill-per-minute`), and the
 // CLI (scripts/bench-fleet-cli.ts bundled by esbuild like the omsagent-fleet bin, run by plain node), so the
 // CLI's peak RSS is its own and the server's CPU is not on its event loop.
@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
-import { startFakeArm, type FakeArmStats, type Kind } from "../test/cli/fake-arm.ts";
+import { startFakeArm, type FakeArmStats, type Kind } from "../simulator/arm/fake-arm.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 

@@ -46,9 +46,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildPackage, type BuiltPackage } from "./package.ts";
 import { BUN_RUNTIME } from "./runtime.ts";
-import { FakeGuestAgent, type LaunchSpec, type Operation, type RunOptions } from "../test/support/guest-agent.ts";
-import { DEFAULT_METADATA, WORKSPACE_ID, WORKSPACE_KEY } from "../test/support/simulated-vm.ts";
-import { makeSystemRoot, makeTempDir, startFakeMetadata, type FakeMetadataService } from "../test/support/system-root.ts";
+import { FakeGuestAgent, type LaunchSpec, type Operation, type RunOptions } from "../simulator/agent/index.ts";
+import { DEFAULT_METADATA, WORKSPACE_ID, WORKSPACE_KEY } from "../simulator/vm.ts";
+import { makeSystemRoot, makeTempDir, startFakeMetadata, type FakeMetadataService } from "../simulator/system-root.ts";
 
 const USAGE = "usage: npm run bench -- [--runs N (10)] [--json] [--keep]";
 
@@ -248,7 +248,7 @@ interface Vm {
 
 function newVm(dir: string, pkg: BuiltPackage, metadata: FakeMetadataService): Vm {
   const root = makeSystemRoot(join(dir, "system"));
-  // The same agent environment createSimulatedVm gives (test/support/simulated-vm.ts); the two waits it shortens
+  // The same agent environment createSimulatedVm gives (simulator/vm.ts); the two waits it shortens
   // only matter on failures, which the benchmark refuses anyway.
   const agent = new FakeGuestAgent({
     root: join(dir, "agent"),

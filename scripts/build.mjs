@@ -2,6 +2,7 @@
 // demand (chunks/), run by the shipped Bun runtime with no node_modules beside them. Code splitting is what
 // keeps a run with nothing to do fast: pino, ajv and execa sit in chunks that only real work imports
 // (src/handler/fast-path.ts). The fleet CLI is a separate entry and never lands here.
+import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { build } from "esbuild";
 
@@ -27,3 +28,7 @@ await build({
   legalComments: "none",
   logLevel: "warning",
 });
+
+// The simulated OMS bundle is generated, not committed: every npm script that needs it (test, start, package,
+// bench) starts here, so a fresh clone gets it from its sources in simulator/oms/src/.
+execFileSync("sh", ["simulator/oms/build-bundle.sh"], { stdio: ["ignore", "ignore", "inherit"] });

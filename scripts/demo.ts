@@ -5,9 +5,9 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { buildPackage } from "./package.ts";
-import { runLifecycle, type StepRecord } from "../test/support/lifecycle.ts";
-import { createSimulatedVm } from "../test/support/simulated-vm.ts";
-import { makeTempDir } from "../test/support/system-root.ts";
+import { runLifecycle, type StepRecord } from "../simulator/lifecycle.ts";
+import { createSimulatedVm } from "../simulator/vm.ts";
+import { makeTempDir } from "../simulator/system-root.ts";
 
 const A = "1.19.0";
 const B = "1.19.1";

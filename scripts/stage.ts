@@ -30,9 +30,9 @@ import { REPO_ROOT, shippedRuntime, type ShippedRuntime } from "./runtime.ts";
 export { REPO_ROOT };
 
 
-/** The simulator's fake shell bundle (written by the simulator's authors; may not exist yet). */
+/** The simulator's fake shell bundle, generated from simulator/oms/src/ by `npm run build` (not committed). */
 export const SIMULATED_BUNDLE_NAME = "omsagent-0.0.0-sim.universal.x64.sh";
-export const SIMULATED_BUNDLE_PATH = join(REPO_ROOT, "simulator", SIMULATED_BUNDLE_NAME);
+export const SIMULATED_BUNDLE_PATH = join(REPO_ROOT, "simulator", "oms", SIMULATED_BUNDLE_NAME);
 export const SIMULATED_LABEL_SUFFIX = " (simulated OMS bundle — not for production)";
 
 /** `copy` for a real package; `link` (a symlink to the same binary, or to another runtime) keeps test staging fast. */
@@ -176,7 +176,7 @@ export function stageExtension(options: StageOptions): StagedExtension {
     );
   }
 
-  const bundlePath = resolve(options.bundlePath ?? join(repo, "simulator", SIMULATED_BUNDLE_NAME));
+  const bundlePath = resolve(options.bundlePath ?? join(repo, "simulator", "oms", SIMULATED_BUNDLE_NAME));
   const bundleName = basename(bundlePath);
   const bundle = parseBundleName(bundleName);
   if (!bundle) {
@@ -186,7 +186,7 @@ export function stageExtension(options: StageOptions): StagedExtension {
     throw new Error(
       options.bundlePath
         ? `OMS bundle not found: ${bundlePath}`
-        : `simulated OMS bundle not found: ${bundlePath} (it is part of simulator/; pass bundlePath to use another)`,
+        : `simulated OMS bundle not found: ${bundlePath} (npm run build generates it from simulator/oms/src/; pass bundlePath to use another)`,
     );
   }
   const bundleBytes = readFileSync(bundlePath);

@@ -1,4 +1,4 @@
-// Verifies the fake guest agent (test/support/guest-agent.ts) against the contract, using a tiny stand-in handler
+// Verifies the fake guest agent (simulator/agent/) against the contract, using a tiny stand-in handler
 // written here (a sh script), never the real one.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -16,7 +16,7 @@ import {
   OMS_HANDLER_NAME,
   pyJsonDumps,
   PyFloat,
-} from "./support/guest-agent.ts";
+} from "../simulator/agent/index.ts";
 
 const temps: string[] = [];
 function tempDir(prefix = "ga-test-"): string {

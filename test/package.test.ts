@@ -16,7 +16,7 @@ import {
   stageExtension,
   type StagedExtension,
 } from "../scripts/stage.ts";
-import { FakeGuestAgent } from "./support/guest-agent.ts";
+import { FakeGuestAgent } from "../simulator/agent/index.ts";
 
 const temps: string[] = [];
 function tempDir(prefix = "pkg-test-"): string {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
-import { startFakeArm, type FakeArm } from "./fake-arm.ts";
+import { startFakeArm, type FakeArm } from "../../simulator/arm/fake-arm.ts";
 import { armFlags, deployArgs, parseReport, runArm, runCli, workspace, WORKSPACE_ID, type Workspace } from "./helpers.ts";
 
 let ws: Workspace;

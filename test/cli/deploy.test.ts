@@ -2,7 +2,7 @@
 // ARM server on loopback.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startFakeArm, type FakeArm, type LroStyle } from "./fake-arm.ts";
+import { startFakeArm, type FakeArm, type LroStyle } from "../../simulator/arm/fake-arm.ts";
 import { armFlags, deployArgs, parseReport, runArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
 
 let ws: Workspace;

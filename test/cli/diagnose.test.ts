@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { doctorScript, failingChecks, parseVerdict } from "../../src/cli/diagnose.ts";
-import { startFakeArm, type FakeArm } from "./fake-arm.ts";
+import { startFakeArm, type FakeArm } from "../../simulator/arm/fake-arm.ts";
 import { armFlags, runArm } from "./helpers.ts";
 
 const WS = "0123abcd-1111-2222-3333-444455556666";

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { SUBSCRIPTION, startFakeArm, type FakeArm } from "./fake-arm.ts";
+import { SUBSCRIPTION, startFakeArm, type FakeArm } from "../../simulator/arm/fake-arm.ts";
 import { armFlags, deployArgs, parseReport, PROXY, runArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
 
 let ws: Workspace;

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, type RunDeps } from "../../src/cli/commands.ts";
-import type { FakeArm } from "./fake-arm.ts";
+import type { FakeArm } from "../../simulator/arm/fake-arm.ts";
 import type { Row } from "../../src/cli/rollout.ts";
 
 export const WORKSPACE_ID = "0b6e9a0c-3c55-4b47-9d5c-58f0e2c7a1d3";

@@ -17,7 +17,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
-import { startFakeArm, type FakeArm } from "./fake-arm.ts";
+import { startFakeArm, type FakeArm } from "../../simulator/arm/fake-arm.ts";
 import { WORKSPACE_ID, WORKSPACE_KEY } from "./helpers.ts";
 
 const run = promisify(execFile);

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Redactor, REDACTED } from "../../src/shared/redact.ts";
-import { startFakeArm, type FakeArm } from "./fake-arm.ts";
+import { startFakeArm, type FakeArm } from "../../simulator/arm/fake-arm.ts";
 import { deployArgs, PROXY, runArm, runCli, workspace, WORKSPACE_KEY, type CliResult, type Workspace } from "./helpers.ts";
 
 const PROXY_PASSWORD = "Pr0xy-Passw0rd!";

@@ -8,7 +8,7 @@ import { buildTargetList, parseTargetId, parseTargetsFile } from "../../src/cli/
 import { parseCountOrPercent } from "../../src/cli/args.ts";
 import { graphQuery, kqlString } from "../../src/cli/graph.ts";
 import { Pacer, remainingCounters } from "../../src/cli/throttle.ts";
-import { fakeCredential } from "./fake-arm.ts";
+import { fakeCredential } from "../../simulator/arm/fake-arm.ts";
 
 type Policy = ReturnType<typeof fleetRetryPolicy>;
 type Request = Parameters<Policy["sendRequest"]>[0];

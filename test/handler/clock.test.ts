@@ -9,7 +9,7 @@ import { Deadline } from "../../src/handler/deadline.ts";
 import { ExtensionError } from "../../src/handler/errors.ts";
 import { acquireLock, LOCK_FILE } from "../../src/handler/lock.ts";
 import { silentLogger } from "../../src/handler/log.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 const HOUR = 3600_000;
 

@@ -6,7 +6,7 @@ import { loadEnvironment } from "../../src/handler/environment.ts";
 import { ExtensionError } from "../../src/handler/errors.ts";
 import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { currentSequence } from "../../src/handler/sequence.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 function layout() {
   const lib = makeTempDir();

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { createLineLogger } from "../../src/handler/log-line.ts";
 import { createLogger } from "../../src/handler/log.ts";
 import { registerSecret } from "../../src/handler/secrets.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 /** The same calls through a logger; returns its lines without the timestamps. */
 function linesOf(make: typeof createLogger): string[] {

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { domainForEnvironment, metadataUrl } from "../../src/handler/metadata.ts";
 import { systemPaths } from "../../src/handler/paths.ts";
 import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 test("Azure VMs ask 169.254.169.254; Arc machines ask HIMDS from azcmagent.conf or IMDS_ENDPOINT", () => {
   const root = makeTempDir();

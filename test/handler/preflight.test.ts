@@ -7,7 +7,7 @@ import { parseProcLocks } from "../../src/handler/package-manager.ts";
 import { systemPaths } from "../../src/handler/paths.ts";
 import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { checkArchitecture, checkDiskSpace, checkOperatingSystem, checkTools, parseOsRelease, supportedDistribution } from "../../src/handler/preflight.ts";
-import { makeSystemRoot, makeTempDir } from "../support/system-root.ts";
+import { makeSystemRoot, makeTempDir } from "../../simulator/system-root.ts";
 
 const supported: [string, string][] = [["ubuntu", "22.04"], ["ubuntu", "16.04"], ["rhel", "8.6"], ["centos", "7.9.2009"], ["debian", "11"], ["sles", "15.4"], ["ol", "8.5"], ["rocky", "9.1"], ["almalinux", "8.7"], ["amzn", "2"], ["opensuse-leap", "15.3"], ["sles_sap", "15.4"], ["sles_sap", "12.5"], ["sles-sap", "15"]];
 const unsupported: [string, string][] = [["ubuntu", "21.04"], ["ubuntu", "24.04"], ["debian", "12"], ["rhel", "6.10"], ["centos", "9"], ["alpine", "3.18"], ["ubuntu", "22"], ["debian", "x"]];

@@ -8,7 +8,7 @@ import { Deadline } from "../../src/handler/deadline.ts";
 import { silentLogger } from "../../src/handler/log.ts";
 import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { runChild } from "../../src/handler/process.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 function alive(pid: number): boolean {
   try {

@@ -6,7 +6,7 @@ import { resolveProxy } from "../../src/handler/connectivity.ts";
 import { systemPaths } from "../../src/handler/paths.ts";
 import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import type { Settings } from "../../src/handler/settings.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 const settings = (proxy?: string): Settings => ({
   public: { workspaceId: "0123abcd-1111-2222-3333-444455556666", skipDockerProviderInstall: false, stopOnMultipleConnections: false },

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { createLogger, renderLine } from "../../src/handler/log.ts";
 import { renderOnboardConf, shellQuote } from "../../src/handler/omsadmin.ts";
 import { proxyEndpoint, redact, registerProxySecrets, registerSecret } from "../../src/handler/secrets.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 import { execFileSync } from "node:child_process";
 
 test("proxy credentials are registered and endpoints shown without them", () => {

@@ -8,8 +8,8 @@ import { silentLogger } from "../../src/handler/log.ts";
 import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { redact } from "../../src/handler/secrets.ts";
 import { loadSettings, type DecryptContext } from "../../src/handler/settings.ts";
-import { encryptProtectedSettings, makeCertificate, writeSettingsFile, type TestCertificate } from "../support/certificates.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { encryptProtectedSettings, makeCertificate, writeSettingsFile, type TestCertificate } from "../../simulator/agent/certificates.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 const WORKSPACE = "0123abcd-1111-2222-3333-444455556666";
 const KEY = Buffer.alloc(64, 7).toString("base64");

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { registerSecret } from "../../src/handler/secrets.ts";
 import { MAX_MESSAGE_BYTES, renderStatus, truncateUtf8, writeStatus } from "../../src/handler/status.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 test("the status document has the shape the guest agent validates", () => {
   const text = renderStatus("Ext", {

@@ -9,8 +9,8 @@ import { connect, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { after, before, test } from "node:test";
-import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../support/simulated-vm.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 const SETTINGS = { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } };
 

@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import type { AgentExtensionStatus } from "../support/guest-agent.ts";
-import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../support/simulated-vm.ts";
-import { startFakeMetadata } from "../support/system-root.ts";
+import type { AgentExtensionStatus } from "../../simulator/agent/index.ts";
+import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
+import { startFakeMetadata } from "../../simulator/system-root.ts";
 
 const vms: SimulatedVm[] = [];
 after(() => Promise.all(vms.map((vm) => vm.close())));

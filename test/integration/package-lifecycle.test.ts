@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { buildPackage, type BuiltPackage } from "../../scripts/package.ts";
 import { BUN_RUNTIME } from "../../scripts/runtime.ts";
-import { runLifecycle, type StepRecord } from "../support/lifecycle.ts";
-import { createSimulatedVm, WORKSPACE_ID, type SimulatedVm } from "../support/simulated-vm.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { runLifecycle, type StepRecord } from "../../simulator/lifecycle.ts";
+import { createSimulatedVm, WORKSPACE_ID, type SimulatedVm } from "../../simulator/vm.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 const A = "1.19.0";
 const B = "1.19.1";

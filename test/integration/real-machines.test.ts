@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { serviceState } from "../../simulator/sim.ts";
-import { createSimulatedVm, OTHER_WORKSPACE_ID, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm, type SimulatedVmOptions } from "../support/simulated-vm.ts";
+import { serviceState } from "../../simulator/oms/sim.ts";
+import { createSimulatedVm, OTHER_WORKSPACE_ID, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm, type SimulatedVmOptions } from "../../simulator/vm.ts";
 
 const vms: SimulatedVm[] = [];
 after(() => Promise.all(vms.map((vm) => vm.close())));

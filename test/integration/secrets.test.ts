@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../support/simulated-vm.ts";
+import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
 
 const PROXY_PASSWORD = "Pr0xy-Passw0rd!";
 const PROXY = `http://svc-user:${PROXY_PASSWORD}@proxy.corp.example:3128`;

@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { encryptProtectedSettings, makeCertificate } from "../support/certificates.ts";
-import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../support/simulated-vm.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { encryptProtectedSettings, makeCertificate } from "../../simulator/agent/certificates.ts";
+import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 let vm: SimulatedVm;
 let version: string;

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { REPO_ROOT, shippedRuntime } from "../../scripts/runtime.ts";
-import { makeTempDir } from "../support/system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 const PROBE = join(REPO_ROOT, "test", "runtime", "probe.ts");
 

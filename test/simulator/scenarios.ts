@@ -2,7 +2,7 @@
 // toolchain.test.ts runs every entry at every fault point of its tool and compares code, stdout and
 // stderr exactly; the scenario table in simulator/README.md is rendered from this list
 // (node --import tsx test/simulator/render-readme-table.ts) and the test checks it is current.
-import { BUNDLE_FAULT_POINTS, OMSADMIN_FAULT_POINTS, SERVICE_CONTROL_COMMANDS } from "../../simulator/sim.ts";
+import { BUNDLE_FAULT_POINTS, OMSADMIN_FAULT_POINTS, SERVICE_CONTROL_COMMANDS } from "../../simulator/oms/sim.ts";
 
 /** A stdout line, or `{ err }` for a stderr line. Placeholders are listed in PLACEHOLDERS. */
 export type Line = string | { err: string };

@@ -31,7 +31,7 @@ import {
   simPaths,
   unquoteWords,
   type FaultPoint,
-} from "../../simulator/sim.ts";
+} from "../../simulator/oms/sim.ts";
 import {
   BUNDLE_TRAILER,
   FAULT_POINTS,
@@ -154,7 +154,7 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Pro
 
 // --------------------------------------------------------------------------------------------
 describe("build and syntax", () => {
-  test("the committed bundle is exactly what simulator/build-bundle.sh generates", async () => {
+  test("the build produced the bundle from its sources (simulator/oms/build-bundle.sh, run by scripts/build.mjs)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "omssim-build-"));
     try {
       const out = join(dir, "bundle.sh");
@@ -162,7 +162,7 @@ describe("build and syntax", () => {
       assert.equal(r.code, 0, r.stderr);
       assert.ok(
         readFileSync(out).equals(readFileSync(SIM_BUNDLE_PATH)),
-        "simulator/omsagent-0.0.0-sim.universal.x64.sh is stale: run sh simulator/build-bundle.sh",
+        "simulator/oms/omsagent-0.0.0-sim.universal.x64.sh is stale: run npm run build",
       );
       assert.ok(statSync(SIM_BUNDLE_PATH).mode & 0o111, "bundle must be executable");
     } finally {
@@ -710,7 +710,7 @@ describe("lifecycle", () => {
 // --------------------------------------------------------------------------------------------
 describe("fault injection", () => {
   test("the README scenario table is current (rendered from test/simulator/scenarios.ts)", () => {
-    const readme = readFileSync(join(SIM_DIR, "README.md"), "utf8");
+    const readme = readFileSync(join(SIM_DIR, "..", "README.md"), "utf8");
     assert.ok(
       readme.includes(renderScenarioTable()),
       "simulator/README.md table is stale: node --import tsx test/simulator/render-readme-table.ts",

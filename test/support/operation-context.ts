@@ -9,7 +9,7 @@ import type { OperationContext } from "../../src/handler/operations/context.ts";
 import { systemPaths } from "../../src/handler/paths.ts";
 import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { StateStore } from "../../src/handler/state.ts";
-import { makeTempDir } from "./system-root.ts";
+import { makeTempDir } from "../../simulator/system-root.ts";
 
 export function operationContext(options: { version?: string; processEnv?: NodeJS.ProcessEnv; root?: string; operation?: OperationContext["operation"] } = {}): OperationContext {
   const base = makeTempDir("omsop-");

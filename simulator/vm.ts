@@ -1,11 +1,11 @@
-// A simulated Azure VM for integration tests and the demo: a fake guest agent (test/support/guest-agent.ts)
+// A simulated Azure VM for integration tests and the demo: a fake guest agent (simulator/agent/)
 // driving a staged copy of our extension, whose handler works against a re-rooted system (OMS_HANDLER_ROOT)
 // where the simulated OMS toolchain installs its fake omsadmin.sh and service_control. Everything lives in
 // one temp dir.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stageExtension, type StagedExtension } from "../../scripts/stage.ts";
-import { FakeGuestAgent, type FakeGuestAgentOptions } from "./guest-agent.ts";
+import { stageExtension, type StagedExtension } from "../scripts/stage.ts";
+import { FakeGuestAgent, type FakeGuestAgentOptions } from "./agent/index.ts";
 import { makeSystemRoot, makeTempDir, startFakeMetadata, type FakeMetadataService, type SystemRootOptions } from "./system-root.ts";
 
 export const WORKSPACE_ID = "0123abcd-1111-2222-3333-444455556666";

@@ -2,17 +2,18 @@
 #
 # Regenerates the simulated OMS shell bundle from its sources:
 #
-#   simulator/src/simlib.sh        common code, pasted into all three scripts
-#   simulator/src/bundle.sh        the bundle itself
-#   simulator/src/omsadmin.sh      the omsadmin.sh the bundle installs
-#   simulator/src/service_control  the service_control the bundle installs
+#   simulator/oms/src/simlib.sh        common code, pasted into all three scripts
+#   simulator/oms/src/bundle.sh        the bundle itself
+#   simulator/oms/src/omsadmin.sh      the omsadmin.sh the bundle installs
+#   simulator/oms/src/service_control  the service_control the bundle installs
 #
-# into the single self-contained file simulator/omsagent-0.0.0-sim.universal.x64.sh
+# into the single self-contained file simulator/oms/omsagent-0.0.0-sim.universal.x64.sh
 # (omsadmin.sh and service_control are embedded as quoted here-documents, so
-# the bundle works when copied alone anywhere). The generated bundle is
-# committed; test/simulator/toolchain.test.ts fails if it is out of date.
+# the bundle works when copied alone anywhere). The generated bundle is not
+# committed: scripts/build.mjs (the first step of npm test, start, package and
+# bench) runs this script.
 #
-# usage: sh simulator/build-bundle.sh [OUTPUT]     (default: the committed bundle)
+# usage: sh simulator/oms/build-bundle.sh [OUTPUT]     (default: simulator/oms/omsagent-0.0.0-sim.universal.x64.sh)
 
 set -eu
 

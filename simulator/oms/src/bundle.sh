@@ -9,7 +9,7 @@
 # Every failure the real bundle can report can be injected with a fault file,
 # see simulator/README.md.
 #
-# GENERATED FILE: edit simulator/src/*.sh and run simulator/build-bundle.sh.
+# GENERATED FILE: edit simulator/oms/src/*.sh; npm run build regenerates it.
 # POSIX sh only.
 
 PATH=/usr/bin:/usr/sbin:/bin:/sbin
@@ -259,7 +259,7 @@ sim_fault_emit() {
 }
 
 # --------------------------------- payload -----------------------------------
-# The scripts this bundle installs (generated from simulator/src by
+# The scripts this bundle installs (generated from simulator/oms/src by
 # build-bundle.sh). Each function prints one script.
 
 # @@OMSSIM_PAYLOAD@@

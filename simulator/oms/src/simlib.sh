@@ -1,7 +1,7 @@
 # ---------------------------------------------------------------------------
 # omssim common library.
 #
-# This file is not run on its own: simulator/build-bundle.sh pastes it into the
+# This file is not run on its own: simulator/oms/build-bundle.sh pastes it into the
 # fake bundle and into the fake omsadmin.sh and service_control at the line
 # "# @@OMSSIM_LIB@@", so every generated script is self-contained.
 #

@@ -1,8 +1,8 @@
 // The extension's whole life as the guest agent drives it, step by step, on a simulated VM: shared by
 // the packaged-lifecycle test (which asserts every step) and `npm start` (which prints them).
 import { statSync } from "node:fs";
-import type { AgentExtensionStatus, AgentHandlerStatus, CommandResult, SequenceResult, SettingsInput } from "./guest-agent.ts";
-import { WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "./simulated-vm.ts";
+import type { AgentExtensionStatus, AgentHandlerStatus, CommandResult, SequenceResult, SettingsInput } from "./agent/index.ts";
+import { WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "./vm.ts";
 
 export interface StepRecord {
   title: string;

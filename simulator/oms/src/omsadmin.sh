@@ -7,7 +7,7 @@
 # below at install time. No network access: onboarding always "succeeds" unless
 # a fault is injected (see simulator/README.md).
 #
-# GENERATED FILE: edit simulator/src/omsadmin.sh and run simulator/build-bundle.sh.
+# GENERATED FILE: edit simulator/oms/src/omsadmin.sh; npm run build regenerates it.
 # POSIX sh only.
 
 OMS_SIM_BAKED_ROOT=''  # @@OMSSIM_BAKED_ROOT@@
