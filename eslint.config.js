@@ -4,11 +4,30 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "cli/dist/**", "node_modules/**", "simulator/omsagent-*.sh", ".cache/**"] },
+  { ignores: ["dist/**", "cli/dist/**", "node_modules/**", "simulator/oms/omsagent-*.sh", ".cache/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: "readonly", Buffer: "readonly", console: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", URL: "readonly", AbortController: "readonly", AbortSignal: "readonly", TextEncoder: "readonly", performance: "readonly", crypto: "readonly", structuredClone: "readonly", queueMicrotask: "readonly", fetch: "readonly" } },
+    languageOptions: {
+      globals: {
+        process: "readonly",
+        Buffer: "readonly",
+        console: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setInterval: "readonly",
+        clearInterval: "readonly",
+        URL: "readonly",
+        AbortController: "readonly",
+        AbortSignal: "readonly",
+        TextEncoder: "readonly",
+        performance: "readonly",
+        crypto: "readonly",
+        structuredClone: "readonly",
+        queueMicrotask: "readonly",
+        fetch: "readonly",
+      },
+    },
     rules: {
       // `_name` marks a value destructured away on purpose.
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", destructuredArrayIgnorePattern: "^_" }],

@@ -92,10 +92,11 @@ async function startServer(config: ServerConfig): Promise<{ ready: Ready; stats(
   return {
     ready,
     stats: () => ask(child, "stats", (m) => (m as { stats?: FakeArmStats }).stats),
-    close: () => new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.send("close");
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.send("close");
+      }),
   };
 }
 
@@ -136,8 +137,15 @@ async function main(): Promise<void> {
     // The same bundling as scripts/build-fleet.mjs (the bin), written under dist/ so the SDK resolves from
     // the repository's node_modules.
     await build({
-      absWorkingDir: root, entryPoints: ["scripts/bench-fleet-cli.ts"], outfile: bundle, bundle: true, platform: "node", format: "esm",
-      target: "node20", external: Object.keys(manifest.dependencies), logLevel: "warning",
+      absWorkingDir: root,
+      entryPoints: ["scripts/bench-fleet-cli.ts"],
+      outfile: bundle,
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      external: Object.keys(manifest.dependencies),
+      logLevel: "warning",
       banner: { js: "import { createRequire as __fleetCreateRequire } from 'node:module';\nconst require = __fleetCreateRequire(import.meta.url);" },
     });
     await writeFile(join(dir, "settings.json"), JSON.stringify({ workspaceId: "0b6e9a0c-3c55-4b47-9d5c-58f0e2c7a1d3" }));
@@ -148,9 +156,24 @@ async function main(): Promise<void> {
       const server = await startServer({ machines: count, latencyMs, bucket, targetsFile });
       try {
         const args = [
-          "deploy", "--settings", `@${join(dir, "settings.json")}`, "--protected-settings", `@${join(dir, "protected.json")}`, "-f", targetsFile,
-          "--endpoint", server.ready.endpoint, "--ca-cert", server.ready.caCertFile, "--concurrency", String(c),
-          "--poll-interval", `${pollMs}ms`, "--json", "--journal", join(dir, `journal-${count}-${Date.now()}.jsonl`),
+          "deploy",
+          "--settings",
+          `@${join(dir, "settings.json")}`,
+          "--protected-settings",
+          `@${join(dir, "protected.json")}`,
+          "-f",
+          targetsFile,
+          "--endpoint",
+          server.ready.endpoint,
+          "--ca-cert",
+          server.ready.caCertFile,
+          "--concurrency",
+          String(c),
+          "--poll-interval",
+          `${pollMs}ms`,
+          "--json",
+          "--journal",
+          join(dir, `journal-${count}-${Date.now()}.jsonl`),
         ];
         const cli = await runCli(bundle, args, server.ready.token, dir, String(values["cli-node-options"]).split(" ").filter(Boolean));
         return { cli, stats: await server.stats() };
@@ -159,8 +182,12 @@ async function main(): Promise<void> {
       }
     };
 
-    console.log(`fleet deploy benchmark: ${machines} machines (80 % VM, 10 % scale set, 10 % Arc), ${latencyMs} ms per request, concurrency ${concurrency}, LRO poll ${pollMs} ms, node ${process.version}`);
-    console.log(`write bucket: ${capacity} requests, refilling ${refillPerMinute} per minute (Compute's ${values["refill-per-minute"]} × time scale ${values["time-scale"]})`);
+    console.log(
+      `fleet deploy benchmark: ${machines} machines (80 % VM, 10 % scale set, 10 % Arc), ${latencyMs} ms per request, concurrency ${concurrency}, LRO poll ${pollMs} ms, node ${process.version}`,
+    );
+    console.log(
+      `write bucket: ${capacity} requests, refilling ${refillPerMinute} per minute (Compute's ${values["refill-per-minute"]} × time scale ${values["time-scale"]})`,
+    );
     const serial = await deploy(sampleSize, 1, null);
     if (serial.cli.code !== 0) throw new Error(`the serial sample failed (exit ${serial.cli.code}): ${serial.cli.stderrTail}`);
     const perMachine = serial.cli.wall / sampleSize;
@@ -175,10 +202,14 @@ async function main(): Promise<void> {
     console.log(`result               ${ok ? `${cli.succeeded}/${machines} ok` : `FAILED (exit ${cli.code}, ${cli.succeeded} ok, ${cli.failed} failed)`}`);
     console.log(`wall                 ${cli.wall.toFixed(1)} s`);
     console.log(`bucket-bound ideal   ${ideal.toFixed(1)} s   (wall ÷ ideal ${(cli.wall / ideal).toFixed(3)}; target ≤ 1.2)`);
-    console.log(`requests             ${stats.requests} (${(stats.requests / cli.wall).toFixed(0)}/s), extension PUTs ${writes} (${(writes / cli.wall).toFixed(1)}/s)`);
+    console.log(
+      `requests             ${stats.requests} (${(stats.requests / cli.wall).toFixed(0)}/s), extension PUTs ${writes} (${(writes / cli.wall).toFixed(1)}/s)`,
+    );
     console.log(`429 from the bucket  ${stats.throttled} (lowest remaining count reported: ${stats.minRemaining})`);
     console.log(`paced writes         ${paced ? `${paced[1]} (${paced[2]} s of waiting in all)` : "0"}`);
-    console.log(`CLI peak RSS         ${mb(cli.maxRss)} (getrusage of the CLI process; ${mb(cli.rssAtStart)} once its modules are loaded), heap peak ${mb(cli.heapPeak)}, heap after the run and a full GC ${mb(cli.liveAfter)}; target ≤ 150 MB`);
+    console.log(
+      `CLI peak RSS         ${mb(cli.maxRss)} (getrusage of the CLI process; ${mb(cli.rssAtStart)} once its modules are loaded), heap peak ${mb(cli.heapPeak)}, heap after the run and a full GC ${mb(cli.liveAfter)}; target ≤ 150 MB`,
+    );
     if (!ok) {
       console.log(cli.stderrTail);
       process.exitCode = 1;

@@ -277,7 +277,9 @@ function callsLogLines(root: string): number {
 
 /** Time the handler's children took: the durationMs of every "<child> finished" line. */
 function childrenDuration(entries: LogEntry[]): number {
-  return entries.filter((e) => typeof e.extra?.child === "string" && typeof e.extra.durationMs === "number").reduce((sum, e) => sum + (e.extra!.durationMs as number), 0);
+  return entries
+    .filter((e) => typeof e.extra?.child === "string" && typeof e.extra.durationMs === "number")
+    .reduce((sum, e) => sum + (e.extra!.durationMs as number), 0);
 }
 
 interface Sample {
@@ -324,7 +326,12 @@ function fail(what: string, r: Measured): never {
   throw new Error(`${what}: exit ${r.exitCode}${r.timedOut ? " (timed out)" : ""}\n[stdout]\n${r.stdout}\n[stderr]\n${r.stderr}`);
 }
 
-const HANDLER_STATE_AFTER: Partial<Record<Operation, "Installed" | "Enabled" | "NotInstalled">> = { install: "Installed", enable: "Enabled", disable: "Installed", uninstall: "NotInstalled" };
+const HANDLER_STATE_AFTER: Partial<Record<Operation, "Installed" | "Enabled" | "NotInstalled">> = {
+  install: "Installed",
+  enable: "Enabled",
+  disable: "Installed",
+  uninstall: "NotInstalled",
+};
 
 /** One handler command as the agent runs it; refuses anything but success (a failure's timing is meaningless). */
 async function measure(vm: Vm, op: Operation, seq: number, options: RunOptions = {}): Promise<{ sample: Sample; entries: LogEntry[] }> {
@@ -335,7 +342,13 @@ async function measure(vm: Vm, op: Operation, seq: number, options: RunOptions =
   const state = HANDLER_STATE_AFTER[op];
   if (state) vm.agent.setHandlerState(vm.version, state);
   return {
-    sample: { wallMs: r.wallMs, handlerMs: handlerDuration(entries, op), childrenMs: childrenDuration(entries), maxRssKb: r.maxRssKb, cpuMs: r.userMs + r.sysMs },
+    sample: {
+      wallMs: r.wallMs,
+      handlerMs: handlerDuration(entries, op),
+      childrenMs: childrenDuration(entries),
+      maxRssKb: r.maxRssKb,
+      cpuMs: r.userMs + r.sysMs,
+    },
     entries,
   };
 }
@@ -481,7 +494,13 @@ async function main(): Promise<void> {
     const bare = operations[0]!.wallMs.median;
     for (const op of operations) op.timesBareStart = Math.round((op.wallMs.median / bare) * 10) / 10;
     const results = {
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", loadAvgAtStart, benchNode: process.version, packagedRuntime: `bun ${runtimeVersion}` },
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? "unknown",
+        loadAvgAtStart,
+        benchNode: process.version,
+        packagedRuntime: `bun ${runtimeVersion}`,
+      },
       package: {
         zip: pkg.zipPath.split("/").pop(),
         version: pkg.version,
@@ -504,11 +523,15 @@ async function main(): Promise<void> {
       return;
     }
     const p = results.package;
-    console.log(`OmsAgentForLinux handler benchmark — ${results.machine.cpus} × ${results.machine.cpuModel}, load average at start ${loadAvgAtStart.join(" ")}`);
+    console.log(
+      `OmsAgentForLinux handler benchmark — ${results.machine.cpus} × ${results.machine.cpuModel}, load average at start ${loadAvgAtStart.join(" ")}`,
+    );
     console.log(`bench under node ${results.machine.benchNode}; packaged runtime bun ${runtimeVersion} (pinned ${BUN_RUNTIME.version})`);
     console.log("");
     console.log(`package   ${p.zip}${p.simulatedBundle ? " (simulated OMS bundle)" : ""}`);
-    console.log(`          zip ${mb(p.zipBytes)} (${p.zipBytes} B), unpacked ${mb(p.unpackedBytes)} (${p.unpackedBytes} B), ${p.files} files, built in ${(p.buildMs / 1000).toFixed(1)} s`);
+    console.log(
+      `          zip ${mb(p.zipBytes)} (${p.zipBytes} B), unpacked ${mb(p.unpackedBytes)} (${p.unpackedBytes} B), ${p.files} files, built in ${(p.buildMs / 1000).toFixed(1)} s`,
+    );
     console.log(`          largest: ${biggest.map((e) => `${e.name} ${mb(e.size)}`).join(", ")}`);
     console.log(`agent unpack (installZip + initialize), ms median (min–max): ${fmt(results.agentUnpackMs)}  (${RUNS} runs)`);
     console.log("");

@@ -19,7 +19,9 @@ await build({
   target: "node20",
   external: Object.keys(manifest.dependencies),
   // ajv is CommonJS; bundled into an ES module its require() calls need a real require.
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __fleetCreateRequire } from 'node:module';\nconst require = __fleetCreateRequire(import.meta.url);" },
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __fleetCreateRequire } from 'node:module';\nconst require = __fleetCreateRequire(import.meta.url);",
+  },
   legalComments: "none",
   logLevel: "warning",
 });

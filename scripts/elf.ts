@@ -116,7 +116,8 @@ export function checkMachineFloor(path: string): string[] {
     const glibc = /^GLIBC_(\d+(?:\.\d+)*)$/.exec(version)?.[1];
     if (glibc && compareVersions(glibc, MACHINE_FLOOR.glibc) > 0) problems.push(`needs ${version} (newer than glibc ${MACHINE_FLOOR.glibc})`);
     const glibcxx = /^GLIBCXX_(\d+(?:\.\d+)*)$/.exec(version)?.[1];
-    if (glibcxx && compareVersions(glibcxx, MACHINE_FLOOR.glibcxx) > 0) problems.push(`needs ${version} (newer than RHEL 7's libstdc++, GLIBCXX_${MACHINE_FLOOR.glibcxx})`);
+    if (glibcxx && compareVersions(glibcxx, MACHINE_FLOOR.glibcxx) > 0)
+      problems.push(`needs ${version} (newer than RHEL 7's libstdc++, GLIBCXX_${MACHINE_FLOOR.glibcxx})`);
   }
   return problems;
 }

@@ -145,11 +145,11 @@ async function main(): Promise<void> {
     log: (m) => console.error(m),
   });
   console.log(`${built.zipPath}`);
-  console.log(
-    `  version ${built.version}, bundle ${built.bundleName}${built.simulated ? " (SIMULATED — not for production)" : ""}`,
-  );
+  console.log(`  version ${built.version}, bundle ${built.bundleName}${built.simulated ? " (SIMULATED — not for production)" : ""}`);
   console.log(`  bundle sha256 ${built.bundleSha256}`);
-  console.log(`  zip ${mb(built.zipSize)} (${built.zipSize} bytes), unpacked ${mb(built.unpackedSize)} (${built.unpackedSize} bytes), ${built.entries.length} files`);
+  console.log(
+    `  zip ${mb(built.zipSize)} (${built.zipSize} bytes), unpacked ${mb(built.unpackedSize)} (${built.unpackedSize} bytes), ${built.entries.length} files`,
+  );
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {

@@ -13,22 +13,11 @@
 // stageExtension() is synchronous and, with a linked runtime, takes a few milliseconds, so tests can build an
 // extension directory per test. It writes nothing outside outDir.
 import { createHash } from "node:crypto";
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { REPO_ROOT, shippedRuntime, type ShippedRuntime } from "./runtime.ts";
 
 export { REPO_ROOT };
-
 
 /** The simulator's fake shell bundle, generated from simulator/oms/src/ by `npm run build` (not committed). */
 export const SIMULATED_BUNDLE_NAME = "omsagent-0.0.0-sim.universal.x64.sh";
@@ -170,9 +159,7 @@ export function stageExtension(options: StageOptions): StagedExtension {
   const handlerDir = resolve(options.handlerDir ?? join(repo, "dist", "handler"));
   if (!existsSync(join(handlerDir, "handler.mjs"))) {
     throw new Error(
-      options.handlerDir
-        ? `handler.mjs not found in ${handlerDir}`
-        : `dist/handler/handler.mjs not found (${handlerDir}) — run npm run build first`,
+      options.handlerDir ? `handler.mjs not found in ${handlerDir}` : `dist/handler/handler.mjs not found (${handlerDir}) — run npm run build first`,
     );
   }
 
@@ -209,11 +196,7 @@ export function stageExtension(options: StageOptions): StagedExtension {
     renderHandlerManifest(readFileSync(join(repo, "handler", "HandlerManifest.json"), "utf8"), version, readFileSync(join(repo, "manifest.xml"), "utf8")),
     { mode: 0o644 },
   );
-  writeFileSync(
-    join(dir, "manifest.xml"),
-    renderManifestXml(readFileSync(join(repo, "manifest.xml"), "utf8"), version, bundle.simulated),
-    { mode: 0o644 },
-  );
+  writeFileSync(join(dir, "manifest.xml"), renderManifestXml(readFileSync(join(repo, "manifest.xml"), "utf8"), version, bundle.simulated), { mode: 0o644 });
   copy(join(repo, "handler", "omsagent-shim"), join(dir, "omsagent-shim"), 0o755);
   for (const name of listFiles(handlerDir)) {
     mkdirSync(dirname(join(dir, "bin", name)), { recursive: true });
@@ -229,7 +212,9 @@ export function stageExtension(options: StageOptions): StagedExtension {
   }
 
   const schemaDir = join(repo, "schemas");
-  for (const name of readdirSync(schemaDir).filter((n) => n.endsWith(".json")).sort()) {
+  for (const name of readdirSync(schemaDir)
+    .filter((n) => n.endsWith(".json"))
+    .sort()) {
     copy(join(schemaDir, name), join(dir, "schemas", name), 0o644);
   }
 

@@ -31,7 +31,10 @@ export function makeSystemRoot(dir: string, options: SystemRootOptions = {}): st
   for (const sub of ["var/lib", "etc", "opt", "usr/bin", "run"]) mkdirSync(join(dir, sub), { recursive: true });
   const os = options.osRelease === undefined ? { id: "ubuntu", versionId: "20.04", prettyName: "Ubuntu 20.04.6 LTS" } : options.osRelease;
   if (os) {
-    writeFileSync(join(dir, "etc/os-release"), `NAME="${os.id}"\nID=${os.id}\nVERSION_ID="${os.versionId}"\nPRETTY_NAME="${os.prettyName ?? `${os.id} ${os.versionId}`}"\n`);
+    writeFileSync(
+      join(dir, "etc/os-release"),
+      `NAME="${os.id}"\nID=${os.id}\nVERSION_ID="${os.versionId}"\nPRETTY_NAME="${os.prettyName ?? `${os.id} ${os.versionId}`}"\n`,
+    );
   }
   for (const tool of options.tools ?? DEFAULT_TOOLS) {
     const real = execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim();

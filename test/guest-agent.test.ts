@@ -8,15 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import yazl from "yazl";
-import {
-  decodeBackslashReplace,
-  FakeGuestAgent,
-  formatStdoutStderr,
-  NOT_RUN,
-  OMS_HANDLER_NAME,
-  pyJsonDumps,
-  PyFloat,
-} from "../simulator/agent/index.ts";
+import { decodeBackslashReplace, FakeGuestAgent, formatStdoutStderr, NOT_RUN, OMS_HANDLER_NAME, pyJsonDumps, PyFloat } from "../simulator/agent/index.ts";
 
 const temps: string[] = [];
 function tempDir(prefix = "ga-test-"): string {
@@ -116,13 +108,23 @@ function procState(pid: number): string | null {
 
 function statFields(text: string): string[] {
   // fields after "(comm)": state ppid pgrp session ...
-  return text.slice(text.lastIndexOf(")") + 2).trim().split(" ");
+  return text
+    .slice(text.lastIndexOf(")") + 2)
+    .trim()
+    .split(" ");
 }
 
 describe("python-compatible helpers", () => {
   test("pyJsonDumps matches json.dumps defaults", () => {
-    assert.equal(pyJsonDumps([{ name: "a", version: new PyFloat(1), x: null, t: true, s: "é\n" }]), '[{"name": "a", "version": 1.0, "x": null, "t": true, "s": "\\u00e9\\n"}]');
-    const py = execFileSync("python3", ["-c", 'import json; print(json.dumps([{"name": "a", "version": 1.0, "x": None, "t": True, "s": "\\u00e9\\n"}]), end="")'], { encoding: "utf8" });
+    assert.equal(
+      pyJsonDumps([{ name: "a", version: new PyFloat(1), x: null, t: true, s: "é\n" }]),
+      '[{"name": "a", "version": 1.0, "x": null, "t": true, "s": "\\u00e9\\n"}]',
+    );
+    const py = execFileSync(
+      "python3",
+      ["-c", 'import json; print(json.dumps([{"name": "a", "version": 1.0, "x": None, "t": True, "s": "\\u00e9\\n"}]), end="")'],
+      { encoding: "utf8" },
+    );
     assert.equal(pyJsonDumps([{ name: "a", version: new PyFloat(1), x: null, t: true, s: "é\n" }]), py);
   });
 
@@ -224,12 +226,12 @@ describe("FakeGuestAgent layout", () => {
     assert.equal(agent.goalStateSeq, "3");
 
     const file = agent.writeSettings(4, { publicSettings: null, protectedSettings: { workspaceKey: "a2V5" } });
-    const hs = (JSON.parse(readFileSync(file, "utf8")) as { runtimeSettings: Array<{ handlerSettings: Record<string, string> }> })
-      .runtimeSettings[0]!.handlerSettings;
+    const hs = (JSON.parse(readFileSync(file, "utf8")) as { runtimeSettings: Array<{ handlerSettings: Record<string, string> }> }).runtimeSettings[0]!
+      .handlerSettings;
     assert.equal(hs.publicSettings, null);
     const thumb = hs.protectedSettingsCertThumbprint!;
     assert.match(thumb, /^[0-9A-F]{40}$/);
-    // design §3: certificates at <configFolder>/../../<thumbprint>.crt|.prv
+    // Certificates live at <configFolder>/../../<thumbprint>.crt|.prv (README: settings decryption).
     const certDir = join(baseDir, "config", "..", "..");
     const decrypted = execFileSync(
       "openssl",
@@ -366,7 +368,7 @@ describe("FakeGuestAgent.run", () => {
   });
 });
 
-describe("FakeGuestAgent.readStatus (contract §6.1)", () => {
+describe("FakeGuestAgent.readStatus (ga/exthandlers.py collect_ext_status)", () => {
   function withStatus(content: string | null): ReturnType<FakeGuestAgent["readStatus"]> {
     const { agent } = newAgent();
     agent.setup({ dir: makeFakeExtension("1.0.0") }, { seq: 2, settings: { publicSettings: {} } });
@@ -437,7 +439,7 @@ describe("FakeGuestAgent.readStatus (contract §6.1)", () => {
   });
 });
 
-describe("FakeGuestAgent sequences (contract §5)", () => {
+describe("FakeGuestAgent sequences", () => {
   test("first install: install → Installed → enable → Enabled, 'Plugin enabled'", async () => {
     const { agent, probe } = newAgent();
     agent.setup({ dir: makeFakeExtension("1.0.0") }, { seq: 0, settings: { publicSettings: { a: 1 } } });

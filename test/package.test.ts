@@ -8,14 +8,7 @@ import { after, describe, test } from "node:test";
 import { buildPackage, zipFileName } from "../scripts/package.ts";
 import { checkMachineFloor, isElf } from "../scripts/elf.ts";
 import { BUN_RUNTIME, lockedIntegrity, shippedRuntime } from "../scripts/runtime.ts";
-import {
-  parseBundleName,
-  readManifestXmlVersion,
-  REPO_ROOT,
-  SIMULATED_LABEL_SUFFIX,
-  stageExtension,
-  type StagedExtension,
-} from "../scripts/stage.ts";
+import { parseBundleName, readManifestXmlVersion, REPO_ROOT, SIMULATED_LABEL_SUFFIX, stageExtension, type StagedExtension } from "../scripts/stage.ts";
 import { FakeGuestAgent } from "../simulator/agent/index.ts";
 
 const temps: string[] = [];
@@ -47,7 +40,7 @@ function fixtures(): { handler: string; simBundle: string; realBundle: string; d
   mkdirSync(handler);
   writeFileSync(join(handler, "handler.mjs"), STAND_IN_HANDLER);
   const simBundle = join(dir, "omsagent-0.0.0-sim.universal.x64.sh");
-  writeFileSync(simBundle, "#!/bin/sh\necho simulated bundle \"$@\"\n");
+  writeFileSync(simBundle, '#!/bin/sh\necho simulated bundle "$@"\n');
   const realBundle = join(dir, "omsagent-1.19.0-0.universal.x64.sh");
   writeFileSync(realBundle, "#!/bin/sh\necho pretend real bundle\n");
   return { handler, simBundle, realBundle, dir };
@@ -107,7 +100,9 @@ describe("version agreement", () => {
     const staged = stageLinked({ version: "1.2.3" });
     const template = JSON.parse(readFileSync(join(REPO_ROOT, "handler", "HandlerManifest.json"), "utf8")) as Array<Record<string, unknown>>;
     const generated = JSON.parse(readFileSync(join(staged.dir, "HandlerManifest.json"), "utf8")) as Array<Record<string, unknown>>;
-    assert.deepEqual(generated, [{ ...template[0], version: "1.2.3", signingInfo: { type: "OmsAgentForLinux", publisher: "Microsoft.EnterpriseCloud.Monitoring", version: "1.2.3" } }]);
+    assert.deepEqual(generated, [
+      { ...template[0], version: "1.2.3", signingInfo: { type: "OmsAgentForLinux", publisher: "Microsoft.EnterpriseCloud.Monitoring", version: "1.2.3" } },
+    ]);
     const hm = (JSON.parse(readFileSync(join(staged.dir, "HandlerManifest.json"), "utf8")) as Array<{ handlerManifest: Record<string, unknown> }>)[0]!
       .handlerManifest;
     assert.equal(hm.updateMode, "UpdateWithInstall");
@@ -133,7 +128,10 @@ test("signingInfo names what manifest.xml names, and the fake guest agent refuse
   const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Array<{ signingInfo: Record<string, string> }>;
   manifest[0]!.signingInfo.type = "CustomScript";
   writeFileSync(manifestPath, JSON.stringify(manifest));
-  assert.throws(() => new FakeGuestAgent({ root: tempDir("agent-") }).setup({ dir: tampered.dir }, { seq: 0, settings: null }), /\[ManifestValidationError\] expected extension type 'OmsAgentForLinux' does not match downloaded package type 'CustomScript'/);
+  assert.throws(
+    () => new FakeGuestAgent({ root: tempDir("agent-") }).setup({ dir: tampered.dir }, { seq: 0, settings: null }),
+    /\[ManifestValidationError\] expected extension type 'OmsAgentForLinux' does not match downloaded package type 'CustomScript'/,
+  );
 });
 
 describe("stageExtension", () => {
@@ -142,7 +140,10 @@ describe("stageExtension", () => {
     const staged = stageLinked();
     const ms = performance.now() - started;
     assert.ok(ms < 1000, `staging took ${ms.toFixed(0)} ms`);
-    assert.deepEqual(staged.files, EXPECTED_ROOT.filter((f) => f !== "runtime/NOTICE"));
+    assert.deepEqual(
+      staged.files,
+      EXPECTED_ROOT.filter((f) => f !== "runtime/NOTICE"),
+    );
     assert.equal(staged.simulated, true);
     assert.equal(staged.bundleName, "omsagent-0.0.0-sim.universal.x64.sh");
     assert.ok(lstatSync(join(staged.dir, "runtime", "bun")).isSymbolicLink());
@@ -200,7 +201,8 @@ describe("stageExtension", () => {
     writeFileSync(join(full, "junk"), "");
     assert.throws(() => stageExtension({ outDir: full, handlerDir: f.handler, bundlePath: f.simBundle, runtime: link }), /not empty/);
     assert.throws(
-      () => stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: join(f.dir, "omsagent-9.9.9-9.universal.x64.sh"), runtime: link }),
+      () =>
+        stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: join(f.dir, "omsagent-9.9.9-9.universal.x64.sh"), runtime: link }),
       /OMS bundle not found/,
     );
   });
@@ -317,7 +319,10 @@ describe("the shipped runtime", () => {
   test("the ELF check finds what the oldest supported machine lacks (the test runner's own Node needs glibc 2.28)", { skip: process.arch !== "x64" }, () => {
     assert.deepEqual(checkMachineFloor(shippedRuntime().binPath), []);
     const problems = checkMachineFloor(process.execPath);
-    assert.ok(problems.some((p) => /needs GLIBC_2\.(2[89]|[3-9]\d)/.test(p)), problems.join("; "));
+    assert.ok(
+      problems.some((p) => /needs GLIBC_2\.(2[89]|[3-9]\d)/.test(p)),
+      problems.join("; "),
+    );
   });
 });
 
@@ -337,7 +342,11 @@ describe("the zip", () => {
 
       const listing = execFileSync(
         "python3",
-        ["-c", "import sys, zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist(): print('%s %o' % (i.filename, (i.external_attr >> 16) & 0o7777))", built.zipPath],
+        [
+          "-c",
+          "import sys, zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist(): print('%s %o' % (i.filename, (i.external_attr >> 16) & 0o7777))",
+          built.zipPath,
+        ],
         { encoding: "utf8" },
       )
         .trim()
@@ -386,4 +395,3 @@ describe("the zip", () => {
     assert.match(r3.stderr, /no such file/);
   });
 });
-

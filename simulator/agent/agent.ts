@@ -1,5 +1,5 @@
 // A fake Azure Linux guest agent (WALinuxAgent 2.15.0.1) that drives an extension handler the way
-// /work/shared/reference/guest-agent-contract.md §1–§6 describes (ga/exthandlers.py, ga/extensionprocessutil.py):
+// the real agent's ga/exthandlers.py and ga/extensionprocessutil.py do it:
 //
 //  - layout: <lib>/<Name>__<ver>.zip → <lib>/<Name>-<ver>/ (zipfile.extractall: modes lost, then u+x on every
 //    file), config/ and status/ (0700), <logRoot>/<Name>/ (0755) with events/ (0700), HandlerEnvironment.json
@@ -407,10 +407,7 @@ export class FakeGuestAgent {
   }
 
   /** __setup_new_handler: HandlerState=NotInstalled → download (zip or staged dir) → initialize → settings. */
-  setup(
-    source: { zip: string } | { dir: string },
-    options: { version?: string; seq?: number; settings?: SettingsInput | null } = {},
-  ): InstalledPackage {
+  setup(source: { zip: string } | { dir: string }, options: { version?: string; seq?: number; settings?: SettingsInput | null } = {}): InstalledPackage {
     const pkg = "zip" in source ? this.installZip(source.zip, options.version) : this.installDir(source.dir, options.version);
     this.initialize(pkg.version);
     if (options.settings !== undefined || options.seq !== undefined) {
@@ -439,7 +436,13 @@ export class FakeGuestAgent {
     const spec = this.launchSpec(version, op, options);
     this.log(version, `Executing command: ${spec.command} with environment variables: ${pyJsonDumps(spec.agentEnv)}`);
     const result = await runLaunchSpec(spec, op, version, this.timing);
-    this.log(version, `Command: ${spec.manifestCommand}\n${result.output.split("\n").filter((l) => l !== "").join("\n")}`);
+    this.log(
+      version,
+      `Command: ${spec.manifestCommand}\n${result.output
+        .split("\n")
+        .filter((l) => l !== "")
+        .join("\n")}`,
+    );
     return result;
   }
 
@@ -462,7 +465,7 @@ export class FakeGuestAgent {
     return { handler, extension };
   }
 
-  // ----- sequences (contract §5) --------------------------------------------------------------------------------
+  // ----- sequences --------------------------------------------------------------------------------
 
   private finish(version: string, commands: CommandResult[], error?: AgentError): SequenceResult {
     return {

@@ -16,11 +16,11 @@ export function makeCertificate(dir: string): TestCertificate {
   mkdirSync(dir, { recursive: true });
   const tmpCrt = join(dir, "new.crt");
   const tmpKey = join(dir, "new.prv");
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-    "-subj", "/CN=Windows Azure CRP Certificate Generator",
-    "-keyout", tmpKey, "-out", tmpCrt,
-  ], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Windows Azure CRP Certificate Generator", "-keyout", tmpKey, "-out", tmpCrt],
+    { stdio: "ignore" },
+  );
   const fingerprint = execFileSync("openssl", ["x509", "-in", tmpCrt, "-noout", "-fingerprint", "-sha1"], { encoding: "utf8" });
   const thumbprint = fingerprint.split("=")[1]!.trim().replace(/:/g, "").toUpperCase();
   const crtPath = join(dir, `${thumbprint}.crt`);

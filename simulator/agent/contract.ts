@@ -2,7 +2,6 @@
 // agent's error codes, and the shapes of what the agent is given and reports. The behaviour lives beside it:
 // layout and sequences (agent.ts), running one command (launch.ts), reading the status file (status.ts).
 
-
 export const OMS_HANDLER_NAME = "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux";
 export const WIRE_SERVER_ADDRESS = "168.63.129.16";
 export const NOT_RUN = "NOT_RUN";
@@ -12,7 +11,7 @@ export const OUTPUT_MAX_LEN = 3200;
 export type Operation = "install" | "enable" | "disable" | "update" | "uninstall";
 export type HandlerState = "NotInstalled" | "Installed" | "Enabled" | "FailedUpgrade";
 
-/** Timeouts in seconds, as launch_command is called for each operation (contract §6.3). */
+/** Timeouts in seconds, as launch_command is called for each operation (ga/exthandlers.py). */
 export const AGENT_TIMEOUTS: Readonly<Record<Operation, number>> = {
   install: 900,
   enable: 300,
@@ -50,7 +49,6 @@ export const MANIFEST_COMMAND_KEY: Record<Operation, string> = {
   update: "updateCommand",
   uninstall: "uninstallCommand",
 };
-
 
 export interface AgentHandlerStatus {
   name: string;

@@ -65,4 +65,3 @@ export function readHead(fd: number, max: number): Buffer {
   }
   return buf.subarray(0, total);
 }
-

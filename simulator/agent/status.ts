@@ -161,7 +161,8 @@ export function readStatusFile(file: string, handlerName: string, version: strin
   } catch (e) {
     result.status = "error";
     result.code = AGENT_CODES.unknown;
-    result.rawMessage = result.message = `We couldn't read any status for ${fullName} extension, for the sequence number ${seqNo}. It failed due to [ExtensionStatusError] ${(e as Error).message}`;
+    result.rawMessage =
+      result.message = `We couldn't read any status for ${fullName} extension, for the sequence number ${seqNo}. It failed due to [ExtensionStatusError] ${(e as Error).message}`;
     return result;
   }
   result.raw = text;

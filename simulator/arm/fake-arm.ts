@@ -188,14 +188,32 @@ function loopbackCertificate(): { cert: string; key: Buffer; certPem: Buffer } {
   const cert = join(dir, "cert.pem");
   const key = join(dir, "key.pem");
   try {
-    execFileSync("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
-      "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-    ], { stdio: "pipe" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      ],
+      { stdio: "pipe" },
+    );
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`fake ARM server needs openssl to make its loopback certificate: ${(e as Error).message}`);
+    throw new Error(`fake ARM server needs openssl to make its loopback certificate: ${(e as Error).message}`, { cause: e });
   }
   certificate = { dir, cert, key: readFileSync(key), certPem: readFileSync(cert) };
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
@@ -226,9 +244,17 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
   const operations = new Map<string, Operation>();
   const log: LoggedRequest[] = [];
   const stats: FakeArmStats = {
-    requests: 0, activeOps: 0, maxActiveOps: 0, inFlight: 0, maxInFlight: 0, overlappingWrites: 0,
+    requests: 0,
+    activeOps: 0,
+    maxActiveOps: 0,
+    inFlight: 0,
+    maxInFlight: 0,
+    overlappingWrites: 0,
     injected: { conflicts: 0, throttles: 0, serverErrors: 0, pollErrors: 0 },
-    puts: 0, throttled: 0, minRemaining: Number.POSITIVE_INFINITY, graphQueries: 0,
+    puts: 0,
+    throttled: 0,
+    minRemaining: Number.POSITIVE_INFINITY,
+    graphQueries: 0,
   };
   const bucketConfig = options.writeBucket === undefined ? COMPUTE_WRITE_BUCKET : options.writeBucket;
   const buckets = new Map<string, { tokens: number; at: number }>();
@@ -264,7 +290,12 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
 
   function send(res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}): number {
     const text = body === undefined ? "" : JSON.stringify(body);
-    res.writeHead(status, { ...(text ? { "content-type": "application/json; charset=utf-8" } : {}), "x-ms-request-id": `req-${stats.requests}`, ...extraHeaders.get(res), ...headers });
+    res.writeHead(status, {
+      ...(text ? { "content-type": "application/json; charset=utf-8" } : {}),
+      "x-ms-request-id": `req-${stats.requests}`,
+      ...extraHeaders.get(res),
+      ...headers,
+    });
     res.end(text);
     return status;
   }
@@ -283,14 +314,27 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     if (m.kind === "arc" && ext.instanceView) {
       const v = ext.instanceView;
       properties.instanceView = {
-        name: ext.name, type: ext.properties.type, typeHandlerVersion: ext.properties.typeHandlerVersion,
-        status: { code: String(v.code), level: v.state === "failed" ? "Error" : "Information", displayStatus: v.state === "failed" ? "Provisioning failed" : "Provisioning succeeded", message: v.message },
+        name: ext.name,
+        type: ext.properties.type,
+        typeHandlerVersion: ext.properties.typeHandlerVersion,
+        status: {
+          code: String(v.code),
+          level: v.state === "failed" ? "Error" : "Information",
+          displayStatus: v.state === "failed" ? "Provisioning failed" : "Provisioning succeeded",
+          message: v.message,
+        },
       };
     } else if (m.kind === "vm" && withView && ext.instanceView) {
-      properties.instanceView = { name: ext.name, type: ext.properties.type, typeHandlerVersion: ext.properties.typeHandlerVersion, statuses: [vmStatus(ext.instanceView)] };
+      properties.instanceView = {
+        name: ext.name,
+        type: ext.properties.type,
+        typeHandlerVersion: ext.properties.typeHandlerVersion,
+        statuses: [vmStatus(ext.instanceView)],
+      };
     }
     return {
-      id, name: ext.name,
+      id,
+      name: ext.name,
       type: `${TYPES[m.kind].provider}/${TYPES[m.kind].type}/extensions`,
       ...(m.kind === "vmss" ? {} : { location: m.config.location ?? "westeurope" }),
       properties,
@@ -308,7 +352,14 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const osType = m.config.os ?? "Linux";
     if (m.kind === "vm") return { ...base, properties: { provisioningState: "Succeeded", storageProfile: { osDisk: { osType } } } };
     if (m.kind === "vmss") {
-      return { ...base, properties: { provisioningState: "Succeeded", upgradePolicy: { mode: m.config.upgradeMode ?? "Automatic" }, virtualMachineProfile: { storageProfile: { osDisk: { osType } } } } };
+      return {
+        ...base,
+        properties: {
+          provisioningState: "Succeeded",
+          upgradePolicy: { mode: m.config.upgradeMode ?? "Automatic" },
+          virtualMachineProfile: { storageProfile: { osDisk: { osType } } },
+        },
+      };
     }
     return { ...base, properties: { provisioningState: "Succeeded", osName: osType.toLowerCase(), status: m.config.agentStatus ?? "Connected" } };
   }
@@ -329,7 +380,10 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
         if ((m.config.upgradeMode ?? "Automatic") !== "Manual") {
           for (const [instanceId, views] of m.instanceViews) {
             const f = m.config.failedInstances?.[instanceId];
-            views.set(op.extension.toLowerCase(), f ? { state: "failed", code: f.code, message: handlerMessage(f) } : { state: "succeeded", code: 0, message: okMessage });
+            views.set(
+              op.extension.toLowerCase(),
+              f ? { state: "failed", code: f.code, message: handlerMessage(f) } : { state: "succeeded", code: 0, message: okMessage },
+            );
           }
         }
         op.status = "Succeeded";
@@ -400,7 +454,10 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const token = takeWriteToken(m);
     if (token && "retryAfter" in token) {
       stats.throttled++;
-      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", { "retry-after": String(token.retryAfter), ...rateLimitHeaders(0) });
+      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", {
+        "retry-after": String(token.retryAfter),
+        ...rateLimitHeaders(0),
+      });
     }
     if (token) extraHeaders.set(res, rateLimitHeaders(token.remaining));
     const fault = injectWriteFault(m, res, raw);
@@ -413,9 +470,15 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const props = (body.properties ?? {}) as Record<string, unknown>;
     // What real ARM insists on; catches the SDK's flattened-name gotcha (typePropertiesType vs type).
     if (props.type !== "OmsAgentForLinux" || props.publisher !== "Microsoft.EnterpriseCloud.Monitoring") {
-      return error(res, 400, "InvalidParameter", `Extension type/publisher missing or wrong: got type '${String(props.type)}' publisher '${String(props.publisher)}'.`);
+      return error(
+        res,
+        400,
+        "InvalidParameter",
+        `Extension type/publisher missing or wrong: got type '${String(props.type)}' publisher '${String(props.publisher)}'.`,
+      );
     }
-    if (m.kind !== "vmss" && typeof body.location !== "string") return error(res, 400, "LocationRequired", "The location property is required for this definition.");
+    if (m.kind !== "vmss" && typeof body.location !== "string")
+      return error(res, 400, "LocationRequired", "The location property is required for this definition.");
     const { protectedSettings: _secret, ...visible } = props;
     const existing = m.extensions.get(name.toLowerCase());
     const ext: Extension = { name, properties: visible, provisioningState: existing ? "Updating" : "Creating" };
@@ -432,7 +495,10 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const token = takeWriteToken(m);
     if (token && "retryAfter" in token) {
       stats.throttled++;
-      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", { "retry-after": String(token.retryAfter), ...rateLimitHeaders(0) });
+      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", {
+        "retry-after": String(token.retryAfter),
+        ...rateLimitHeaders(0),
+      });
     }
     if (token) extraHeaders.set(res, rateLimitHeaders(token.remaining));
     const fault = injectWriteFault(m, res, "");
@@ -496,7 +562,12 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const { output } = runScript(m, (body.script ?? []).join("\n"), instanceId);
     return send(res, 200, {
       value: [
-        { code: "ProvisioningState/succeeded", level: "Info", displayStatus: "Provisioning succeeded", message: `Enable succeeded: \n[stdout]\n${output}\n[stderr]\n` },
+        {
+          code: "ProvisioningState/succeeded",
+          level: "Info",
+          displayStatus: "Provisioning succeeded",
+          message: `Enable succeeded: \n[stdout]\n${output}\n[stderr]\n`,
+        },
       ],
     });
   }
@@ -536,7 +607,9 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
         provisioningState: "Succeeded",
         instanceView: {
           extensions: [...views.entries()].map(([extName, v]) => ({
-            name: m.extensions.get(extName)?.name ?? extName, type: "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux", statuses: [vmStatus(v)],
+            name: m.extensions.get(extName)?.name ?? extName,
+            type: "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux",
+            statuses: [vmStatus(v)],
           })),
         },
       },
@@ -566,11 +639,14 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const types = listAfter("type");
     const groups = listAfter("resourceGroup");
     if (!types) return error(res, 400, "BadRequest", "The fake Resource Graph needs a `type in~ (…)` filter.");
-    const tagEquals = [...query.matchAll(/\| where tagsLower\['((?:[^'\\]|\\.)*)'\] == '((?:[^'\\]|\\.)*)'/g)].map((m) => [(m[1] ?? "").replace(/\\(.)/g, "$1"), (m[2] ?? "").replace(/\\(.)/g, "$1")] as const);
+    const tagEquals = [...query.matchAll(/\| where tagsLower\['((?:[^'\\]|\\.)*)'\] == '((?:[^'\\]|\\.)*)'/g)].map(
+      (m) => [(m[1] ?? "").replace(/\\(.)/g, "$1"), (m[2] ?? "").replace(/\\(.)/g, "$1")] as const,
+    );
     const tagPresent = [...query.matchAll(/\| where isnotempty\(tagsLower\['((?:[^'\\]|\\.)*)'\]\)/g)].map((m) => (m[1] ?? "").replace(/\\(.)/g, "$1"));
     const subscriptions = body.subscriptions?.map((x) => x.toLowerCase());
     const typeName = (m: Machine): string => `${TYPES[m.kind].provider}/${TYPES[m.kind].type}`.toLowerCase();
-    const tagOf = (m: Machine, key: string): string | undefined => Object.entries(m.config.tags ?? {}).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
+    const tagOf = (m: Machine, key: string): string | undefined =>
+      Object.entries(m.config.tags ?? {}).find(([k]) => k.toLowerCase() === key.toLowerCase())?.[1];
     const rows = [...machines.values()]
       .filter((m) => types.includes(typeName(m)))
       .filter((m) => !subscriptions || subscriptions.includes(m.subscriptionId.toLowerCase()))
@@ -581,12 +657,18 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const offset = body.options?.$skipToken ? Number(Buffer.from(body.options.$skipToken, "base64").toString("utf8")) : 0;
     const size = Math.min(body.options?.$top ?? 100, options.graphPageSize ?? 1000);
     const page = rows.slice(offset, offset + size).map((m) => ({
-      id: m.id, type: typeName(m), location: m.config.location ?? "westeurope",
+      id: m.id,
+      type: typeName(m),
+      location: m.config.location ?? "westeurope",
       osType: m.kind === "arc" ? (m.config.os ?? "Linux").toLowerCase() : (m.config.os ?? "Linux"),
     }));
     const more = offset + size < rows.length;
     return send(res, 200, {
-      totalRecords: rows.length, count: page.length, resultTruncated: "false", data: page, facets: [],
+      totalRecords: rows.length,
+      count: page.length,
+      resultTruncated: "false",
+      data: page,
+      facets: [],
       ...(more ? { $skipToken: Buffer.from(String(offset + size)).toString("base64") } : {}),
     });
   }
@@ -602,7 +684,10 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
 
     const opMatch = /^\/subscriptions\/[^/]+\/providers\/[^/]+\/locations\/[^/]+\/(operations|operationresults)\/([^/]+)$/.exec(lower);
     const op = opMatch ? operations.get(opMatch[2] ?? "") : undefined;
-    const resMatch = /^(\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/(?:microsoft\.compute\/virtualmachines|microsoft\.compute\/virtualmachinescalesets|microsoft\.hybridcompute\/machines)\/[^/]+)(\/.*)?$/.exec(lower);
+    const resMatch =
+      /^(\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/(?:microsoft\.compute\/virtualmachines|microsoft\.compute\/virtualmachinescalesets|microsoft\.hybridcompute\/machines)\/[^/]+)(\/.*)?$/.exec(
+        lower,
+      );
     const m = op?.machine ?? (resMatch ? machines.get(resMatch[1] ?? "") : undefined);
 
     await sleep((options.latencyMs ?? 0) + (m?.config.latencyMs ?? 0));
@@ -681,9 +766,23 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
       const instanceViews = new Map<string, Map<string, { state: "succeeded" | "failed"; message: string; code: number }>>();
       if (kind === "vmss") for (let i = 0; i < (config.instances ?? 2); i++) instanceViews.set(String(i), new Map());
       machines.set(id.toLowerCase(), {
-        kind, id, subscriptionId, resourceGroup, name, config, extensions: new Map(), instanceViews,
-        faults: { conflicts: config.conflicts ?? 0, throttles: config.throttles ?? 0, serverErrors: config.serverErrors ?? 0, pollErrors: config.pollErrors ?? 0 },
-        puts: 0, deletes: 0, runCommands: [],
+        kind,
+        id,
+        subscriptionId,
+        resourceGroup,
+        name,
+        config,
+        extensions: new Map(),
+        instanceViews,
+        faults: {
+          conflicts: config.conflicts ?? 0,
+          throttles: config.throttles ?? 0,
+          serverErrors: config.serverErrors ?? 0,
+          pollErrors: config.pollErrors ?? 0,
+        },
+        puts: 0,
+        deletes: 0,
+        runCommands: [],
       });
       return id;
     },

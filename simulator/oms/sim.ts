@@ -12,21 +12,9 @@ export const SIM_BUNDLE_PATH = join(dirname(fileURLToPath(import.meta.url)), SIM
 
 export const BUNDLE_FAULT_POINTS = ["bundle-upgrade", "bundle-install", "bundle-remove", "bundle-purge"] as const;
 export const OMSADMIN_FAULT_POINTS = ["omsadmin-onboard", "omsadmin-list", "omsadmin-remove", "omsadmin-scom"] as const;
-export const SERVICE_CONTROL_COMMANDS = [
-  "disable",
-  "enable",
-  "start",
-  "stop",
-  "restart",
-  "reload",
-  "is-running",
-  "find-systemd-dir",
-] as const;
+export const SERVICE_CONTROL_COMMANDS = ["disable", "enable", "start", "stop", "restart", "reload", "is-running", "find-systemd-dir"] as const;
 export type ServiceControlCommand = (typeof SERVICE_CONTROL_COMMANDS)[number];
-export type FaultPoint =
-  | (typeof BUNDLE_FAULT_POINTS)[number]
-  | (typeof OMSADMIN_FAULT_POINTS)[number]
-  | `service_control-${ServiceControlCommand}`;
+export type FaultPoint = (typeof BUNDLE_FAULT_POINTS)[number] | (typeof OMSADMIN_FAULT_POINTS)[number] | `service_control-${ServiceControlCommand}`;
 
 /** Every path the simulator uses, under a simulated root. */
 export function simPaths(root: string) {

@@ -41,8 +41,22 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 
 const FLEET_OPTIONS: OptionName[] = [
-  "targets-file", "name", "concurrency", "timeout", "retries", "poll-interval", "json", "dry-run", "cloud", "endpoint", "scope", "ca-cert",
-  "subscription", "resource-group", "tag", "machine-types",
+  "targets-file",
+  "name",
+  "concurrency",
+  "timeout",
+  "retries",
+  "poll-interval",
+  "json",
+  "dry-run",
+  "cloud",
+  "endpoint",
+  "scope",
+  "ca-cert",
+  "subscription",
+  "resource-group",
+  "tag",
+  "machine-types",
 ];
 
 const EXTENSION_OPTIONS: OptionName[] = ["version", "type-handler-version", "no-auto-upgrade-minor-version", "enable-automatic-upgrade", "force-update-tag"];
@@ -50,10 +64,7 @@ const EXTENSION_OPTIONS: OptionName[] = ["version", "type-handler-version", "no-
 const ALLOWED: Record<Command, Set<OptionName>> = {
   validate: new Set(["help", "settings", "protected-settings", "json"]),
   plan: new Set(["help", "settings", "protected-settings", ...FLEET_OPTIONS, ...EXTENSION_OPTIONS]),
-  deploy: new Set([
-    "help", "settings", "protected-settings", ...FLEET_OPTIONS, ...EXTENSION_OPTIONS, "location",
-    "batch", "max-failures", "journal", "resume",
-  ]),
+  deploy: new Set(["help", "settings", "protected-settings", ...FLEET_OPTIONS, ...EXTENSION_OPTIONS, "location", "batch", "max-failures", "journal", "resume"]),
   status: new Set(["help", ...FLEET_OPTIONS]),
   remove: new Set(["help", ...FLEET_OPTIONS]),
   diagnose: new Set(["help", ...FLEET_OPTIONS, "offline"]),
@@ -92,9 +103,7 @@ export interface Values {
   offline?: boolean;
 }
 
-export type ParsedArgs =
-  | { ok: true; command: Command | "help"; values: Values; positionals: string[] }
-  | { ok: false; message: string };
+export type ParsedArgs = { ok: true; command: Command | "help"; values: Values; positionals: string[] } | { ok: false; message: string };
 
 export function parseCommandLine(argv: string[]): ParsedArgs {
   const [first, ...rest] = argv;
@@ -114,7 +123,10 @@ export function parseCommandLine(argv: string[]): ParsedArgs {
   }
   const misplaced = Object.keys(parsed.values).filter((k) => !ALLOWED[command].has(k as OptionName));
   if (misplaced.length > 0) {
-    return { ok: false, message: `${misplaced.map((k) => `--${k}`).join(", ")} ${misplaced.length === 1 ? "does" : "do"} not apply to "${command}" (see: omsagent-fleet ${command} --help)` };
+    return {
+      ok: false,
+      message: `${misplaced.map((k) => `--${k}`).join(", ")} ${misplaced.length === 1 ? "does" : "do"} not apply to "${command}" (see: omsagent-fleet ${command} --help)`,
+    };
   }
   if (command === "validate" && parsed.positionals.length > 0) {
     return { ok: false, message: `validate takes no positional arguments (got "${parsed.positionals[0]}"); use --settings and --protected-settings` };
@@ -144,7 +156,13 @@ export function parseInteger(text: string, flag: string, min: number, max: numbe
  * `N` or `N%` of `total`. A percentage of a batch rounds up (a wave is never empty); of a failure budget it
  * rounds down (never more failures than asked for).
  */
-export function parseCountOrPercent(text: string, flag: string, total: number, round: "up" | "down", min: number): { ok: true; value: number } | { ok: false; message: string } {
+export function parseCountOrPercent(
+  text: string,
+  flag: string,
+  total: number,
+  round: "up" | "down",
+  min: number,
+): { ok: true; value: number } | { ok: false; message: string } {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$/.exec(text);
   if (!match) return { ok: false, message: `${flag} "${text}" must be a number of machines or a percentage, e.g. 50 or 10%` };
   const number = Number(match[1]);

@@ -36,7 +36,10 @@ export interface Outcome {
 
 /** A failed step: `what` names it for the message ("GET virtual machine", "PUT extension"). */
 export class StepError extends Error {
-  constructor(readonly what: string, override readonly cause: unknown) {
+  constructor(
+    readonly what: string,
+    override readonly cause: unknown,
+  ) {
     super(`${what}: ${(cause as Error)?.message ?? String(cause)}`);
     this.name = "StepError";
   }
@@ -115,7 +118,13 @@ function differences(current: CurrentExtension, spec: ExtensionSpec, kind: Targe
   compare("typeHandlerVersion", current.typeHandlerVersion, spec.typeHandlerVersion);
   compare("autoUpgradeMinorVersion", current.autoUpgradeMinorVersion, spec.autoUpgradeMinorVersion);
   // Not in the Arc API version the SDK uses (see put()).
-  if (kind !== "arc") compare("enableAutomaticUpgrade", current.enableAutomaticUpgrade, spec.enableAutomaticUpgrade, (current.enableAutomaticUpgrade ?? null) === spec.enableAutomaticUpgrade);
+  if (kind !== "arc")
+    compare(
+      "enableAutomaticUpgrade",
+      current.enableAutomaticUpgrade,
+      spec.enableAutomaticUpgrade,
+      (current.enableAutomaticUpgrade ?? null) === spec.enableAutomaticUpgrade,
+    );
   const now = (current.settings ?? {}) as Record<string, unknown>;
   for (const key of [...new Set([...Object.keys(now), ...Object.keys(spec.settings)])].sort()) {
     compare(`settings.${key}`, now[key], spec.settings[key] ?? null, canonicalJson(now[key] ?? null) === canonicalJson(spec.settings[key] ?? null));
@@ -129,20 +138,36 @@ function describeChange(c: Change): string {
 }
 
 function manualScaleSet(status: Outcome): Outcome {
-  return { ...status, result: "ok", message: `scale set model updated; instances get the extension when upgraded (upgrade policy Manual: az vmss update-instances) — ${status.message}` };
+  return {
+    ...status,
+    result: "ok",
+    message: `scale set model updated; instances get the extension when upgraded (upgrade policy Manual: az vmss update-instances) — ${status.message}`,
+  };
 }
 
 export class MachineOps {
-  constructor(private readonly clients: ArmClients, private readonly options: MachineOpsOptions = {}) {}
+  constructor(
+    private readonly clients: ArmClients,
+    private readonly options: MachineOpsOptions = {},
+  ) {}
 
-  private lro(signal: AbortSignal, onAccepted?: () => void): { abortSignal: AbortSignal; updateIntervalInMs?: number; onResponse?: (r: { status: number }) => void } {
+  private lro(
+    signal: AbortSignal,
+    onAccepted?: () => void,
+  ): { abortSignal: AbortSignal; updateIntervalInMs?: number; onResponse?: (r: { status: number }) => void } {
     let seen = false;
     // The first response is the PUT's own (the retry policy sits below and only passes on the final attempt).
-    const onResponse = onAccepted ? (r: { status: number }) => {
-      if (!seen && r.status >= 200 && r.status < 300) onAccepted();
-      seen = true;
-    } : undefined;
-    return { abortSignal: signal, ...(this.options.pollIntervalMs !== undefined ? { updateIntervalInMs: this.options.pollIntervalMs } : {}), ...(onResponse ? { onResponse } : {}) };
+    const onResponse = onAccepted
+      ? (r: { status: number }) => {
+          if (!seen && r.status >= 200 && r.status < 300) onAccepted();
+          seen = true;
+        }
+      : undefined;
+    return {
+      abortSignal: signal,
+      ...(this.options.pollIntervalMs !== undefined ? { updateIntervalInMs: this.options.pollIntervalMs } : {}),
+      ...(onResponse ? { onResponse } : {}),
+    };
   }
 
   private async parent(t: Target, signal: AbortSignal): Promise<Parent> {
@@ -170,11 +195,21 @@ export class MachineOps {
   /** Reasons not to send the PUT at all, each a cause and a fix. */
   private refuse(t: Target, parent: Parent): Outcome | undefined {
     if (parent.osType && parent.osType.toLowerCase() === "windows") {
-      return { result: "failed", code: null, errorCode: "WindowsMachine", message: `${t.label} runs Windows; OmsAgentForLinux only runs on Linux — leave it out of the target list (Windows machines use MicrosoftMonitoringAgent or Azure Monitor Agent)` };
+      return {
+        result: "failed",
+        code: null,
+        errorCode: "WindowsMachine",
+        message: `${t.label} runs Windows; OmsAgentForLinux only runs on Linux — leave it out of the target list (Windows machines use MicrosoftMonitoringAgent or Azure Monitor Agent)`,
+      };
     }
     const agent = parent.agentStatus?.toLowerCase();
     if (agent === "disconnected" || agent === "expired") {
-      return { result: "failed", code: null, errorCode: `Agent${parent.agentStatus}`, message: `the Arc agent on ${t.label} is ${parent.agentStatus}; extension operations wait for it to reconnect — check \`azcmagent show\` on the machine, then retry` };
+      return {
+        result: "failed",
+        code: null,
+        errorCode: `Agent${parent.agentStatus}`,
+        message: `the Arc agent on ${t.label} is ${parent.agentStatus}; extension operations wait for it to reconnect — check \`azcmagent show\` on the machine, then retry`,
+      };
     }
     return undefined;
   }
@@ -212,12 +247,19 @@ export class MachineOps {
    * Only when the PUT demonstrably never landed (no extension, or one that differs from the spec while the
    * journal says the PUT was not yet answered) is it sent again.
    */
-  async resumeDeploy(t: Target, spec: ExtensionSpec, location: string | undefined, signal: AbortSignal, hooks: DeployHooks, state: "sending" | "accepted"): Promise<Outcome> {
+  async resumeDeploy(
+    t: Target,
+    spec: ExtensionSpec,
+    location: string | undefined,
+    signal: AbortSignal,
+    hooks: DeployHooks,
+    state: "sending" | "accepted",
+  ): Promise<Outcome> {
     const current = await this.current(t, spec.name, signal);
     const landed = current !== undefined && (state === "accepted" || differences(current, spec, t.kind).length === 0);
     if (!landed) return this.deploy(t, spec, location, signal, hooks);
     hooks.onAccepted?.();
-    for (let provisioning = current.provisioningState; provisioning && BUSY.has(provisioning.toLowerCase()); ) {
+    for (let provisioning = current.provisioningState; provisioning && BUSY.has(provisioning.toLowerCase());) {
       await sleep(this.options.pollIntervalMs ?? 10_000, signal);
       provisioning = (await this.current(t, spec.name, signal))?.provisioningState;
     }
@@ -235,14 +277,37 @@ export class MachineOps {
       return await step("GET extension", async (): Promise<CurrentExtension> => {
         if (t.kind === "vm") {
           const x = await this.clients.compute(t.subscriptionId).virtualMachineExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal });
-          return { publisher: x.publisher, type: x.typePropertiesType, typeHandlerVersion: x.typeHandlerVersion, autoUpgradeMinorVersion: x.autoUpgradeMinorVersion, enableAutomaticUpgrade: x.enableAutomaticUpgrade, settings: x.settings, provisioningState: x.provisioningState };
+          return {
+            publisher: x.publisher,
+            type: x.typePropertiesType,
+            typeHandlerVersion: x.typeHandlerVersion,
+            autoUpgradeMinorVersion: x.autoUpgradeMinorVersion,
+            enableAutomaticUpgrade: x.enableAutomaticUpgrade,
+            settings: x.settings,
+            provisioningState: x.provisioningState,
+          };
         }
         if (t.kind === "vmss") {
           const x = await this.clients.compute(t.subscriptionId).virtualMachineScaleSetExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal });
-          return { publisher: x.publisher, type: x.typePropertiesType, typeHandlerVersion: x.typeHandlerVersion, autoUpgradeMinorVersion: x.autoUpgradeMinorVersion, enableAutomaticUpgrade: x.enableAutomaticUpgrade, settings: x.settings, provisioningState: x.provisioningState };
+          return {
+            publisher: x.publisher,
+            type: x.typePropertiesType,
+            typeHandlerVersion: x.typeHandlerVersion,
+            autoUpgradeMinorVersion: x.autoUpgradeMinorVersion,
+            enableAutomaticUpgrade: x.enableAutomaticUpgrade,
+            settings: x.settings,
+            provisioningState: x.provisioningState,
+          };
         }
         const x = (await this.clients.hybrid(t.subscriptionId).machineExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal })).properties;
-        return { publisher: x?.publisher, type: x?.type, typeHandlerVersion: x?.typeHandlerVersion, autoUpgradeMinorVersion: x?.autoUpgradeMinorVersion, settings: x?.settings, provisioningState: x?.provisioningState };
+        return {
+          publisher: x?.publisher,
+          type: x?.type,
+          typeHandlerVersion: x?.typeHandlerVersion,
+          autoUpgradeMinorVersion: x?.autoUpgradeMinorVersion,
+          settings: x?.settings,
+          provisioningState: x?.provisioningState,
+        };
       });
     } catch (e) {
       if (httpStatusOf((e as StepError).cause) === 404) return undefined;
@@ -261,7 +326,13 @@ export class MachineOps {
     const current = await this.current(t, spec.name, signal);
     if (!current) return { action: "create", current: null, changes: [], message: `${spec.name} ${spec.typeHandlerVersion} would be created` };
     const changes = differences(current, spec, t.kind);
-    if (changes.length === 0) return { action: "unchanged", current, changes, message: `${spec.name} ${current.typeHandlerVersion ?? "?"} (${current.provisioningState ?? "?"}) already has these public settings and properties` };
+    if (changes.length === 0)
+      return {
+        action: "unchanged",
+        current,
+        changes,
+        message: `${spec.name} ${current.typeHandlerVersion ?? "?"} (${current.provisioningState ?? "?"}) already has these public settings and properties`,
+      };
     return { action: "update", current, changes, message: changes.map(describeChange).join("; ") };
   }
 
@@ -277,24 +348,36 @@ export class MachineOps {
     const automatic = { enableAutomaticUpgrade: spec.enableAutomaticUpgrade };
     if (t.kind === "vm") {
       // The compute models flatten `properties.type` to `typePropertiesType`; plain `type` is the resource type.
-      await this.clients.compute(t.subscriptionId).virtualMachineExtensions.createOrUpdate(
-        t.resourceGroup, t.name, spec.name,
-        { location, typePropertiesType: EXTENSION_TYPE, ...common, ...automatic },
-        this.lro(signal, onAccepted),
-      );
+      await this.clients
+        .compute(t.subscriptionId)
+        .virtualMachineExtensions.createOrUpdate(
+          t.resourceGroup,
+          t.name,
+          spec.name,
+          { location, typePropertiesType: EXTENSION_TYPE, ...common, ...automatic },
+          this.lro(signal, onAccepted),
+        );
     } else if (t.kind === "vmss") {
-      await this.clients.compute(t.subscriptionId).virtualMachineScaleSetExtensions.createOrUpdate(
-        t.resourceGroup, t.name, spec.name,
-        { name: spec.name, typePropertiesType: EXTENSION_TYPE, ...common, ...automatic },
-        this.lro(signal, onAccepted),
-      );
+      await this.clients
+        .compute(t.subscriptionId)
+        .virtualMachineScaleSetExtensions.createOrUpdate(
+          t.resourceGroup,
+          t.name,
+          spec.name,
+          { name: spec.name, typePropertiesType: EXTENSION_TYPE, ...common, ...automatic },
+          this.lro(signal, onAccepted),
+        );
     } else {
       // Arc (api-version 2021-05-20 in this SDK) has nested properties and no enableAutomaticUpgrade.
-      const poller = await this.clients.hybrid(t.subscriptionId).machineExtensions.beginCreateOrUpdate(
-        t.resourceGroup, t.name, spec.name,
-        { location, properties: { type: EXTENSION_TYPE, ...common } },
-        this.lro(signal, onAccepted),
-      );
+      const poller = await this.clients
+        .hybrid(t.subscriptionId)
+        .machineExtensions.beginCreateOrUpdate(
+          t.resourceGroup,
+          t.name,
+          spec.name,
+          { location, properties: { type: EXTENSION_TYPE, ...common } },
+          this.lro(signal, onAccepted),
+        );
       await poller.pollUntilDone();
     }
   }
@@ -313,7 +396,9 @@ export class MachineOps {
 
   private async readStatus(t: Target, name: string, signal: AbortSignal): Promise<Outcome> {
     if (t.kind === "vm") {
-      const ext = await this.clients.compute(t.subscriptionId).virtualMachineExtensions.get(t.resourceGroup, t.name, name, { expand: "instanceView", abortSignal: signal });
+      const ext = await this.clients
+        .compute(t.subscriptionId)
+        .virtualMachineExtensions.get(t.resourceGroup, t.name, name, { expand: "instanceView", abortSignal: signal });
       return toOutcome(fromStatuses(ext.instanceView?.statuses, ext.provisioningState));
     }
     if (t.kind === "arc") {
@@ -337,7 +422,11 @@ export class MachineOps {
     }
     const total = instances.length;
     if (total === 0) {
-      return { result: model.provisioningState?.toLowerCase() === "failed" ? "failed" : "ok", code: null, message: `scale set model provisioning ${model.provisioningState ?? "unknown"}; the scale set has no instances` };
+      return {
+        result: model.provisioningState?.toLowerCase() === "failed" ? "failed" : "ok",
+        code: null,
+        message: `scale set model provisioning ${model.provisioningState ?? "unknown"}; the scale set has no instances`,
+      };
     }
     const failed = instances.filter((i) => i.status?.state === "failed");
     const succeeded = instances.filter((i) => i.status?.state === "succeeded");

@@ -85,7 +85,13 @@ export async function createArmClients(connection: ArmConnection): Promise<ArmCl
     graph() {
       if (!graphClient) {
         // A classic client like the Arc one: URLs from `$host`, requests through `endpoint`.
-        graphClient = new ResourceGraphClient(credential, { ...common, endpoint, $host: endpoint, credentialScopes: [connection.scope], apiVersion: RESOURCE_GRAPH_API_VERSION });
+        graphClient = new ResourceGraphClient(credential, {
+          ...common,
+          endpoint,
+          $host: endpoint,
+          credentialScopes: [connection.scope],
+          apiVersion: RESOURCE_GRAPH_API_VERSION,
+        });
         installRetryPolicy(graphClient.pipeline as unknown as Pipeline, connection.retry);
       }
       return graphClient;

@@ -99,7 +99,8 @@ async function dispatch(command: Command, values: Values, positionals: string[],
   // --resume: the targets and the extension come from the journal; only the settings are given again.
   let resumed: JournalContents | undefined;
   if (values.resume !== undefined) {
-    if (positionals.length > 0 || values["targets-file"] || selection) usage("--resume takes its targets from the journal; give no ids, -f or Resource Graph options with it");
+    if (positionals.length > 0 || values["targets-file"] || selection)
+      usage("--resume takes its targets from the journal; give no ids, -f or Resource Graph options with it");
     if (values.journal !== undefined) usage("--resume appends to the journal it resumes; --journal does not apply");
     const read = await readJournal(values.resume);
     if (!read.ok) usage(read.message);
@@ -109,7 +110,10 @@ async function dispatch(command: Command, values: Values, positionals: string[],
     ? { sources: resumed.header.targets.map((value, i) => ({ value, where: `${values.resume} target ${i + 1}` })), problems: [] }
     : await loadTargetSources(positionals, values["targets-file"] ?? []);
   if (hand.problems.length > 0) usage(hand.problems.join("\n"));
-  if (hand.sources.length === 0 && !selection) usage(`no targets: give resource ids as arguments, in a file with -f, or select them from Resource Graph with --subscription/--resource-group/--tag (see: omsagent-fleet ${command} --help)`);
+  if (hand.sources.length === 0 && !selection)
+    usage(
+      `no targets: give resource ids as arguments, in a file with -f, or select them from Resource Graph with --subscription/--resource-group/--tag (see: omsagent-fleet ${command} --help)`,
+    );
 
   let spec: ExtensionSpec | undefined;
   if (command === "deploy" || command === "plan") {
@@ -158,7 +162,9 @@ async function dispatch(command: Command, values: Values, positionals: string[],
       const reason = notLinuxReason(m);
       if (reason) notLinux.set(m.id.toLowerCase(), reason);
     }
-    out.err(`Resource Graph: ${found.machines.length} ${found.machines.length === 1 ? "machine" : "machines"} in ${found.pages} ${found.pages === 1 ? "page" : "pages"} (${describeSelection(selection)})`);
+    out.err(
+      `Resource Graph: ${found.machines.length} ${found.machines.length === 1 ? "machine" : "machines"} in ${found.pages} ${found.pages === 1 ? "page" : "pages"} (${describeSelection(selection)})`,
+    );
   }
   const list = buildTargetList(sources);
   if (list.problems.length > 0) usage(list.problems.join("\n"));
@@ -167,18 +173,39 @@ async function dispatch(command: Command, values: Values, positionals: string[],
     if (d.where === "Resource Graph") graphDuplicates++;
     else out.err(`warning: ${d.where}: duplicate of a target already listed (ids compare case-insensitively); ignored`);
   }
-  if (graphDuplicates > 0) out.err(`${graphDuplicates} ${graphDuplicates === 1 ? "machine" : "machines"} from Resource Graph already listed by id; each is handled once`);
+  if (graphDuplicates > 0)
+    out.err(`${graphDuplicates} ${graphDuplicates === 1 ? "machine" : "machines"} from Resource Graph already listed by id; each is handled once`);
 
   // Machines that are not Linux are not targets: listed as skipped with the reason, never sent anything.
   const preset = new Map<string, Row>();
   for (const t of list.targets) {
     const reason = notLinux.get(t.key);
-    if (reason) preset.set(t.key, { machine: t.label, id: t.id, kind: t.kind, result: "skipped", code: null, errorCode: NOT_LINUX, message: reason, seconds: 0, retries: 0 });
+    if (reason)
+      preset.set(t.key, {
+        machine: t.label,
+        id: t.id,
+        kind: t.kind,
+        result: "skipped",
+        code: null,
+        errorCode: NOT_LINUX,
+        message: reason,
+        seconds: 0,
+        retries: 0,
+      });
   }
   if (resumed) {
     for (const t of list.targets) {
       if (resumed.last.get(t.key)?.state === "succeeded") {
-        preset.set(t.key, { machine: t.label, id: t.id, kind: t.kind, result: "ok", code: 0, message: `succeeded in an earlier run (journal ${values.resume})`, seconds: 0, retries: 0 });
+        preset.set(t.key, {
+          machine: t.label,
+          id: t.id,
+          kind: t.kind,
+          result: "ok",
+          code: 0,
+          message: `succeeded in an earlier run (journal ${values.resume})`,
+          seconds: 0,
+          retries: 0,
+        });
       }
     }
   }
@@ -190,9 +217,12 @@ async function dispatch(command: Command, values: Values, positionals: string[],
   const waves = waveOptions(values, actionable.length);
 
   const kinds = countKinds(list.targets);
-  out.err(`${command} ${fleet.name}${spec ? ` ${spec.typeHandlerVersion}` : ""}: ${list.targets.length} ${list.targets.length === 1 ? "target" : "targets"} (${kinds})${preset.size > 0 ? `, ${actionable.length} to do` : ""}, concurrency ${fleet.concurrency}${waves.batch !== undefined ? `, waves of ${waves.batch}` : ""}${waves.maxFailures !== undefined ? `, at most ${waves.maxFailures} failures` : ""}, timeout ${values.timeout ?? "45m"} per machine`);
+  out.err(
+    `${command} ${fleet.name}${spec ? ` ${spec.typeHandlerVersion}` : ""}: ${list.targets.length} ${list.targets.length === 1 ? "target" : "targets"} (${kinds})${preset.size > 0 ? `, ${actionable.length} to do` : ""}, concurrency ${fleet.concurrency}${waves.batch !== undefined ? `, waves of ${waves.batch}` : ""}${waves.maxFailures !== undefined ? `, at most ${waves.maxFailures} failures` : ""}, timeout ${values.timeout ?? "45m"} per machine`,
+  );
   if (values["dry-run"]) {
-    for (const t of list.targets) out.out(`${t.kind.padEnd(4)}  ${t.label}  ${t.id}${preset.has(t.key) ? `  (${preset.get(t.key)!.result}: ${preset.get(t.key)!.message})` : ""}`);
+    for (const t of list.targets)
+      out.out(`${t.kind.padEnd(4)}  ${t.label}  ${t.id}${preset.has(t.key) ? `  (${preset.get(t.key)!.result}: ${preset.get(t.key)!.message})` : ""}`);
     out.err(`dry run: nothing was sent to Azure (endpoint ${fleet.connection.endpoint})`);
     return EXIT_OK;
   }
@@ -207,9 +237,13 @@ async function dispatch(command: Command, values: Values, positionals: string[],
   let journal: Journal | undefined;
   if (command === "deploy") {
     try {
-      journal = resumed ? await Journal.reopen(values.resume!, (text) => out.redactor.redact(text)) : await newJournal(values, deps, fleet, spec!, actionable, out);
+      journal = resumed
+        ? await Journal.reopen(values.resume!, (text) => out.redactor.redact(text))
+        : await newJournal(values, deps, fleet, spec!, actionable, out);
     } catch (e) {
-      usage(`cannot write the journal: ${(e as NodeJS.ErrnoException).code === "EEXIST" ? `${(e as NodeJS.ErrnoException).path ?? "the file"} already exists (resume it with --resume, or choose another --journal)` : (e as Error).message}`);
+      usage(
+        `cannot write the journal: ${(e as NodeJS.ErrnoException).code === "EEXIST" ? `${(e as NodeJS.ErrnoException).path ?? "the file"} already exists (resume it with --resume, or choose another --journal)` : (e as Error).message}`,
+      );
     }
     out.err(`journal: ${journal.path}`);
   }
@@ -265,14 +299,36 @@ async function dispatch(command: Command, values: Values, positionals: string[],
   if (command === "plan") {
     reportPlan(rows, list.targets, plans, seconds, values, out);
   } else if (command === "diagnose") {
-    reportDiagnose(rows, verdicts, seconds, list.duplicates.map((d) => d.value), values, out);
+    reportDiagnose(
+      rows,
+      verdicts,
+      seconds,
+      list.duplicates.map((d) => d.value),
+      values,
+      out,
+    );
   } else {
-    report(command, rows, seconds, list.duplicates.map((d) => d.value), spec, values, out, run.stopped, journal?.path);
+    report(
+      command,
+      rows,
+      seconds,
+      list.duplicates.map((d) => d.value),
+      spec,
+      values,
+      out,
+      run.stopped,
+      journal?.path,
+    );
   }
-  if (clients!.pacer.paced > 0) out.err(`paced ${clients!.pacer.paced} writes (${(clients!.pacer.waitedMs / 1000).toFixed(1)} s of waiting in all) to stay under ARM's remaining-request counts`);
+  if (clients!.pacer.paced > 0)
+    out.err(
+      `paced ${clients!.pacer.paced} writes (${(clients!.pacer.waitedMs / 1000).toFixed(1)} s of waiting in all) to stay under ARM's remaining-request counts`,
+    );
   if (journal?.error) out.err(`warning: the journal could not be written (${journal.error.message}); a resume may repeat work`);
   if (journal && (deps.signal?.aborted || run.stopped || rows.some((r) => r.result !== "ok" && r.errorCode !== NOT_LINUX))) {
-    out.err(`resume with: omsagent-fleet deploy --resume ${journal.path} --settings <…> --protected-settings <…> (succeeded machines are skipped, operations in flight are polled, the rest retried)`);
+    out.err(
+      `resume with: omsagent-fleet deploy --resume ${journal.path} --settings <…> --protected-settings <…> (succeeded machines are skipped, operations in flight are polled, the rest retried)`,
+    );
   }
   if (deps.signal?.aborted) return EXIT_INTERRUPTED;
   if (run.stopped) return EXIT_STOPPED;
@@ -288,9 +344,16 @@ function checkResumable(header: JournalHeader, spec: ExtensionSpec, path: string
   const problems: string[] = [];
   if (header.command !== "deploy") problems.push(`it is a ${header.command} journal`);
   const e = header.extension;
-  const now = { name: spec.name, typeHandlerVersion: spec.typeHandlerVersion, autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion, enableAutomaticUpgrade: spec.enableAutomaticUpgrade, forceUpdateTag: spec.forceUpdateTag };
+  const now = {
+    name: spec.name,
+    typeHandlerVersion: spec.typeHandlerVersion,
+    autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion,
+    enableAutomaticUpgrade: spec.enableAutomaticUpgrade,
+    forceUpdateTag: spec.forceUpdateTag,
+  };
   for (const key of Object.keys(now) as (keyof typeof now)[]) {
-    if ((e[key] ?? undefined) !== (now[key] ?? undefined)) problems.push(`${key} was ${JSON.stringify(e[key] ?? null)}, now ${JSON.stringify(now[key] ?? null)}`);
+    if ((e[key] ?? undefined) !== (now[key] ?? undefined))
+      problems.push(`${key} was ${JSON.stringify(e[key] ?? null)}, now ${JSON.stringify(now[key] ?? null)}`);
   }
   if (header.settingsSha256 !== settingsHash(spec.settings)) problems.push("the public settings differ");
   if (problems.length > 0) usage(`cannot resume ${path}: ${problems.join("; ")} — resume with the same settings and options, or start a new run`);
@@ -328,8 +391,12 @@ async function newJournal(values: Values, deps: RunDeps, fleet: FleetOptions, sp
 function graphSelection(values: Values): GraphSelection | undefined {
   if (!values.subscription && !values["resource-group"] && !values.tag && values["machine-types"] === undefined) return undefined;
   const problems: string[] = [];
-  const subscriptions = (values.subscription ?? []).flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
-  for (const s of subscriptions) if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s)) problems.push(`--subscription "${s}" is not a subscription id (GUID)`);
+  const subscriptions = (values.subscription ?? [])
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of subscriptions)
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s)) problems.push(`--subscription "${s}" is not a subscription id (GUID)`);
   const tags = (values.tag ?? []).map((t) => {
     const parsed = parseTag(t);
     if (!parsed.ok) problems.push(parsed.message);
@@ -395,7 +462,8 @@ async function readSettings(values: Values, command: Command, deps: RunDeps, out
       deps.onRedactor?.(out.redactor);
       result.protected = input.value;
       result.sources.push(`protected settings from ${input.source}`);
-      if (input.inline) out.err("warning: protected settings given inline end up in shell history and process listings; prefer --protected-settings @file or -");
+      if (input.inline)
+        out.err("warning: protected settings given inline end up in shell history and process listings; prefer --protected-settings @file or -");
     } else {
       errors.push(input.message);
     }
@@ -468,7 +536,8 @@ function fleetOptions(values: Values, deps: RunDeps): FleetOptions {
     problems.push(`--endpoint "${endpoint}" is not a URL; expected e.g. https://management.azure.com`);
   }
   // The SDK's bearer-token policy refuses plain http outright; say so before the first machine fails with it.
-  if (url && url.protocol !== "https:") problems.push(`--endpoint must be https:// (the Azure SDK never sends a token over plain http); for a test server with its own certificate use --ca-cert`);
+  if (url && url.protocol !== "https:")
+    problems.push(`--endpoint must be https:// (the Azure SDK never sends a token over plain http); for a test server with its own certificate use --ca-cert`);
   if (problems.length > 0) usage(problems.join("\n"));
   return {
     ...(deps.graphPageSize !== undefined ? { graphPageSize: deps.graphPageSize } : {}),
@@ -525,24 +594,47 @@ async function checkToken(credential: TokenCredential, scope: string, signal: Ab
   }
 }
 
-function report(command: Command, rows: Row[], seconds: number, duplicates: string[], spec: ExtensionSpec | undefined, values: Values, out: Output, stopped: FleetRun["stopped"], journal: string | undefined): void {
+function report(
+  command: Command,
+  rows: Row[],
+  seconds: number,
+  duplicates: string[],
+  spec: ExtensionSpec | undefined,
+  values: Values,
+  out: Output,
+  stopped: FleetRun["stopped"],
+  journal: string | undefined,
+): void {
   const neverTouched = rows.filter((r) => r.result === "not-started");
   if (values.json) {
     const extension = spec
-      ? { name: spec.name, publisher: PUBLISHER, type: EXTENSION_TYPE, typeHandlerVersion: spec.typeHandlerVersion, autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion, enableAutomaticUpgrade: spec.enableAutomaticUpgrade }
+      ? {
+          name: spec.name,
+          publisher: PUBLISHER,
+          type: EXTENSION_TYPE,
+          typeHandlerVersion: spec.typeHandlerVersion,
+          autoUpgradeMinorVersion: spec.autoUpgradeMinorVersion,
+          enableAutomaticUpgrade: spec.enableAutomaticUpgrade,
+        }
       : undefined;
     const { results, ...head } = jsonReport(command, rows, seconds, duplicates, extension);
-    writeJsonDocument(out, {
-      ...head,
-      ...(stopped ? { stopped: { reason: "failure budget spent", ...stopped }, neverTouched: neverTouched.map((r) => r.id) } : {}),
-      ...(journal ? { journal } : {}),
-    }, results);
+    writeJsonDocument(
+      out,
+      {
+        ...head,
+        ...(stopped ? { stopped: { reason: "failure budget spent", ...stopped }, neverTouched: neverTouched.map((r) => r.id) } : {}),
+        ...(journal ? { journal } : {}),
+      },
+      results,
+    );
     out.err(summaryLine(rows));
   } else {
     for (const line of table(rows)) out.out(line);
     if (stopped) {
       out.out("");
-      out.out(`Stopped: ${stopped.failures} failures exceeded --max-failures ${stopped.maxFailures}; machines in flight finished, ${neverTouched.length} never touched:`);
+      out.out(
+        `Stopped: ${stopped.failures} failures exceeded --max-failures ${stopped.maxFailures}; machines in flight finished, ${neverTouched.length} never touched:`,
+      );
       for (const r of neverTouched) out.out(`  ${r.id}`);
     }
     out.out(summaryLine(rows));
@@ -564,7 +656,8 @@ function reportDiagnose(rows: Row[], verdicts: Map<string, DoctorVerdict>, secon
     out.out("");
     out.out("Failing checks:");
     const width = Math.max(...failing.map((f) => f.check.length));
-    for (const f of failing) out.out(`  ${f.check.padEnd(width)}  ${f.machines.length} ${f.machines.length === 1 ? "machine" : "machines"}: ${f.machines.join(", ")}`);
+    for (const f of failing)
+      out.out(`  ${f.check.padEnd(width)}  ${f.machines.length} ${f.machines.length === 1 ? "machine" : "machines"}: ${f.machines.join(", ")}`);
   }
   out.out(summaryLine(rows));
 }

@@ -26,7 +26,15 @@ const ARC_RUN_COMMAND_API = "2024-07-10";
 const RUN_COMMAND_NAME = "omsagent-doctor";
 const NOT_INSTALLED = JSON.stringify({
   healthy: false,
-  checks: [{ area: "extension", name: "installed", ok: false, detail: `OmsAgentForLinux is not installed on this machine (no /var/lib/waagent/${EXTENSION_FULL_NAME}-*)`, fix: "deploy it: omsagent-fleet deploy" }],
+  checks: [
+    {
+      area: "extension",
+      name: "installed",
+      ok: false,
+      detail: `OmsAgentForLinux is not installed on this machine (no /var/lib/waagent/${EXTENSION_FULL_NAME}-*)`,
+      fix: "deploy it: omsagent-fleet deploy",
+    },
+  ],
 });
 
 /** The script Run Command executes: the newest installed handler's doctor, or a verdict saying there is none. */
@@ -40,7 +48,10 @@ export function doctorScript(offline: boolean): string {
 
 /** The verdict in a script's output (the last line that parses as doctor's JSON), or why there is none. */
 export function parseVerdict(output: string): DoctorVerdict | string {
-  const lines = output.split("\n").map((line) => line.trim()).filter(Boolean);
+  const lines = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
   for (const line of [...lines].reverse()) {
     try {
       const parsed = JSON.parse(line) as Partial<DoctorVerdict>;
@@ -55,7 +66,8 @@ export function parseVerdict(output: string): DoctorVerdict | string {
 
 function outcomeOf(verdict: DoctorVerdict): Outcome {
   const failed = verdict.checks.filter((check) => !check.ok);
-  if (verdict.healthy && failed.length === 0) return { result: "ok", code: null, message: `healthy${verdict.total ? `: all ${verdict.total} checks passed` : ""}` };
+  if (verdict.healthy && failed.length === 0)
+    return { result: "ok", code: null, message: `healthy${verdict.total ? `: all ${verdict.total} checks passed` : ""}` };
   const first = failed[0];
   return {
     result: "failed",
@@ -93,7 +105,12 @@ async function runOnArc(clients: ArmClients, t: Target, script: string, location
   const url = `${client.$host.replace(/\/+$/, "")}${t.id}/runCommands/${RUN_COMMAND_NAME}?api-version=${ARC_RUN_COMMAND_API}`;
   const send = async (method: "PUT" | "GET" | "DELETE", body?: unknown): Promise<ArcRunCommand> => {
     const response = await client.sendRequest(
-      createPipelineRequest({ url, method, abortSignal: signal, ...(body ? { body: JSON.stringify(body), headers: createHttpHeaders({ "content-type": "application/json" }) } : {}) }),
+      createPipelineRequest({
+        url,
+        method,
+        abortSignal: signal,
+        ...(body ? { body: JSON.stringify(body), headers: createHttpHeaders({ "content-type": "application/json" }) } : {}),
+      }),
     );
     if (response.status >= 400) throw new Error(`${method} run command: HTTP ${response.status} ${response.bodyAsText?.slice(0, 300) ?? ""}`);
     return response.bodyAsText ? (JSON.parse(response.bodyAsText) as ArcRunCommand) : {};
@@ -120,22 +137,33 @@ export interface DiagnoseResult {
 async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, signal: AbortSignal): Promise<DiagnoseResult> {
   const compute = clients.compute(t.subscriptionId);
   const instances: string[] = [];
-  for await (const vm of compute.virtualMachineScaleSetVMs.list(t.resourceGroup, t.name, { abortSignal: signal })) if (vm.instanceId) instances.push(vm.instanceId);
+  for await (const vm of compute.virtualMachineScaleSetVMs.list(t.resourceGroup, t.name, { abortSignal: signal }))
+    if (vm.instanceId) instances.push(vm.instanceId);
   if (instances.length === 0) return { outcome: { result: "ok", code: null, message: "the scale set has no instances" } };
   const checks: DoctorCheck[] = [];
   const unhealthy: string[] = [];
   let total = 0;
   for (const instanceId of instances) {
-    const result = await compute.virtualMachineScaleSetVMs.beginRunCommandAndWait(t.resourceGroup, t.name, instanceId, { commandId: "RunShellScript", script: [script] }, { abortSignal: signal });
+    const result = await compute.virtualMachineScaleSetVMs.beginRunCommandAndWait(
+      t.resourceGroup,
+      t.name,
+      instanceId,
+      { commandId: "RunShellScript", script: [script] },
+      { abortSignal: signal },
+    );
     const verdict = parseVerdict((result.value ?? []).map((status) => vmStdout(status.message ?? "")).join("\n"));
-    const failed = typeof verdict === "string" ? [{ area: "instance", name: "doctor", ok: false, detail: verdict, fix: "run doctor on the instance by hand" }] : verdict.checks.filter((c) => !c.ok);
+    const failed =
+      typeof verdict === "string"
+        ? [{ area: "instance", name: "doctor", ok: false, detail: verdict, fix: "run doctor on the instance by hand" }]
+        : verdict.checks.filter((c) => !c.ok);
     total = Math.max(total, typeof verdict === "string" ? 0 : (verdict.total ?? 0));
     if (failed.length > 0 || (typeof verdict !== "string" && !verdict.healthy)) unhealthy.push(instanceId);
     // The instance goes into the area, so the report says where a check failed.
     checks.push(...failed.map((c) => ({ ...c, area: `instance ${instanceId}: ${c.area}` })));
   }
   const verdict: DoctorVerdict = { healthy: unhealthy.length === 0, ...(total ? { total } : {}), checks };
-  if (verdict.healthy) return { outcome: { result: "ok", code: null, message: `healthy: ${instances.length}/${instances.length} instances passed every check` }, verdict };
+  if (verdict.healthy)
+    return { outcome: { result: "ok", code: null, message: `healthy: ${instances.length}/${instances.length} instances passed every check` }, verdict };
   const first = checks[0];
   return {
     outcome: {
@@ -148,7 +176,14 @@ async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, 
   };
 }
 
-export async function diagnose(clients: ArmClients, t: Target, offline: boolean, signal: AbortSignal, arcLocation: () => Promise<string>, pollMs: number): Promise<DiagnoseResult> {
+export async function diagnose(
+  clients: ArmClients,
+  t: Target,
+  offline: boolean,
+  signal: AbortSignal,
+  arcLocation: () => Promise<string>,
+  pollMs: number,
+): Promise<DiagnoseResult> {
   const script = doctorScript(offline);
   if (t.kind === "vmss") return diagnoseScaleSet(clients, t, script, signal);
   const output = t.kind === "vm" ? await runOnVm(clients, t, script, signal) : await runOnArc(clients, t, script, await arcLocation(), signal, pollMs);
@@ -167,5 +202,7 @@ export function failingChecks(verdicts: Map<string, DoctorVerdict>): Array<{ che
       where.set(key, [...(where.get(key) ?? []), machine]);
     }
   }
-  return [...where.entries()].map(([check, machines]) => ({ check, machines })).sort((a, b) => b.machines.length - a.machines.length || a.check.localeCompare(b.check));
+  return [...where.entries()]
+    .map(([check, machines]) => ({ check, machines }))
+    .sort((a, b) => b.machines.length - a.machines.length || a.check.localeCompare(b.check));
 }

@@ -66,11 +66,17 @@ export function explainError(error: unknown, what: string, retries: number): Exp
     case status === 401:
       return { ...base, message: `${what} was refused (${label}): ${detail} — the token was rejected; sign in again or check --cloud/--endpoint/--scope` };
     case status === 403:
-      return { ...base, message: `${what} is not allowed (${label}): ${detail} — grant the caller Virtual Machine Contributor (VMs, scale sets) or Azure Connected Machine Resource Administrator (Arc) on the machine` };
+      return {
+        ...base,
+        message: `${what} is not allowed (${label}): ${detail} — grant the caller Virtual Machine Contributor (VMs, scale sets) or Azure Connected Machine Resource Administrator (Arc) on the machine`,
+      };
     case status === 404:
       return { ...base, message: `${what} failed: not found (${label}): ${detail} — check the resource id and that the subscription is the right one` };
     case status === 409:
-      return { ...base, message: `${what} conflicted${after} (${label}): ${detail} — another operation on this machine is still running or the machine is not running; retry later` };
+      return {
+        ...base,
+        message: `${what} conflicted${after} (${label}): ${detail} — another operation on this machine is still running or the machine is not running; retry later`,
+      };
     case status === 429:
       return { ...base, message: `${what} was throttled${after} (${label}): ${detail} — lower --concurrency or retry later` };
     case status >= 500:
@@ -86,9 +92,12 @@ export function explainError(error: unknown, what: string, retries: number): Exp
  */
 function credentialReasons(error: unknown): string {
   const inner = (error as { errors?: unknown[] }).errors;
-  const lines = Array.isArray(inner) && inner.length > 0
-    ? inner.map((x) => String((x as Error)?.message ?? x))
-    : String((error as Error).message ?? "").split(/\r?\n/).slice(1);
+  const lines =
+    Array.isArray(inner) && inner.length > 0
+      ? inner.map((x) => String((x as Error)?.message ?? x))
+      : String((error as Error).message ?? "")
+          .split(/\r?\n/)
+          .slice(1);
   const reasons = lines.map((l) => firstSentence(l.replace(/^CredentialUnavailableError:\s*/, "")).replace(/\.$/, "")).filter((l) => l !== "");
   return reasons.length > 0 ? reasons.join("; ") : firstSentence(String((error as Error).message ?? error));
 }

@@ -36,10 +36,7 @@ export function kqlString(text: string): string {
 }
 
 export function graphQuery(selection: GraphSelection): string {
-  const lines = [
-    "resources",
-    `| where type in~ (${selection.kinds.map((k) => kqlString(GRAPH_TYPES[k])).join(", ")})`,
-  ];
+  const lines = ["resources", `| where type in~ (${selection.kinds.map((k) => kqlString(GRAPH_TYPES[k])).join(", ")})`];
   if (selection.resourceGroups.length > 0) lines.push(`| where resourceGroup in~ (${selection.resourceGroups.map(kqlString).join(", ")})`);
   if (selection.tags.length > 0) {
     // ARM treats tag names as case-insensitive but KQL's property access is not: compare a lower-cased copy.
@@ -70,7 +67,10 @@ export function parseTag(text: string): { ok: true; tag: { key: string; value?: 
 export function parseKinds(text: string): { ok: true; kinds: TargetKind[] } | { ok: false; message: string } {
   const names: Record<string, TargetKind> = { vm: "vm", vms: "vm", vmss: "vmss", "scale-sets": "vmss", arc: "arc" };
   const kinds = new Set<TargetKind>();
-  for (const part of text.split(",").map((p) => p.trim().toLowerCase()).filter(Boolean)) {
+  for (const part of text
+    .split(",")
+    .map((p) => p.trim().toLowerCase())
+    .filter(Boolean)) {
     const kind = names[part];
     if (!kind) return { ok: false, message: `--machine-types "${part}" is not one of: vm, vmss, arc` };
     kinds.add(kind);
@@ -85,7 +85,12 @@ function kindOf(type: unknown): TargetKind | undefined {
 }
 
 /** Every page of the query, following $skipToken. */
-export async function queryMachines(client: ResourceGraphClient, selection: GraphSelection, signal: AbortSignal | undefined, pageSize = GRAPH_PAGE_SIZE): Promise<{ machines: GraphMachine[]; pages: number }> {
+export async function queryMachines(
+  client: ResourceGraphClient,
+  selection: GraphSelection,
+  signal: AbortSignal | undefined,
+  pageSize = GRAPH_PAGE_SIZE,
+): Promise<{ machines: GraphMachine[]; pages: number }> {
   const query = graphQuery(selection);
   const machines: GraphMachine[] = [];
   let skipToken: string | undefined;

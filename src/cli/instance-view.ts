@@ -49,7 +49,12 @@ function stateFromWord(word: string | undefined): HandlerState {
 }
 
 function firstLine(text: string | undefined): string {
-  return (text ?? "").split(/\r?\n/).map((s) => s.trim()).find((s) => s !== "") ?? "";
+  return (
+    (text ?? "")
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .find((s) => s !== "") ?? ""
+  );
 }
 
 function fromEntry(entry: StatusEntry, fallbackState: HandlerState): HandlerStatus {
@@ -77,7 +82,11 @@ export function fromStatuses(statuses: StatusEntry[] | undefined, provisioningSt
   const list = statuses ?? [];
   const entry = list.find((s) => s.code?.toLowerCase().startsWith("provisioningstate/")) ?? list[0];
   if (!entry) {
-    return { state: fallback, code: fallback === "succeeded" ? 0 : null, message: provisioningState ? `provisioning ${provisioningState.toLowerCase()}, no status reported yet` : "no status reported yet" };
+    return {
+      state: fallback,
+      code: fallback === "succeeded" ? 0 : null,
+      message: provisioningState ? `provisioning ${provisioningState.toLowerCase()}, no status reported yet` : "no status reported yet",
+    };
   }
   return fromEntry(entry, fallback);
 }
@@ -86,7 +95,11 @@ export function fromStatuses(statuses: StatusEntry[] | undefined, provisioningSt
 export function fromArcStatus(status: StatusEntry | undefined, provisioningState?: string): HandlerStatus {
   const fallback = stateFromWord(provisioningState);
   if (!status) {
-    return { state: fallback, code: fallback === "succeeded" ? 0 : null, message: provisioningState ? `provisioning ${provisioningState.toLowerCase()}, no status reported yet` : "no status reported yet" };
+    return {
+      state: fallback,
+      code: fallback === "succeeded" ? 0 : null,
+      message: provisioningState ? `provisioning ${provisioningState.toLowerCase()}, no status reported yet` : "no status reported yet",
+    };
   }
   // Arc reports the terminal level as Information/Warning/Error; the provisioning state decides success.
   const fromStatus = fromEntry(status, fallback);

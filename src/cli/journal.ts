@@ -57,7 +57,9 @@ type Line = JournalHeader | JournalEntry | JournalResume;
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
   }
   return JSON.stringify(value) ?? "null";
@@ -73,7 +75,11 @@ export class Journal {
   /** The first write error, reported at the end of the run (the rollout itself goes on). */
   error: Error | undefined;
 
-  private constructor(readonly path: string, private readonly file: FileHandle, private readonly redact: (text: string) => string) {}
+  private constructor(
+    readonly path: string,
+    private readonly file: FileHandle,
+    private readonly redact: (text: string) => string,
+  ) {}
 
   /** A new journal; refuses to overwrite an existing file (it may be the only record of a run). */
   static async create(path: string, header: JournalHeader, redact: (text: string) => string): Promise<Journal> {

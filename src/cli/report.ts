@@ -10,7 +10,11 @@ export interface Sink {
 }
 
 export class Output {
-  constructor(private readonly stdout: Sink, private readonly stderr: Sink, public redactor: Redactor) {}
+  constructor(
+    private readonly stdout: Sink,
+    private readonly stderr: Sink,
+    public redactor: Redactor,
+  ) {}
 
   out(line = ""): void {
     this.stdout.write(this.redactor.redact(line) + "\n");
@@ -51,7 +55,10 @@ export function table(rows: Row[]): string[] {
   const cells = rows.map((r) => [r.machine, r.result, codeCell(r), truncate(r.message, MESSAGE_WIDTH), r.seconds.toFixed(1)]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
   const format = (c: string[]): string =>
-    c.map((cell, i) => (i === c.length - 1 ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd();
+    c
+      .map((cell, i) => (i === c.length - 1 ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
   const lines = [format(header), ...cells.map(format)];
   const long = rows.filter((r) => r.message.length > MESSAGE_WIDTH);
   if (long.length > 0) {
@@ -88,8 +95,11 @@ export function jsonReport(command: string, rows: Row[], seconds: number, duplic
     command,
     ...(extension ? { extension } : {}),
     summary: {
-      total: rows.length, succeeded: ok, failed: rows.length - ok - notLinux - notStarted,
-      ...(notStarted > 0 ? { notStarted } : {}), ...(notLinux > 0 ? { skipped: notLinux } : {}),
+      total: rows.length,
+      succeeded: ok,
+      failed: rows.length - ok - notLinux - notStarted,
+      ...(notStarted > 0 ? { notStarted } : {}),
+      ...(notLinux > 0 ? { skipped: notLinux } : {}),
       seconds: Math.round(seconds * 10) / 10,
     },
     duplicatesIgnored: duplicates,
@@ -116,7 +126,11 @@ export function planTable(lines: PlanLine[]): string[] {
     return [l.target.label, actionOf(l), now, truncate(l.plan?.action === "update" ? l.plan.message : l.plan ? "" : l.row.message, MESSAGE_WIDTH)];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
-  const format = (c: string[]): string => c.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  const format = (c: string[]): string =>
+    c
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
   return [format(header), ...cells.map(format)];
 }
 
@@ -124,7 +138,15 @@ export function planReport(lines: PlanLine[], seconds: number): Record<string, u
   const count = (action: string): number => lines.filter((l) => actionOf(l) === action).length;
   return {
     command: "plan",
-    summary: { total: lines.length, create: count("create"), update: count("update"), unchanged: count("unchanged"), skip: count("skip"), error: count("error"), seconds: Math.round(seconds * 10) / 10 },
+    summary: {
+      total: lines.length,
+      create: count("create"),
+      update: count("update"),
+      unchanged: count("unchanged"),
+      skip: count("skip"),
+      error: count("error"),
+      seconds: Math.round(seconds * 10) / 10,
+    },
     results: lines.map((l) => ({
       machine: l.target.label,
       id: l.target.id,

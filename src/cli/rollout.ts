@@ -94,7 +94,12 @@ async function runOne(target: Target, work: Work, options: RolloutOptions): Prom
       };
     } else if (options.signal?.aborted && (isAbort(cause) || signal.aborted)) {
       result = "cancelled";
-      outcome = { result: "failed", code: null, errorCode: "Cancelled", message: `interrupted while: ${what} — the operation may still be running in Azure; check with \`status\`` };
+      outcome = {
+        result: "failed",
+        code: null,
+        errorCode: "Cancelled",
+        message: `interrupted while: ${what} — the operation may still be running in Azure; check with \`status\``,
+      };
     } else {
       const explained = explainError(cause, what, retries.length);
       result = "failed";
@@ -129,8 +134,16 @@ export async function runFleet(targets: Target[], work: Work, options: RolloutOp
   let failures = 0;
   let stopped: FleetRun["stopped"];
   const budgetSpent = (): boolean => options.maxFailures !== undefined && failures > options.maxFailures;
-  const placeholder = (target: Target, result: "skipped" | "not-started", message: string): Row =>
-    ({ machine: target.label, id: target.id, kind: target.kind, result, code: null, message, seconds: 0, retries: 0 });
+  const placeholder = (target: Target, result: "skipped" | "not-started", message: string): Row => ({
+    machine: target.label,
+    id: target.id,
+    kind: target.kind,
+    result,
+    code: null,
+    message,
+    seconds: 0,
+    retries: 0,
+  });
 
   const size = Math.max(1, options.batch ?? targets.length);
   const waves = Math.ceil(targets.length / size);

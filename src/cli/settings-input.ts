@@ -1,17 +1,11 @@
 // Reading --settings / --protected-settings and checking them against schemas/ (through src/shared, the same
 // code the handler runs), so a fleet rollout never sends settings the handler would reject with code 11.
 import { readFile } from "node:fs/promises";
-import {
-  checkProtectedSettings,
-  checkPublicSettings,
-  type SettingsProblem,
-} from "../shared/settings-schema.ts";
+import { checkProtectedSettings, checkPublicSettings, type SettingsProblem } from "../shared/settings-schema.ts";
 
 export type SettingsKind = "settings" | "protected settings";
 
-export type JsonInput =
-  | { ok: true; value: unknown; source: string; inline: boolean }
-  | { ok: false; message: string };
+export type JsonInput = { ok: true; value: unknown; source: string; inline: boolean } | { ok: false; message: string };
 
 /**
  * Like `az ... --settings`: inline JSON, `@path`, a plain path, or `-` for stdin. Protected settings must not
@@ -85,10 +79,12 @@ export function checkSettings(publicValue: unknown | undefined, protectedValue: 
 export function fleetSettingsProblems(protectedValue: unknown, targetCount: number): SettingsProblem[] {
   const id = (protectedValue as { vmResourceId?: unknown } | null)?.vmResourceId;
   if (targetCount > 1 && typeof id === "string" && id !== "") {
-    return [{
-      field: "protectedSettings.vmResourceId",
-      message: `names a single machine but ${targetCount} targets were given; remove it (the handler reads each machine's id from the metadata service)`,
-    }];
+    return [
+      {
+        field: "protectedSettings.vmResourceId",
+        message: `names a single machine but ${targetCount} targets were given; remove it (the handler reads each machine's id from the metadata service)`,
+      },
+    ];
   }
   return [];
 }

@@ -33,16 +33,28 @@ export function parseTargetId(raw: string): Parsed {
   const id = raw.trim().replace(/\/+$/, "");
   const parts = id.split("/");
   // ["", "subscriptions", sub, "resourceGroups", rg, "providers", ns, type, name, ...rest]
-  if (parts.length < 9 || parts[0] !== "" || parts[1]?.toLowerCase() !== "subscriptions" || parts[3]?.toLowerCase() !== "resourcegroups" || parts[5]?.toLowerCase() !== "providers") {
+  if (
+    parts.length < 9 ||
+    parts[0] !== "" ||
+    parts[1]?.toLowerCase() !== "subscriptions" ||
+    parts[3]?.toLowerCase() !== "resourcegroups" ||
+    parts[5]?.toLowerCase() !== "providers"
+  ) {
     return { ok: false, message: `"${id}" is not an ARM resource id; expected ${ID_SHAPE}` };
   }
   const [, , subscriptionId = "", , resourceGroup = "", , namespace = "", type = "", name = "", ...rest] = parts;
   const kind = PROVIDERS[`${namespace}/${type}`.toLowerCase()];
   if (!kind) {
-    return { ok: false, message: `"${id}" is a ${namespace}/${type}; OmsAgentForLinux targets are virtual machines, scale sets and Arc machines (${ID_SHAPE})` };
+    return {
+      ok: false,
+      message: `"${id}" is a ${namespace}/${type}; OmsAgentForLinux targets are virtual machines, scale sets and Arc machines (${ID_SHAPE})`,
+    };
   }
   if (kind === "vmss" && rest[0]?.toLowerCase() === "virtualmachines") {
-    return { ok: false, message: `"${id}" is a scale-set instance; the extension is set on the scale set's model, so give the scale set id (drop "/virtualMachines/${rest[1] ?? ""}")` };
+    return {
+      ok: false,
+      message: `"${id}" is a scale-set instance; the extension is set on the scale set's model, so give the scale set id (drop "/virtualMachines/${rest[1] ?? ""}")`,
+    };
   }
   if (rest[0]?.toLowerCase() === "extensions") {
     return { ok: false, message: `"${id}" is an extension id; give the machine's id (drop "/extensions/${rest[1] ?? ""}") and the extension name with --name` };

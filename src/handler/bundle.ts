@@ -63,8 +63,10 @@ export function verifyBundle(bundle: Bundle): void {
   }
 }
 
-const LOCKED = /is locked by another process|dpkg frontend lock|dpkg status database is locked|Could not get lock|waiting for transaction lock|rpmdb: .*lock|\brpm\.lock\b|cannot open Packages database|Another app is currently holding the yum lock|System management is locked/i;
-const DEPENDENCY = /Failed dependencies:|is needed by|Unmet dependencies|conflicts with file from package|libc6 is not installed|libpam-runtime is not installed|\/bin\/sh is needed|Depends: /;
+const LOCKED =
+  /is locked by another process|dpkg frontend lock|dpkg status database is locked|Could not get lock|waiting for transaction lock|rpmdb: .*lock|\brpm\.lock\b|cannot open Packages database|Another app is currently holding the yum lock|System management is locked/i;
+const DEPENDENCY =
+  /Failed dependencies:|is needed by|Unmet dependencies|conflicts with file from package|libc6 is not installed|libpam-runtime is not installed|\/bin\/sh is needed|Depends: /;
 const OPENSSL = /OpenSSL/i;
 
 function firstMatchingLine(output: string, pattern: RegExp): string | undefined {
@@ -84,12 +86,18 @@ interface BundleExit extends Exit {
 }
 
 const fixCause = (): string => `fix the cause shown in the details (${LOG_HINT}), then retry`;
-const unsupportedOpenSsl = (action: string): Row<BundleExit> => (exit) => ({
-  reason: "UnsupportedOpenSsl",
-  problem: `this system's OpenSSL is not supported by the Log Analytics agent${quoteLine(firstMatchingLine(exit.output, OPENSSL))}`,
-  action,
+const unsupportedOpenSsl =
+  (action: string): Row<BundleExit> =>
+  (exit) => ({
+    reason: "UnsupportedOpenSsl",
+    problem: `this system's OpenSSL is not supported by the Log Analytics agent${quoteLine(firstMatchingLine(exit.output, OPENSSL))}`,
+    action,
+  });
+const rejectedOptions: Row<BundleExit> = ({ exitCode }) => ({
+  reason: "BundleRejectedOptions",
+  problem: `the OMS bundle rejected the handler's options (exit ${exitCode})`,
+  action: "report this handler bug with extension.log attached",
 });
-const rejectedOptions: Row<BundleExit> = ({ exitCode }) => ({ reason: "BundleRejectedOptions", problem: `the OMS bundle rejected the handler's options (exit ${exitCode})`, action: "report this handler bug with extension.log attached" });
 
 /**
  * What a failed bundle run means. Output evidence wins over the exit code where it is specific (a locked or
@@ -99,54 +107,114 @@ const BUNDLE_FAILURES: FailureTable<BundleExit> = {
   evidence: [
     {
       when: ({ exitCode, output }) => exitCode !== 0 && LOCKED.test(output),
-      row: ({ output, step }) => ({ reason: "PackageManagerLocked", problem: `the package manager was locked by another process while ${step}${quoteLine(firstMatchingLine(output, LOCKED))}`, action: "wait for the other package operation (updates, cloud-init, another extension) to finish, then retry" }),
+      row: ({ output, step }) => ({
+        reason: "PackageManagerLocked",
+        problem: `the package manager was locked by another process while ${step}${quoteLine(firstMatchingLine(output, LOCKED))}`,
+        action: "wait for the other package operation (updates, cloud-init, another extension) to finish, then retry",
+      }),
     },
     {
       when: ({ exitCode, output }) => [17, 19, 22, 52].includes(exitCode) && DEPENDENCY.test(output),
-      row: ({ output }) => ({ reason: "MissingDependency", problem: `a package the agent needs is missing${quoteLine(firstMatchingLine(output, DEPENDENCY))}`, action: "install the missing package with the distribution's package manager, then retry" }),
+      row: ({ output }) => ({
+        reason: "MissingDependency",
+        problem: `a package the agent needs is missing${quoteLine(firstMatchingLine(output, DEPENDENCY))}`,
+        action: "install the missing package with the distribution's package manager, then retry",
+      }),
     },
     {
       when: ({ exitCode, output }) => exitCode !== 0 && /Cannot allocate memory/.test(output),
-      row: ({ step }) => ({ reason: "InsufficientMemory", problem: `the machine ran out of memory while ${step}`, action: "free memory or use a larger VM size, then retry" }),
+      row: ({ step }) => ({
+        reason: "InsufficientMemory",
+        problem: `the machine ran out of memory while ${step}`,
+        action: "free memory or use a larger VM size, then retry",
+      }),
     },
     {
       when: ({ exitCode, output }) => exitCode !== 0 && /Errors were encountered while processing:/.test(output),
-      row: () => ({ reason: "PackageConfigurationFailed", problem: `the package manager failed to configure a package (often a pending systemd trigger)`, action: "run 'dpkg --configure -a' (or fix the package named in extension.log), then retry" }),
+      row: () => ({
+        reason: "PackageConfigurationFailed",
+        problem: `the package manager failed to configure a package (often a pending systemd trigger)`,
+        action: "run 'dpkg --configure -a' (or fix the package named in extension.log), then retry",
+      }),
     },
   ],
   exitCodes: {
     2: rejectedOptions,
     3: rejectedOptions,
-    4: () => ({ reason: "WrongPackageFormat", problem: "the bundle's packages do not match this system's package manager (rpm vs dpkg)", action: "use a distribution the Log Analytics agent supports" }),
+    4: () => ({
+      reason: "WrongPackageFormat",
+      problem: "the bundle's packages do not match this system's package manager (rpm vs dpkg)",
+      action: "use a distribution the Log Analytics agent supports",
+    }),
     5: () => ({ reason: "NotRunningAsRoot", problem: "the OMS bundle must run as root", action: "run the guest agent as root (its default)" }),
     6: () => ({ reason: "UnsupportedArchitecture", problem: "the bundle's packages are for a different CPU architecture", action: "use an x86_64 machine" }),
     17: () => ({ reason: "OmsAgentInstallFailed", problem: "the omsagent package failed to install", action: fixCause() }),
-    18: () => ({ reason: "OmsConfigInstallFailed", problem: "the omsconfig package failed to install", action: `check python and the details (${LOG_HINT}), then retry` }),
+    18: () => ({
+      reason: "OmsConfigInstallFailed",
+      problem: "the omsconfig package failed to install",
+      action: `check python and the details (${LOG_HINT}), then retry`,
+    }),
     19: () => ({ reason: "OmiInstallFailed", problem: "the OMI package failed to install", action: fixCause() }),
     20: () => ({ reason: "ScxInstallFailed", problem: "the SCX package failed to install", action: fixCause() }),
-    21: () => ({ reason: "ProviderKitsInstallFailed", problem: "an SCX provider kit (e.g. docker, apache, mysql) failed to install", action: "retry; for the Docker provider, set skipDockerProviderInstall to true if Docker is not used" }),
+    21: () => ({
+      reason: "ProviderKitsInstallFailed",
+      problem: "an SCX provider kit (e.g. docker, apache, mysql) failed to install",
+      action: "retry; for the Docker provider, set skipDockerProviderInstall to true if Docker is not used",
+    }),
     22: () => ({ reason: "BundledPackageInstallFailed", problem: "a bundled package (e.g. auoms) failed to install", action: fixCause() }),
-    23: () => ({ reason: "IncompatibleVersionInstalled", problem: "SCX or OMI is already installed at a version the bundle cannot upgrade", action: "remove the existing scx/omi packages (or upgrade them), then retry" }),
-    30: () => ({ reason: "BundleInternalError", problem: "the OMS bundle reported an internal error (exit 30)", action: `retry; if it persists, report it with extension.log attached` }),
-    52: () => ({ reason: "MissingDependency", problem: "a dependency of the agent is missing or could not be set up (e.g. disk space, OMI service reload)", action: fixCause() }),
+    23: () => ({
+      reason: "IncompatibleVersionInstalled",
+      problem: "SCX or OMI is already installed at a version the bundle cannot upgrade",
+      action: "remove the existing scx/omi packages (or upgrade them), then retry",
+    }),
+    30: () => ({
+      reason: "BundleInternalError",
+      problem: "the OMS bundle reported an internal error (exit 30)",
+      action: `retry; if it persists, report it with extension.log attached`,
+    }),
+    52: () => ({
+      reason: "MissingDependency",
+      problem: "a dependency of the agent is missing or could not be set up (e.g. disk space, OMI service reload)",
+      action: fixCause(),
+    }),
     55: (exit) =>
       OPENSSL.test(exit.output)
         ? unsupportedOpenSsl("the agent needs OpenSSL 1.0.x/1.1.x; use a distribution with a supported OpenSSL or move to the Azure Monitor Agent")(exit)
-        : { reason: "CurlInstallFailed", problem: "the OMS bundle could not find curl and could not install it (are the package repositories reachable?)", action: "install curl with the distribution's package manager, then retry" },
+        : {
+            reason: "CurlInstallFailed",
+            problem: "the OMS bundle could not find curl and could not install it (are the package repositories reachable?)",
+            action: "install curl with the distribution's package manager, then retry",
+          },
     60: (exit) =>
       OPENSSL.test(exit.output)
         ? unsupportedOpenSsl("use a distribution with OpenSSL 1.0.x/1.1.x or move to the Azure Monitor Agent")(exit)
         : { reason: "PythonMissing", problem: "the OMS bundle needs python, which is not installed", action: "install python3 (or python2), then retry" },
-    61: () => ({ reason: "PythonCtypesMissing", problem: "python's ctypes module is missing", action: "install the python ctypes package (e.g. python3-ctypes or libffi), then retry" }),
+    61: () => ({
+      reason: "PythonCtypesMissing",
+      problem: "python's ctypes module is missing",
+      action: "install the python ctypes package (e.g. python3-ctypes or libffi), then retry",
+    }),
     62: () => ({ reason: "TarMissing", problem: "tar is not installed", action: "install tar, then retry" }),
     63: () => ({ reason: "SedMissing", problem: "sed is not installed", action: "install sed, then retry" }),
     65: () => ({ reason: "GpgMissing", problem: "gpg is not installed", action: "install gpg, then retry" }),
-    66: () => ({ reason: "UnsupportedPackageManager", problem: "this system uses a package manager the bundle does not support (it needs dpkg or rpm)", action: "use a distribution the Log Analytics agent supports" }),
-    127: () => ({ reason: "CommandNotFound", problem: "a command the bundle needs was not found", action: `install the command named in the details (${LOG_HINT}), then retry` }),
+    66: () => ({
+      reason: "UnsupportedPackageManager",
+      problem: "this system uses a package manager the bundle does not support (it needs dpkg or rpm)",
+      action: "use a distribution the Log Analytics agent supports",
+    }),
+    127: () => ({
+      reason: "CommandNotFound",
+      problem: "a command the bundle needs was not found",
+      action: `install the command named in the details (${LOG_HINT}), then retry`,
+    }),
   },
   otherwise: ({ exitCode, output, step }) =>
     /Permission denied/.test(output)
-      ? { reason: "PermissionDenied", problem: `permission was denied while ${step}${quoteLine(firstMatchingLine(output, /Permission denied/))}`, action: "check that the guest agent runs as root and that /opt, /etc/opt and /var/opt are writable (not read-only or noexec), then retry" }
+      ? {
+          reason: "PermissionDenied",
+          problem: `permission was denied while ${step}${quoteLine(firstMatchingLine(output, /Permission denied/))}`,
+          action: "check that the guest agent runs as root and that /opt, /etc/opt and /var/opt are writable (not read-only or noexec), then retry",
+        }
       : { reason: "BundleFailed", problem: `the OMS bundle failed with exit code ${exitCode}`, action: `${LOG_HINT}, fix the cause, then retry` },
 };
 
@@ -160,7 +228,11 @@ export function classifyBundleFailure(exitCode: number, output: string, mode: Bu
 export async function runBundle({ childEnv, deadline, log }: ToolContext, bundle: Bundle, mode: BundleMode, extra: string[]): Promise<void> {
   // The guest agent's unzip drops file modes; root only needs execute permission on the file itself.
   chmodSync(bundle.path, 0o744);
-  const result = await runChild({ label: "bundle", file: bundle.path, args: [`--${mode}`, ...extra], timeoutMs: deadline.remainingMs(), cwd: join(bundle.path, ".."), childEnv }, deadline, log);
+  const result = await runChild(
+    { label: "bundle", file: bundle.path, args: [`--${mode}`, ...extra], timeoutMs: deadline.remainingMs(), cwd: join(bundle.path, ".."), childEnv },
+    deadline,
+    log,
+  );
   if (result.timedOut) throw bundleTimedOut(Math.round(result.durationMs / 1000));
   if (result.exitCode !== 0) throw classifyBundleFailure(result.exitCode, result.output, mode);
 }

@@ -22,7 +22,12 @@ export interface ProxyChoice {
 
 /** The host an Arc proxy.bypass entry names: a URL, `*.domain`, `.domain` or a plain host (or a service tag). */
 function bypassHost(entry: string): string {
-  return entry.trim().toLowerCase().replace(/^[a-z]+:\/\//, "").replace(/[/:].*$/, "").replace(/^\*?\./, "");
+  return entry
+    .trim()
+    .toLowerCase()
+    .replace(/^[a-z]+:\/\//, "")
+    .replace(/[/:].*$/, "")
+    .replace(/^\*?\./, "");
 }
 
 /**
@@ -45,7 +50,12 @@ function bypassCoversLogAnalytics(bypass: unknown, domain: string): boolean {
  * Protected settings first, then the Arc agent's configured proxy (unless its proxy.bypass covers the Log
  * Analytics service), then the guest agent's environment.
  */
-export function resolveProxy(settings: Settings, paths: SystemPaths, processEnv: Pick<ProcessEnvironment, "proxies">, domain: string = DEFAULT_DOMAIN): ProxyChoice {
+export function resolveProxy(
+  settings: Settings,
+  paths: SystemPaths,
+  processEnv: Pick<ProcessEnvironment, "proxies">,
+  domain: string = DEFAULT_DOMAIN,
+): ProxyChoice {
   if (settings.protected?.proxy) return { value: settings.protected.proxy, source: "protected settings" };
   const skipped: string[] = [];
   let bypassed: string | undefined;

@@ -25,7 +25,10 @@ export class Deadline {
   private readonly endsAt: number;
   private readonly controller = new AbortController();
 
-  constructor(readonly budgetMs: number, private readonly now: () => number = monotonicNow) {
+  constructor(
+    readonly budgetMs: number,
+    private readonly now: () => number = monotonicNow,
+  ) {
     this.endsAt = now() + budgetMs;
   }
 

@@ -7,7 +7,6 @@ import { EXTENSION_FULL_NAME } from "../shared/identity.ts";
 import { ExtensionError } from "./errors.ts";
 import type { ProcessEnvironment } from "./process-env.ts";
 
-
 export interface HandlerEnvironment {
   /** The versioned extension directory (where the shim, manifest.xml and packages/ are). */
   extensionDir: string;
@@ -28,11 +27,7 @@ export interface HandlerEnvironment {
 const FILE = "HandlerEnvironment.json";
 
 function unreadable(problem: string): ExtensionError {
-  return new ExtensionError(
-    "HandlerEnvironmentInvalid",
-    problem,
-    "reinstall the extension so the guest agent rewrites HandlerEnvironment.json",
-  );
+  return new ExtensionError("HandlerEnvironmentInvalid", problem, "reinstall the extension so the guest agent rewrites HandlerEnvironment.json");
 }
 
 function findHandlerEnvironment(extensionDir: string): string {
@@ -78,11 +73,7 @@ export function loadEnvironment(extensionDir: string, processEnv: Pick<ProcessEn
   const configFolder = resolve(requiredFolder(settings, "configFolder", path));
   const libDir = resolve(configFolder, "..", "..");
   const name = typeof entry.name === "string" && entry.name ? entry.name : EXTENSION_FULL_NAME;
-  const version =
-    readManifestVersion(extensionDir) ??
-    processEnv.extensionVersion ??
-    /-(\d+(?:\.\d+)*)$/.exec(basename(extensionDir))?.[1] ??
-    "0.0.0";
+  const version = readManifestVersion(extensionDir) ?? processEnv.extensionVersion ?? /-(\d+(?:\.\d+)*)$/.exec(basename(extensionDir))?.[1] ?? "0.0.0";
   return {
     extensionDir,
     name,

@@ -98,7 +98,13 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Proc
   const Operation = capitalized(operation);
   const report = (status: StatusReport) => writeStatus(env.statusFolder, seq, env.name, status);
   log.info(
-    { handlerVersion: env.version, runtime: process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`, extensionDir: env.extensionDir, budgetSeconds: Math.round(deadline.budgetMs / 1000), agentTimeoutSeconds: AGENT_TIMEOUT_SECONDS[operation] },
+    {
+      handlerVersion: env.version,
+      runtime: process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`,
+      extensionDir: env.extensionDir,
+      budgetSeconds: Math.round(deadline.budgetMs / 1000),
+      agentTimeoutSeconds: AGENT_TIMEOUT_SECONDS[operation],
+    },
     `${operation} started`,
   );
 
@@ -129,7 +135,13 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Proc
   try {
     release = await acquireLock(env.stateDir, deadline.remainingMs(), deadline, log, (error) => {
       log.error({ err: error }, "the handler lock was taken over by another process: aborting");
-      deadline.abort(new ExtensionError("LockLost", "another OmsAgentForLinux operation took over the handler lock while this one ran", "retry; the guest agent does so on the next goal state"));
+      deadline.abort(
+        new ExtensionError(
+          "LockLost",
+          "another OmsAgentForLinux operation took over the handler lock while this one ran",
+          "retry; the guest agent does so on the next goal state",
+        ),
+      );
     });
     outcome = await operations[operation](context);
     if (deadline.signal.aborted) throw deadline.signal.reason;
@@ -163,13 +175,26 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Proc
   const durationMs = Math.round(monotonicNow() - started);
   if (env.eventsFolder) {
     try {
-      writeTelemetryEvent({ eventsFolder: env.eventsFolder, name: env.name, version: env.version, operation, success: exitCode === 0, durationMs, message, operationId: crypto.randomUUID() });
+      writeTelemetryEvent({
+        eventsFolder: env.eventsFolder,
+        name: env.name,
+        version: env.version,
+        operation,
+        success: exitCode === 0,
+        durationMs,
+        message,
+        operationId: crypto.randomUUID(),
+      });
     } catch (error) {
       log.warn(`could not write the telemetry event: ${(error as Error).message}`);
     }
   }
   log.info({ exitCode, durationMs }, `${operation} finished`);
-  output.stdout(redact(`[${env.name} ${env.version}] ${operation} seq ${seq}: ${exitCode === 0 ? "success" : `error ${exitCode}`} in ${(durationMs / 1000).toFixed(1)} s — ${message} (log: ${join(env.logFolder, LOG_FILE)})`));
+  output.stdout(
+    redact(
+      `[${env.name} ${env.version}] ${operation} seq ${seq}: ${exitCode === 0 ? "success" : `error ${exitCode}`} in ${(durationMs / 1000).toFixed(1)} s — ${message} (log: ${join(env.logFolder, LOG_FILE)})`,
+    ),
+  );
   if (exitCode !== 0) output.stderr(redact(message));
   return exitCode;
 }

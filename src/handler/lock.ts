@@ -19,13 +19,7 @@ export type Release = () => Promise<void>;
  * Waits for the lock within `waitMs` (bounded by the operation deadline). `onLost` runs if another process
  * takes the lock from us (our event loop stalled past STALE_MS): the caller aborts cleanly.
  */
-export async function acquireLock(
-  stateDir: string,
-  waitMs: number,
-  deadline: Deadline,
-  log: Logger,
-  onLost: (error: Error) => void,
-): Promise<Release> {
+export async function acquireLock(stateDir: string, waitMs: number, deadline: Deadline, log: Logger, onLost: (error: Error) => void): Promise<Release> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const lockfilePath = join(stateDir, LOCK_FILE);
   const started = monotonicNow();

@@ -18,7 +18,8 @@ export interface OnboardingRequest {
 
 /** Single-quotes a value for sh; refuses characters that could end the assignment line. */
 export function shellQuote(value: string): string {
-  if (/[\n\r\0]/.test(value)) throw new ExtensionError("InvalidConfiguration", "a setting contains a line break", "remove line breaks from the settings and redeploy the extension");
+  if (/[\n\r\0]/.test(value))
+    throw new ExtensionError("InvalidConfiguration", "a setting contains a line break", "remove line breaks from the settings and redeploy the extension");
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -71,13 +72,29 @@ interface OnboardingExit extends Exit {
 
 const ONBOARDING_FAILURES: FailureTable<OnboardingExit> = {
   exitCodes: {
-    2: () => ({ reason: "OnboardingInvalidOptions", problem: "omsadmin.sh rejected the onboarding options (exit 2)", action: "report this handler bug with extension.log attached" }),
-    3: () => ({ reason: "InvalidWorkspaceConfiguration", problem: "omsadmin.sh rejected the workspace ID or key (exit 3)", action: "check workspaceId and workspaceKey in the settings (copy them from the workspace's Agents page)" }),
-    4: () => ({ reason: "ProxyRejected", problem: "the proxy in the protected settings could not be used (exit 4)", action: "check the proxy address, port and credentials ([http|https://][user:password@]host[:port]) and that it allows CONNECT to *.opinsights.azure.com" }),
+    2: () => ({
+      reason: "OnboardingInvalidOptions",
+      problem: "omsadmin.sh rejected the onboarding options (exit 2)",
+      action: "report this handler bug with extension.log attached",
+    }),
+    3: () => ({
+      reason: "InvalidWorkspaceConfiguration",
+      problem: "omsadmin.sh rejected the workspace ID or key (exit 3)",
+      action: "check workspaceId and workspaceKey in the settings (copy them from the workspace's Agents page)",
+    }),
+    4: () => ({
+      reason: "ProxyRejected",
+      problem: "the proxy in the protected settings could not be used (exit 4)",
+      action: "check the proxy address, port and credentials ([http|https://][user:password@]host[:port]) and that it allows CONNECT to *.opinsights.azure.com",
+    }),
     5: ({ output, now }) => {
       const reason = /Reason:\s*([A-Za-z]*)/.exec(output)?.[1] ?? "";
       if (/^(InvalidWorkspaceKey|MissingHeader)$/.test(reason)) {
-        return { reason: "WorkspaceKeyRejected", problem: `the Log Analytics service rejected the workspace key (HTTP 403, ${reason})`, action: "use the workspace's current primary or secondary key (Agents page of the workspace) in protectedSettings.workspaceKey" };
+        return {
+          reason: "WorkspaceKeyRejected",
+          problem: `the Log Analytics service rejected the workspace key (HTTP 403, ${reason})`,
+          action: "use the workspace's current primary or secondary key (Agents page of the workspace) in protectedSettings.workspaceKey",
+        };
       }
       return {
         reason: "ClockSkewOrKeyRejected",
@@ -85,11 +102,23 @@ const ONBOARDING_FAILURES: FailureTable<OnboardingExit> = {
         action: "synchronise the clock (chrony/ntp) and check the workspace key, then retry",
       };
     },
-    6: ({ output }) => ({ reason: "ServiceUnavailable", problem: `the Log Analytics service answered HTTP ${/HTTP code (\d+)/.exec(output)?.[1] ?? "error"} to the onboarding request`, action: "retry later; if it persists, check the workspace ID and the service health" }),
-    7: () => ({ reason: "CannotResolveHost", problem: "the workspace's service address could not be resolved (DNS)", action: "check the workspace ID, DNS and outbound internet access, or configure a proxy in the protected settings" }),
+    6: ({ output }) => ({
+      reason: "ServiceUnavailable",
+      problem: `the Log Analytics service answered HTTP ${/HTTP code (\d+)/.exec(output)?.[1] ?? "error"} to the onboarding request`,
+      action: "retry later; if it persists, check the workspace ID and the service health",
+    }),
+    7: () => ({
+      reason: "CannotResolveHost",
+      problem: "the workspace's service address could not be resolved (DNS)",
+      action: "check the workspace ID, DNS and outbound internet access, or configure a proxy in the protected settings",
+    }),
     8: ({ output }) => {
       const curlError = /curl returned (\d+)/.exec(output)?.[1];
-      return { reason: "ServiceUnreachable", problem: `the onboarding request could not reach the Log Analytics service${curlError ? ` (curl error ${curlError})` : ""}`, action: "allow outbound HTTPS (443) to *.ods.opinsights.azure.com and *.oms.opinsights.azure.com, or configure a proxy" };
+      return {
+        reason: "ServiceUnreachable",
+        problem: `the onboarding request could not reach the Log Analytics service${curlError ? ` (curl error ${curlError})` : ""}`,
+        action: "allow outbound HTTPS (443) to *.ods.opinsights.azure.com and *.oms.opinsights.azure.com, or configure a proxy",
+      };
     },
     33: (exit) => metaConfigurationFailed(exit),
     34: (exit) => metaConfigurationFailed(exit),
@@ -98,20 +127,30 @@ const ONBOARDING_FAILURES: FailureTable<OnboardingExit> = {
     31: (exit) => internalError(exit),
     32: (exit) => internalError(exit),
   },
-  otherwise: ({ exitCode }) => ({ reason: "OnboardingFailed", problem: `omsadmin.sh failed with exit code ${exitCode}`, action: "see extension.log for its output, fix the cause, then retry" }),
+  otherwise: ({ exitCode }) => ({
+    reason: "OnboardingFailed",
+    problem: `omsadmin.sh failed with exit code ${exitCode}`,
+    action: "see extension.log for its output, fix the cause, then retry",
+  }),
 };
 
 function metaConfigurationFailed({ exitCode, output }: OnboardingExit) {
   return {
     reason: "MetaConfigurationFailed",
-    problem: /Permission denied/.test(output) ? "omsconfig could not generate its metaconfiguration: permission denied" : `omsconfig could not generate its metaconfiguration (exit ${exitCode})`,
+    problem: /Permission denied/.test(output)
+      ? "omsconfig could not generate its metaconfiguration: permission denied"
+      : `omsconfig could not generate its metaconfiguration (exit ${exitCode})`,
     action: "check /var/opt/microsoft/omsconfig/omsconfig.log and that the omsagent user can run its sudo rules, then retry",
   } as const;
 }
 
 function internalError({ exitCode }: OnboardingExit) {
   const what = exitCode === 31 ? "could not generate the agent GUID" : exitCode === 32 ? "could not generate certificates" : "internal error";
-  return { reason: "OnboardingInternalError", problem: `omsadmin.sh failed internally (exit ${exitCode}: ${what})`, action: "retry; if it persists, report it with extension.log attached" } as const;
+  return {
+    reason: "OnboardingInternalError",
+    problem: `omsadmin.sh failed internally (exit ${exitCode}: ${what})`,
+    action: "retry; if it persists, report it with extension.log attached",
+  } as const;
 }
 
 export function classifyOnboardingFailure(exitCode: number, output: string, now: Date = new Date()): ExtensionError {
@@ -119,7 +158,11 @@ export function classifyOnboardingFailure(exitCode: number, output: string, now:
 }
 
 function onboardingTimedOut(seconds: number): ExtensionError {
-  return new ExtensionError("OnboardingTimedOut", `omsadmin.sh was still onboarding after ${seconds} s and was stopped`, "check outbound HTTPS access to the Log Analytics service (or the proxy), then retry");
+  return new ExtensionError(
+    "OnboardingTimedOut",
+    `omsadmin.sh was still onboarding after ${seconds} s and was stopped`,
+    "check outbound HTTPS access to the Log Analytics service (or the proxy), then retry",
+  );
 }
 
 /**
@@ -151,6 +194,10 @@ export async function listWorkspaces({ paths, childEnv, deadline, log }: ToolCon
 
 /** `omsadmin.sh -x <workspace>`: its exit code, since a workspace that stays connected is only worth a warning. */
 export async function removeWorkspace({ paths, childEnv, deadline, log }: ToolContext, workspaceId: string): Promise<number> {
-  const result = await runChild({ label: "omsadmin remove", file: paths.omsadmin, args: ["-x", workspaceId], timeoutMs: REMOVE_TIMEOUT_MS, childEnv }, deadline, log);
+  const result = await runChild(
+    { label: "omsadmin remove", file: paths.omsadmin, args: ["-x", workspaceId], timeoutMs: REMOVE_TIMEOUT_MS, childEnv },
+    deadline,
+    log,
+  );
   return result.exitCode;
 }

@@ -90,7 +90,9 @@ export const AGENT_GROUP = "omiusers";
 export function agentAccount(paths: SystemPaths): { uid: number; gid: number } | undefined {
   const field = (file: string, name: string, index: number): number | undefined => {
     try {
-      const line = readFileSync(join(paths.root, "etc", file), "utf8").split("\n").find((entry) => entry.startsWith(`${name}:`));
+      const line = readFileSync(join(paths.root, "etc", file), "utf8")
+        .split("\n")
+        .find((entry) => entry.startsWith(`${name}:`));
       const value = Number(line?.split(":")[index]);
       return line !== undefined && Number.isInteger(value) ? value : undefined;
     } catch {

@@ -47,7 +47,11 @@ export function checkOperatingSystem(paths: SystemPaths): string {
   try {
     os = parseOsRelease(readFileSync(paths.osRelease, "utf8"));
   } catch {
-    throw new ExtensionError("UnknownOperatingSystem", `the operating system could not be identified (${paths.osRelease} is missing)`, "run the agent on a supported distribution (see the README's list)");
+    throw new ExtensionError(
+      "UnknownOperatingSystem",
+      `the operating system could not be identified (${paths.osRelease} is missing)`,
+      "run the agent on a supported distribution (see the README's list)",
+    );
   }
   const name = supportedDistribution(os);
   if (!name) {
@@ -63,7 +67,11 @@ export function checkOperatingSystem(paths: SystemPaths): string {
 
 export function checkArchitecture(arch: string = process.arch): void {
   if (arch !== "x64") {
-    throw new ExtensionError("UnsupportedArchitecture", `this machine's architecture is ${arch}; the Log Analytics agent is x86_64 only`, "use an x86_64 machine or the Azure Monitor Agent");
+    throw new ExtensionError(
+      "UnsupportedArchitecture",
+      `this machine's architecture is ${arch}; the Log Analytics agent is x86_64 only`,
+      "use an x86_64 machine or the Azure Monitor Agent",
+    );
   }
 }
 
@@ -81,7 +89,11 @@ export function checkDiskSpace(paths: SystemPaths, minFreeMb: number): void {
     if (freeMb < minFreeMb) short.push(`${path.slice(paths.root.replace(/\/$/, "").length) || path} has ${freeMb} MB free`);
   }
   if (short.length > 0) {
-    throw new ExtensionError("InsufficientDiskSpace", `${short.join(", ")}; the agent needs ${minFreeMb} MB on each of /var, /etc and /opt`, "free up space on those filesystems and retry");
+    throw new ExtensionError(
+      "InsufficientDiskSpace",
+      `${short.join(", ")}; the agent needs ${minFreeMb} MB on each of /var, /etc and /opt`,
+      "free up space on those filesystems and retry",
+    );
   }
 }
 
@@ -116,7 +128,8 @@ export async function checkTools({ paths, childEnv, deadline, log }: ToolContext
     missing.push({ reason: "PythonMissing", what: "python (python3 or python2)" });
   } else {
     const probe = await runChild({ label: "python ctypes check", file: python, args: ["-c", "import ctypes"], timeoutMs: 30_000, childEnv }, deadline, log);
-    if (probe.exitCode !== 0) missing.push({ reason: "PythonCtypesMissing", what: `the ctypes module for ${python.slice(paths.root.replace(/\/$/, "").length)}` });
+    if (probe.exitCode !== 0)
+      missing.push({ reason: "PythonCtypesMissing", what: `the ctypes module for ${python.slice(paths.root.replace(/\/$/, "").length)}` });
   }
   if (missing.length === 0) return;
   const first = missing[0]!;

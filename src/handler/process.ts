@@ -150,7 +150,10 @@ export async function runChild(spec: ChildSpec, deadline: Deadline, log: Logger)
   const stop = (why: "timeout" | "abort") => {
     if (why === "timeout") timedOut = true;
     else aborted = true;
-    log.warn({ child: spec.label }, `${spec.label} ${why === "timeout" ? `still running after ${Math.round(limit / 1000)} s` : "interrupted"}: killing its process group`);
+    log.warn(
+      { child: spec.label },
+      `${spec.label} ${why === "timeout" ? `still running after ${Math.round(limit / 1000)} s` : "interrupted"}: killing its process group`,
+    );
     killGroup(child.pid, "SIGTERM");
     graceTimer = setTimeout(() => killGroup(child.pid, "SIGKILL"), KILL_GRACE_MS);
   };

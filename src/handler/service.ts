@@ -12,20 +12,44 @@ interface ServiceExit extends Exit {
 }
 
 const CHECK_SERVICES = "check the omsagent services with systemctl status 'omsagent-*', then retry";
-const failedWithExit: Row<ServiceExit> = ({ command, exitCode }) => ({ reason: "ServiceControlFailed", problem: `service_control ${command} failed (exit ${exitCode})`, action: CHECK_SERVICES });
-const rejectedOptions: Row<ServiceExit> = ({ command, exitCode }) => ({ reason: "ServiceControlRejectedOptions", problem: `service_control rejected '${command}' (exit ${exitCode})`, action: "report this handler bug with extension.log attached" });
+const failedWithExit: Row<ServiceExit> = ({ command, exitCode }) => ({
+  reason: "ServiceControlFailed",
+  problem: `service_control ${command} failed (exit ${exitCode})`,
+  action: CHECK_SERVICES,
+});
+const rejectedOptions: Row<ServiceExit> = ({ command, exitCode }) => ({
+  reason: "ServiceControlRejectedOptions",
+  problem: `service_control rejected '${command}' (exit ${exitCode})`,
+  action: "report this handler bug with extension.log attached",
+});
 
 const SERVICE_FAILURES: FailureTable<ServiceExit> = {
   evidence: [
     {
       when: ({ timedOut }) => timedOut,
-      row: ({ command }) => ({ reason: "ServiceControlTimedOut", problem: `service_control ${command} did not finish in time and was stopped`, action: CHECK_SERVICES }),
+      row: ({ command }) => ({
+        reason: "ServiceControlTimedOut",
+        problem: `service_control ${command} did not finish in time and was stopped`,
+        action: CHECK_SERVICES,
+      }),
     },
   ],
   exitCodes: {
-    77: ({ command }) => ({ reason: "NotRunningAsRoot", problem: `service_control ${command} must run as root`, action: "run the guest agent as root (its default)" }),
-    67: ({ command }) => ({ reason: "ServiceManagerMissing", problem: `service_control ${command} found no service manager (systemd or init.d)`, action: "make sure systemd (or SysV init scripts) is available, then retry" }),
-    21: ({ command }) => ({ reason: "AgentFilesMissing", problem: `service_control ${command}: a file of the agent is missing (exit 21)`, action: "reinstall the extension to repair the agent" }),
+    77: ({ command }) => ({
+      reason: "NotRunningAsRoot",
+      problem: `service_control ${command} must run as root`,
+      action: "run the guest agent as root (its default)",
+    }),
+    67: ({ command }) => ({
+      reason: "ServiceManagerMissing",
+      problem: `service_control ${command} found no service manager (systemd or init.d)`,
+      action: "make sure systemd (or SysV init scripts) is available, then retry",
+    }),
+    21: ({ command }) => ({
+      reason: "AgentFilesMissing",
+      problem: `service_control ${command}: a file of the agent is missing (exit 21)`,
+      action: "reinstall the extension to repair the agent",
+    }),
     72: rejectedOptions,
     75: rejectedOptions,
     22: failedWithExit,
@@ -34,7 +58,11 @@ const SERVICE_FAILURES: FailureTable<ServiceExit> = {
     69: failedWithExit,
   },
   // Otherwise service_control's exit code counts the workspaces whose service failed.
-  otherwise: ({ command, exitCode }) => ({ reason: "ServiceControlFailed", problem: `service_control ${command} failed for ${exitCode} agent service${exitCode === 1 ? "" : "s"}`, action: CHECK_SERVICES }),
+  otherwise: ({ command, exitCode }) => ({
+    reason: "ServiceControlFailed",
+    problem: `service_control ${command} failed for ${exitCode} agent service${exitCode === 1 ? "" : "s"}`,
+    action: CHECK_SERVICES,
+  }),
 };
 
 export function classifyServiceFailure(command: string, result: ChildResult): ExtensionError {

@@ -40,7 +40,9 @@ function settingsPath(configFolder: string, seq: number): string {
 /** Hash of the settings file as the guest agent wrote it: lets enable recognise a re-run without decrypting. */
 export function settingsFileHash(configFolder: string, seq: number): string | undefined {
   try {
-    return createHash("sha256").update(readFileSync(settingsPath(configFolder, seq))).digest("hex");
+    return createHash("sha256")
+      .update(readFileSync(settingsPath(configFolder, seq)))
+      .digest("hex");
   } catch {
     return undefined;
   }
@@ -144,7 +146,11 @@ async function decryptProtectedSettings(blob: string, thumbprint: string, contex
     }
     // openssl's stderr names the failure (e.g. "no recipient matches certificate"). Its stdout is never quoted:
     // on a corrupted blob openssl may already have written part of the plaintext there before failing.
-    lastError = result.stderr.split("\n").find((line) => line.trim() !== "")?.trim() ?? `exit code ${result.exitCode}`;
+    lastError =
+      result.stderr
+        .split("\n")
+        .find((line) => line.trim() !== "")
+        ?.trim() ?? `exit code ${result.exitCode}`;
     if (result.exitCode === 127) lastError = "openssl is not installed";
   }
   throw invalid(
@@ -167,17 +173,15 @@ function hashOf(publicSettings: PublicSettings, protectedSettings: ProtectedSett
  * Loads the settings for this sequence number. Returns null when there are none (allowed for every
  * operation but enable); throws 11 listing every problem at once otherwise.
  */
-export async function loadSettings(
-  configFolder: string,
-  seq: number,
-  options: LoadOptions,
-  context: DecryptContext,
-): Promise<Settings | null> {
+export async function loadSettings(configFolder: string, seq: number, options: LoadOptions, context: DecryptContext): Promise<Settings | null> {
   const path = settingsPath(configFolder, seq);
   const raw = readHandlerSettings(path);
   if (raw === null) {
     if (options.needProtected) {
-      throw invalid(`there are no settings for sequence number ${seq} (${path} is missing or empty)`, "deploy the extension with settings {\"workspaceId\": ...} and protected settings {\"workspaceKey\": ...}");
+      throw invalid(
+        `there are no settings for sequence number ${seq} (${path} is missing or empty)`,
+        'deploy the extension with settings {"workspaceId": ...} and protected settings {"workspaceKey": ...}',
+      );
     }
     return null;
   }

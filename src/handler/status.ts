@@ -82,7 +82,9 @@ export function writeStatus(statusFolder: string, seq: number, name: string, rep
  */
 export function hasSucceeded(statusFolder: string, seq: number, operation: string): boolean {
   try {
-    const [entry] = JSON.parse(readFileSync(statusPath(statusFolder, seq), "utf8")) as Array<{ status?: { operation?: unknown; status?: unknown; code?: unknown } }>;
+    const [entry] = JSON.parse(readFileSync(statusPath(statusFolder, seq), "utf8")) as Array<{
+      status?: { operation?: unknown; status?: unknown; code?: unknown };
+    }>;
     return entry?.status?.operation === operation && entry.status.status === "success" && entry.status.code === 0;
   } catch {
     return false;

@@ -93,5 +93,8 @@ export class Redactor {
 
 /** host[:port] of a proxy, never its credentials: what status, logs and doctor may show. */
 export function proxyEndpoint(proxy: string): string {
-  return proxy.replace(/^[a-z]+:\/\//i, "").replace(/^[^@/]*@/, "").replace(/\/$/, "");
+  return proxy
+    .replace(/^[a-z]+:\/\//i, "")
+    .replace(/^[^@/]*@/, "")
+    .replace(/\/$/, "");
 }

@@ -23,9 +23,7 @@ export interface SettingsProblem {
   message: string;
 }
 
-export type Checked<T> =
-  | { ok: true; value: T; warnings: string[] }
-  | { ok: false; problems: SettingsProblem[] };
+export type Checked<T> = { ok: true; value: T; warnings: string[] } | { ok: false; problems: SettingsProblem[] };
 
 // The schemas are ours and checked against the JSON Schema meta-schema by the tests; not re-checking them
 // here saves compiling the meta-schema on every handler start (~30 ms of a no-op enable).
@@ -75,7 +73,8 @@ function explain(key: string | undefined, error: ErrorObject): string {
 const patternHint: Record<string, string> = {
   workspaceId: "must be a workspace ID (GUID such as 00000000-0000-0000-0000-000000000000)",
   workspaceKey: "must be the workspace key in padded base64 (copy it from the workspace's Agents page)",
-  proxy: "must look like [http|https://][user:password@]host[:port] with a port from 1 to 65535 and no backslash, '*', '?' or '[' (omsadmin.sh writes the proxy with an unquoted echo that would alter them)",
+  proxy:
+    "must look like [http|https://][user:password@]host[:port] with a port from 1 to 65535 and no backslash, '*', '?' or '[' (omsadmin.sh writes the proxy with an unquoted echo that would alter them)",
   vmResourceId: "must be the ARM ID of a VM, scale-set VM or Arc machine (/subscriptions/<id>/resourceGroups/<rg>/providers/..., any letter case)",
   domain: "must be a DNS domain such as opinsights.azure.com",
   skipDockerProviderInstall: 'must be true or false (or the string "true"/"false")',

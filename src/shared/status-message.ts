@@ -26,7 +26,14 @@ export function parseFailure(text: string | undefined): (FailureMessage & { at: 
   const match = HEAD.exec(text);
   if (!match) return undefined;
   const { statement, action } = splitAction(text.slice(match.index + match[0].length).split(/\r?\n/)[0] ?? "");
-  return { operation: match[1] ?? "", code: Number(match[2]), reason: match[3] ?? "", cause: statement, ...(action === undefined ? {} : { action }), at: match.index };
+  return {
+    operation: match[1] ?? "",
+    code: Number(match[2]),
+    reason: match[3] ?? "",
+    cause: statement,
+    ...(action === undefined ? {} : { action }),
+    at: match.index,
+  };
 }
 
 /** A message's statement and, after the separator, what to do (`action` absent when there is none). */

@@ -17,15 +17,26 @@ after(async () => {
 describe("validate", () => {
   test("lists every violation in both documents and exits 2", async () => {
     const pub = await ws.file("v-pub.json", JSON.stringify({ workspaceId: "{not-a-guid}", stopOnMultipleConnections: "yes", skipDockerProviderInstall: 1 }));
-    const prot = await ws.file("v-prot.json", JSON.stringify({ workspaceKey: "not base64!", proxy: "ftp://x y", vmResourceId: "/subscriptions/nope", colour: "blue" }));
+    const prot = await ws.file(
+      "v-prot.json",
+      JSON.stringify({ workspaceKey: "not base64!", proxy: "ftp://x y", vmResourceId: "/subscriptions/nope", colour: "blue" }),
+    );
     const r = await runCli(["validate", "--settings", pub, "--protected-settings", `@${prot}`]);
     assert.equal(r.code, 2);
     const lines = r.stdout.trim().split("\n");
     for (const field of [
-      "settings.workspaceId", "settings.stopOnMultipleConnections", "settings.skipDockerProviderInstall",
-      "protectedSettings.workspaceKey", "protectedSettings.proxy", "protectedSettings.vmResourceId", "protectedSettings.colour",
+      "settings.workspaceId",
+      "settings.stopOnMultipleConnections",
+      "settings.skipDockerProviderInstall",
+      "protectedSettings.workspaceKey",
+      "protectedSettings.proxy",
+      "protectedSettings.vmResourceId",
+      "protectedSettings.colour",
     ]) {
-      assert.ok(lines.some((l) => l.startsWith(`${field} `)), `${field} missing from:\n${r.stdout}`);
+      assert.ok(
+        lines.some((l) => l.startsWith(`${field} `)),
+        `${field} missing from:\n${r.stdout}`,
+      );
     }
     assert.equal(lines.length, 7);
     assert.match(r.stderr, /7 problems in protected settings from .*v-prot\.json, settings from .*v-pub\.json/);
@@ -33,7 +44,13 @@ describe("validate", () => {
   });
 
   test("accepts good settings (strings for booleans, unknown public keys with a warning) and exits 0", async () => {
-    const r = await runCli(["validate", "--settings", JSON.stringify({ workspaceId: WORKSPACE_ID, skipDockerProviderInstall: "TRUE", azureResourceId: "x", colour: 1 }), "--protected-settings", `@${ws.protectedSettings}`]);
+    const r = await runCli([
+      "validate",
+      "--settings",
+      JSON.stringify({ workspaceId: WORKSPACE_ID, skipDockerProviderInstall: "TRUE", azureResourceId: "x", colour: 1 }),
+      "--protected-settings",
+      `@${ws.protectedSettings}`,
+    ]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(r.stdout, "");
     assert.match(r.stderr, /warning: unknown public setting "colour" ignored/);
@@ -43,7 +60,11 @@ describe("validate", () => {
   test("--json, stdin, and unreadable or malformed input", async () => {
     const json = await runCli(["validate", "--settings", "-", "--json"], { readStdin: async () => JSON.stringify({ workspaceId: "x" }) });
     assert.equal(json.code, 2);
-    assert.deepEqual(JSON.parse(json.stdout), { valid: false, problems: [{ field: "settings.workspaceId", message: "must be a workspace ID (GUID such as 00000000-0000-0000-0000-000000000000)" }], warnings: [] });
+    assert.deepEqual(JSON.parse(json.stdout), {
+      valid: false,
+      problems: [{ field: "settings.workspaceId", message: "must be a workspace ID (GUID such as 00000000-0000-0000-0000-000000000000)" }],
+      warnings: [],
+    });
 
     const missing = await runCli(["validate", "--settings", "@/nonexistent/settings.json"]);
     assert.equal(missing.code, 2);
@@ -69,7 +90,9 @@ describe("status and remove", () => {
       good: arm.addMachine("vm", "good"),
       bad: arm.addMachine("vm", "bad", { failure: { code: 53, reason: "WorkspaceKeyRejected", text: "the workspace rejected the key — copy the key again" } }),
       set: arm.addMachine("vmss", "pool", { instances: 2 }),
-      arc: arm.addMachine("arc", "edge", { failure: { code: 55, reason: "ServiceUnreachable", text: "no route to opinsights.azure.com:443 — allow outbound 443" } }),
+      arc: arm.addMachine("arc", "edge", {
+        failure: { code: 55, reason: "ServiceUnreachable", text: "no route to opinsights.azure.com:443 — allow outbound 443" },
+      }),
       bare: arm.addMachine("vm", "bare"),
     };
     const deployed = await runArm(arm, [...deployArgs(ws, arm), ids.good, ids.bad, ids.set, ids.arc]);
@@ -87,13 +110,25 @@ describe("status and remove", () => {
     assert.deepEqual([rows.get("rg-fleet/good")?.result, rows.get("rg-fleet/good")?.code], ["ok", 0]);
     assert.match(rows.get("rg-fleet/good")!.message, /^Enable succeeded/);
     const bad = rows.get("rg-fleet/bad")!;
-    assert.deepEqual([bad.result, bad.code, bad.reason, bad.message], ["failed", 53, "WorkspaceKeyRejected", "Enable failed (53 WorkspaceKeyRejected): the workspace rejected the key — copy the key again"]);
+    assert.deepEqual(
+      [bad.result, bad.code, bad.reason, bad.message],
+      ["failed", 53, "WorkspaceKeyRejected", "Enable failed (53 WorkspaceKeyRejected): the workspace rejected the key — copy the key again"],
+    );
     const arc = rows.get("rg-fleet/edge (arc)")!;
     assert.deepEqual([arc.result, arc.code, arc.reason], ["failed", 55, "ServiceUnreachable"]);
-    assert.deepEqual([rows.get("rg-fleet/pool (vmss)")?.result, rows.get("rg-fleet/pool (vmss)")?.message], ["ok", "2/2 instances succeeded; Enable succeeded: onboarded to workspace " + WORKSPACE_ID]);
-    assert.deepEqual([rows.get("rg-fleet/bare")?.result, rows.get("rg-fleet/bare")?.message], ["not-installed", "OmsAgentForLinux is not installed on this virtual machine"]);
+    assert.deepEqual(
+      [rows.get("rg-fleet/pool (vmss)")?.result, rows.get("rg-fleet/pool (vmss)")?.message],
+      ["ok", "2/2 instances succeeded; Enable succeeded: onboarded to workspace " + WORKSPACE_ID],
+    );
+    assert.deepEqual(
+      [rows.get("rg-fleet/bare")?.result, rows.get("rg-fleet/bare")?.message],
+      ["not-installed", "OmsAgentForLinux is not installed on this virtual machine"],
+    );
     assert.ok(arm.log.length > before);
-    assert.ok(arm.log.slice(before).every((l) => l.method === "GET"), "status only reads");
+    assert.ok(
+      arm.log.slice(before).every((l) => l.method === "GET"),
+      "status only reads",
+    );
   });
 
   test("remove deletes the extension everywhere and is idempotent", async () => {
@@ -136,7 +171,10 @@ describe("command line", () => {
       [["status", "--cloud", "mars", vm], /--cloud "mars" is not one of: public, usgov, china/],
       [["status", "--ca-cert", "/nonexistent.pem", vm], /cannot read --ca-cert \/nonexistent\.pem: ENOENT/],
       [["deploy", "--settings", `{"workspaceId":"${WORKSPACE_ID}"}`, vm], /deploy needs --protected-settings/],
-      [["deploy", "--settings", `{"workspaceId":"${WORKSPACE_ID}"}`, "--protected-settings", "{}", "--version", "1", vm], /type handler version "1" must be major\.minor/],
+      [
+        ["deploy", "--settings", `{"workspaceId":"${WORKSPACE_ID}"}`, "--protected-settings", "{}", "--version", "1", vm],
+        /type handler version "1" must be major\.minor/,
+      ],
     ];
     for (const [args, expected] of cases) {
       const r = await runCli(args);
@@ -148,12 +186,19 @@ describe("command line", () => {
   test("the process entry (npm run fleet) exits with run's code and prints through the redacting streams", () => {
     const repo = fileURLToPath(new URL("../../", import.meta.url));
     const bad = JSON.stringify({ workspaceKey: "c2VjcmV0LWtleQ=", proxy: "http://u:s3cret-pass@proxy:8080" });
-    const p = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "validate", "--settings", '{"workspaceId":"x"}', "--protected-settings", "-"], { cwd: repo, input: bad, encoding: "utf8" });
+    const p = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "validate", "--settings", '{"workspaceId":"x"}', "--protected-settings", "-"],
+      { cwd: repo, input: bad, encoding: "utf8" },
+    );
     assert.equal(p.status, 2, p.stderr);
     assert.match(p.stdout, /^settings\.workspaceId must be a workspace ID/m);
     assert.match(p.stdout, /^protectedSettings\.workspaceKey must be the workspace key in padded base64/m);
     assert.ok(!`${p.stdout}${p.stderr}`.includes("s3cret-pass"));
-    const ok = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "validate", "--settings", `{"workspaceId":"${WORKSPACE_ID}"}`], { cwd: repo, encoding: "utf8" });
+    const ok = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", "validate", "--settings", `{"workspaceId":"${WORKSPACE_ID}"}`], {
+      cwd: repo,
+      encoding: "utf8",
+    });
     assert.equal(ok.status, 0, ok.stderr);
   });
 
@@ -168,7 +213,13 @@ describe("command line", () => {
     const file = await ws.file("targets.json", JSON.stringify([{ id: vm, name: "vm1" }, vm.replace("vm1", "vm2"), vm.toUpperCase()]));
     const r = await runCli(["deploy", "--settings", `@${ws.settings}`, "--protected-settings", `@${ws.protectedSettings}`, "-f", file, "--dry-run"]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split(/\s+/)[1]), ["rg/vm1", "rg/vm2"]);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.split(/\s+/)[1]),
+      ["rg/vm1", "rg/vm2"],
+    );
     assert.match(r.stderr, /deploy OmsAgentForLinux 1\.19: 2 targets \(2 VM, 0 scale set, 0 Arc\)/);
     assert.match(r.stderr, /targets\.json\[2\]: duplicate/);
     assert.match(r.stderr, /dry run: nothing was sent to Azure \(endpoint https:\/\/management\.azure\.com\)/);
@@ -198,7 +249,10 @@ describe("command line", () => {
         async getToken(): Promise<never> {
           throw Object.assign(new Error("ChainedTokenCredential authentication failed.\n…"), {
             name: "AggregateAuthenticationError",
-            errors: [unavailable("EnvironmentCredential is unavailable. No underlying credential could be used."), unavailable("Azure CLI could not be found. Please visit https://aka.ms/azure-cli.")],
+            errors: [
+              unavailable("EnvironmentCredential is unavailable. No underlying credential could be used."),
+              unavailable("Azure CLI could not be found. Please visit https://aka.ms/azure-cli."),
+            ],
           });
         },
       };
@@ -207,7 +261,9 @@ describe("command line", () => {
       assert.match(r.stderr, /error: could not get an Azure token: EnvironmentCredential is unavailable; Azure CLI could not be found — sign in \(az login/);
       assert.equal(arm.stats.requests, 0);
 
-      const wrongToken = await runCli(["status", ...armFlags(arm), "--retries", "0", id], { credential: { getToken: async () => ({ token: "stale", expiresOnTimestamp: Date.now() + 60_000 }) } });
+      const wrongToken = await runCli(["status", ...armFlags(arm), "--retries", "0", id], {
+        credential: { getToken: async () => ({ token: "stale", expiresOnTimestamp: Date.now() + 60_000 }) },
+      });
       assert.equal(wrongToken.code, 1);
       assert.match(wrongToken.stdout, /HTTP 401 AuthenticationFailed.*sign in again or check --cloud\/--endpoint\/--scope/);
     } finally {

@@ -26,7 +26,12 @@ describe("deploy", () => {
   for (const lroStyle of ["azure-async", "location", "body"] as LroStyle[]) {
     test(`succeeds on a mixed list of VMs, scale sets and Arc machines (LRO via ${lroStyle})`, () =>
       withArm({ lroStyle, inProgressPolls: 2 }, async (arm) => {
-        const ids = [arm.addMachine("vm", "vm1"), arm.addMachine("vm", "vm2"), arm.addMachine("vmss", "web", { instances: 3 }), arm.addMachine("arc", "onprem1")];
+        const ids = [
+          arm.addMachine("vm", "vm1"),
+          arm.addMachine("vm", "vm2"),
+          arm.addMachine("vmss", "web", { instances: 3 }),
+          arm.addMachine("arc", "onprem1"),
+        ];
         const r = await runArm(arm, [...deployArgs(ws, arm), ...ids]);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /^4 succeeded, 0 failed$/m);
@@ -39,8 +44,20 @@ describe("deploy", () => {
         const put = arm.machine(ids[0]!)!.lastPut as { location: string; properties: Record<string, unknown> };
         assert.equal(put.location, "westeurope");
         assert.deepEqual(
-          { publisher: put.properties.publisher, type: put.properties.type, typeHandlerVersion: put.properties.typeHandlerVersion, autoUpgradeMinorVersion: put.properties.autoUpgradeMinorVersion, enableAutomaticUpgrade: put.properties.enableAutomaticUpgrade },
-          { publisher: "Microsoft.EnterpriseCloud.Monitoring", type: "OmsAgentForLinux", typeHandlerVersion: "1.19", autoUpgradeMinorVersion: true, enableAutomaticUpgrade: false },
+          {
+            publisher: put.properties.publisher,
+            type: put.properties.type,
+            typeHandlerVersion: put.properties.typeHandlerVersion,
+            autoUpgradeMinorVersion: put.properties.autoUpgradeMinorVersion,
+            enableAutomaticUpgrade: put.properties.enableAutomaticUpgrade,
+          },
+          {
+            publisher: "Microsoft.EnterpriseCloud.Monitoring",
+            type: "OmsAgentForLinux",
+            typeHandlerVersion: "1.19",
+            autoUpgradeMinorVersion: true,
+            enableAutomaticUpgrade: false,
+          },
         );
         // Sent explicitly: newer compute API versions may turn automatic upgrades on when it is left out.
         assert.equal((arm.machine(ids[2]!)!.lastPut as { properties: Record<string, unknown> }).properties.enableAutomaticUpgrade, false);
@@ -57,10 +74,19 @@ describe("deploy", () => {
     withArm({}, async (arm) => {
       const ok = arm.addMachine("vm", "good");
       const bad = arm.addMachine("vm", "badkey", {
-        failure: { code: 53, reason: "WorkspaceKeyRejected", text: "the workspace answered 403 to onboarding — copy the primary key from the workspace's Agents page and deploy again" },
+        failure: {
+          code: 53,
+          reason: "WorkspaceKeyRejected",
+          text: "the workspace answered 403 to onboarding — copy the primary key from the workspace's Agents page and deploy again",
+        },
       });
-      const arcBad = arm.addMachine("arc", "edge7", { failure: { code: 52, reason: "MissingDependency", text: "python3 with ctypes not found — install python3 and retry" } });
-      const setBad = arm.addMachine("vmss", "pool", { instances: 4, failedInstances: { "2": { code: 55, reason: "ServiceUnreachable", text: "cannot reach opinsights.azure.com:443 — open outbound 443" } } });
+      const arcBad = arm.addMachine("arc", "edge7", {
+        failure: { code: 52, reason: "MissingDependency", text: "python3 with ctypes not found — install python3 and retry" },
+      });
+      const setBad = arm.addMachine("vmss", "pool", {
+        instances: 4,
+        failedInstances: { "2": { code: 55, reason: "ServiceUnreachable", text: "cannot reach opinsights.azure.com:443 — open outbound 443" } },
+      });
       const r = await runArm(arm, [...deployArgs(ws, arm, "--json"), ok, bad, arcBad, setBad]);
       assert.equal(r.code, 1);
       const report = parseReport(r.stdout);
@@ -69,7 +95,10 @@ describe("deploy", () => {
       assert.equal(byMachine.get("rg-fleet/good")?.result, "ok");
       const vm = byMachine.get("rg-fleet/badkey")!;
       assert.deepEqual([vm.result, vm.code, vm.reason], ["failed", 53, "WorkspaceKeyRejected"]);
-      assert.equal(vm.message, "Enable failed (53 WorkspaceKeyRejected): the workspace answered 403 to onboarding — copy the primary key from the workspace's Agents page and deploy again");
+      assert.equal(
+        vm.message,
+        "Enable failed (53 WorkspaceKeyRejected): the workspace answered 403 to onboarding — copy the primary key from the workspace's Agents page and deploy again",
+      );
       const arc = byMachine.get("rg-fleet/edge7 (arc)")!;
       assert.deepEqual([arc.result, arc.code, arc.reason], ["failed", 52, "MissingDependency"]);
       assert.match(arc.message, /^Enable failed \(52 MissingDependency\): python3 with ctypes not found — install python3 and retry$/);
@@ -149,7 +178,11 @@ describe("deploy", () => {
       assert.ok(arm.stats.maxActiveOps <= 3 && arm.stats.maxActiveOps >= 2, `max active operations ${arm.stats.maxActiveOps}`);
       assert.equal(arm.stats.overlappingWrites, 0);
       const counts = [...r.stderr.matchAll(/^\[\s*(\d+)\/12\]/gm)].map((m) => Number(m[1]));
-      assert.deepEqual(counts, Array.from({ length: 12 }, (_, i) => i + 1), "one progress line per machine with a running count");
+      assert.deepEqual(
+        counts,
+        Array.from({ length: 12 }, (_, i) => i + 1),
+        "one progress line per machine with a running count",
+      );
     }));
 
   test("a machine past its --timeout is reported as timeout while the others finish", () =>
@@ -158,7 +191,10 @@ describe("deploy", () => {
       const fast = arm.addMachine("vm", "fast");
       const r = await runArm(arm, [...deployArgs(ws, arm, "--timeout", "300ms"), slow, fast]);
       assert.equal(r.code, 1);
-      assert.match(r.stdout, /rg-fleet\/slow\s+timeout\s+Timeout\s+no result within 300ms \(while: GET virtual machine\) — the operation may still be running in Azure/);
+      assert.match(
+        r.stdout,
+        /rg-fleet\/slow\s+timeout\s+Timeout\s+no result within 300ms \(while: GET virtual machine\) — the operation may still be running in Azure/,
+      );
       assert.match(r.stdout, /rg-fleet\/fast\s+ok/);
       assert.ok(r.seconds < 1.4, `took ${r.seconds}s`);
     }));
@@ -197,7 +233,11 @@ describe("deploy", () => {
     withArm({}, async (arm) => {
       const vm = arm.addMachine("vm", "vm1");
       const arc = arm.addMachine("arc", "arc1");
-      const r = await runArm(arm, [...deployArgs(ws, arm, "--version", "1.20", "--no-auto-upgrade-minor-version", "--enable-automatic-upgrade", "--force-update-tag", "rerun-2"), vm, arc]);
+      const r = await runArm(arm, [
+        ...deployArgs(ws, arm, "--version", "1.20", "--no-auto-upgrade-minor-version", "--enable-automatic-upgrade", "--force-update-tag", "rerun-2"),
+        vm,
+        arc,
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const props = (arm.machine(vm)!.lastPut as { properties: Record<string, unknown> }).properties;
       assert.deepEqual(
@@ -213,7 +253,10 @@ describe("deploy", () => {
       const set = arm.addMachine("vmss", "manual", { upgradeMode: "Manual", instances: 3 });
       const r = await runArm(arm, [...deployArgs(ws, arm), set]);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /scale set model updated; instances get the extension when upgraded \(upgrade policy Manual: az vmss update-instances\) — 0\/3 instances succeeded, 3 not reporting the extension yet/);
+      assert.match(
+        r.stdout,
+        /scale set model updated; instances get the extension when upgraded \(upgrade policy Manual: az vmss update-instances\) — 0\/3 instances succeeded, 3 not reporting the extension yet/,
+      );
       const s = await runArm(arm, ["status", ...armFlags(arm), set]);
       assert.equal(s.code, 1);
       assert.match(s.stdout, /rg-fleet\/manual \(vmss\)\s+transitioning\s+0\/3 instances succeeded, 3 not reporting the extension yet/);
@@ -242,7 +285,18 @@ describe("deploy", () => {
     withArm({}, async (arm) => {
       const vm = arm.addMachine("vm", "vm1");
       const bad = await ws.file("bad-settings.json", JSON.stringify({ workspaceId: "not-a-guid", skipDockerProviderInstall: "sometimes" }));
-      const r = await runArm(arm, ["deploy", "--settings", bad, "--protected-settings", `@${ws.protectedSettings}`, "--endpoint", arm.endpoint, "--ca-cert", arm.caCertFile, vm]);
+      const r = await runArm(arm, [
+        "deploy",
+        "--settings",
+        bad,
+        "--protected-settings",
+        `@${ws.protectedSettings}`,
+        "--endpoint",
+        arm.endpoint,
+        "--ca-cert",
+        arm.caCertFile,
+        vm,
+      ]);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /settings are invalid; nothing was sent to Azure/);
       assert.match(r.stderr, /settings\.workspaceId must be a workspace ID/);

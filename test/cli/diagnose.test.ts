@@ -8,8 +8,18 @@ import { armFlags, runArm } from "./helpers.ts";
 const WS = "0123abcd-1111-2222-3333-444455556666";
 const verdict = (checks: Array<{ area: string; name: string; detail: string; fix: string }>) =>
   JSON.stringify({ healthy: checks.length === 0, total: 24, checks: checks.map((c) => ({ ...c, ok: false })) });
-const OPENSSL = { area: "machine", name: "openssl", detail: "3.0.2; the agent's bundle needs OpenSSL 1.0.1 or later 1.x", fix: "use a distribution with OpenSSL 1.x" };
-const TCP = { area: `network ${WS}`, name: "oms tcp 443", detail: `cannot connect to ${WS}.oms.opinsights.azure.com:443 (ETIMEDOUT)`, fix: "allow outbound TCP 443" };
+const OPENSSL = {
+  area: "machine",
+  name: "openssl",
+  detail: "3.0.2; the agent's bundle needs OpenSSL 1.0.1 or later 1.x",
+  fix: "use a distribution with OpenSSL 1.x",
+};
+const TCP = {
+  area: `network ${WS}`,
+  name: "oms tcp 443",
+  detail: `cannot connect to ${WS}.oms.opinsights.azure.com:443 (ETIMEDOUT)`,
+  fix: "allow outbound TCP 443",
+};
 
 let arm: FakeArm;
 before(async () => {
@@ -36,7 +46,10 @@ test("a per-machine table from Run Command on VMs and Arc machines, and which ch
   assert.match(line("diag-absent"), /failed .*doctor printed no verdict \(last line: nothing useful\)/);
   assert.match(line("diag-set"), /failed +DoctorFailed +1\/3 instances unhealthy \(1\) — first: instance 1: network /);
   assert.equal(arm.machine(set)!.runCommands.length, 3, "doctor ran on every instance");
-  assert.match(r.stdout, /Failing checks:\n {2}machine openssl +2 machines: rg-fleet\/diag-openssl, rg-fleet\/diag-arc \(arc\)\n {2}network oms tcp 443 +2 machines: rg-fleet\/diag-arc \(arc\), rg-fleet\/diag-set \(vmss\)\n/);
+  assert.match(
+    r.stdout,
+    /Failing checks:\n {2}machine openssl +2 machines: rg-fleet\/diag-openssl, rg-fleet\/diag-arc \(arc\)\n {2}network oms tcp 443 +2 machines: rg-fleet\/diag-arc \(arc\), rg-fleet\/diag-set \(vmss\)\n/,
+  );
 
   // What ran on the machines: the newest handler's doctor, JSON with failures only; Arc run commands are cleaned up.
   for (const id of [healthy, arc]) {
@@ -45,18 +58,30 @@ test("a per-machine table from Run Command on VMs and Arc machines, and which ch
     assert.equal(scripts[0], doctorScript(false));
     assert.match(scripts[0]!, /omsagent-shim" doctor --json --failed-only$/);
   }
-  assert.ok(arm.log.some((e) => e.method === "DELETE" && /\/runCommands\/omsagent-doctor$/i.test(e.path)), "the Arc run command is deleted after it ran");
+  assert.ok(
+    arm.log.some((e) => e.method === "DELETE" && /\/runCommands\/omsagent-doctor$/i.test(e.path)),
+    "the Arc run command is deleted after it ran",
+  );
 });
 
 test("--json carries each machine's failing checks and the summary; --offline reaches doctor", async () => {
   const vm = arm.addMachine("vm", "diag-json", { doctorOutput: verdict([TCP]) });
   const r = await runArm(arm, ["diagnose", ...armFlags(arm), "--json", "--offline", vm]);
   assert.equal(r.code, 1, r.stderr);
-  const report = JSON.parse(r.stdout) as { failingChecks: Array<{ check: string; machines: string[] }>; results: Array<{ result: string; failedChecks: Array<{ name: string }> }> };
+  const report = JSON.parse(r.stdout) as {
+    failingChecks: Array<{ check: string; machines: string[] }>;
+    results: Array<{ result: string; failedChecks: Array<{ name: string }> }>;
+  };
   assert.deepEqual(report.failingChecks, [{ check: "network oms tcp 443", machines: ["rg-fleet/diag-json"] }]);
   assert.equal(report.results[0]!.result, "failed");
-  assert.deepEqual(report.results[0]!.failedChecks.map((c) => c.name), ["oms tcp 443"]);
-  assert.match((report.results[0] as unknown as { message: string }).message, new RegExp(`^1 of 24 checks failed: network ${WS} oms tcp 443 — first: cannot connect to .* \\(ETIMEDOUT\\) — fix: allow outbound TCP 443$`));
+  assert.deepEqual(
+    report.results[0]!.failedChecks.map((c) => c.name),
+    ["oms tcp 443"],
+  );
+  assert.match(
+    (report.results[0] as unknown as { message: string }).message,
+    new RegExp(`^1 of 24 checks failed: network ${WS} oms tcp 443 — first: cannot connect to .* \\(ETIMEDOUT\\) — fix: allow outbound TCP 443$`),
+  );
   assert.match(arm.machine(vm)!.runCommands[0]!, /doctor --json --failed-only --offline$/);
 });
 
@@ -66,5 +91,13 @@ test("the script finds the newest installed handler and says so when there is no
   const none = /echo '(.*)'; exit 1/.exec(script)![1]!;
   const parsed = parseVerdict(none);
   assert.ok(typeof parsed !== "string" && !parsed.healthy && parsed.checks[0]!.name === "installed");
-  assert.deepEqual(failingChecks(new Map([["a", parsed as never], ["b", parsed as never]])), [{ check: "extension installed", machines: ["a", "b"] }]);
+  assert.deepEqual(
+    failingChecks(
+      new Map([
+        ["a", parsed as never],
+        ["b", parsed as never],
+      ]),
+    ),
+    [{ check: "extension installed", machines: ["a", "b"] }],
+  );
 });

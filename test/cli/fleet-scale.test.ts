@@ -42,10 +42,23 @@ describe("targets from Resource Graph", () => {
       const otherSub = arm.addMachine("vm", "foreign", prod, { subscriptionId: OTHER_SUBSCRIPTION, resourceGroup: "rg-a" });
       const untagged = arm.addMachine("vm", "untagged", {}, { resourceGroup: "rg-b" });
 
-      const r = await runArm(arm, [
-        ...deployArgs(ws, arm, "--json"), "--subscription", SUBSCRIPTION, "--resource-group", "rg-a", "--resource-group", "RG-B", "--tag", "env=prod",
-        vm1.toUpperCase(), untagged,
-      ], { graphPageSize: 2 });
+      const r = await runArm(
+        arm,
+        [
+          ...deployArgs(ws, arm, "--json"),
+          "--subscription",
+          SUBSCRIPTION,
+          "--resource-group",
+          "rg-a",
+          "--resource-group",
+          "RG-B",
+          "--tag",
+          "env=prod",
+          vm1.toUpperCase(),
+          untagged,
+        ],
+        { graphPageSize: 2 },
+      );
       assert.equal(r.code, 0, r.stderr);
       const report = parseReport(r.stdout);
       const ids = report.results.map((row) => row.id.toLowerCase());
@@ -68,9 +81,18 @@ describe("targets from Resource Graph", () => {
       assert.match(r.stderr, /5 succeeded, 0 failed, 2 skipped \(not Linux\)/);
 
       // The same selection works for status (and remove): read-only here, every machine it found reports.
-      const status = await runArm(arm, ["status", ...armFlags(arm), "--json", "--subscription", SUBSCRIPTION, "--resource-group", "rg-a", "--resource-group", "rg-b", "--tag", "env=prod"], { graphPageSize: 2 });
+      const status = await runArm(
+        arm,
+        ["status", ...armFlags(arm), "--json", "--subscription", SUBSCRIPTION, "--resource-group", "rg-a", "--resource-group", "rg-b", "--tag", "env=prod"],
+        { graphPageSize: 2 },
+      );
       assert.equal(status.code, 0, status.stderr);
-      assert.deepEqual(parseReport(status.stdout).results.map((row) => row.result).sort(), ["ok", "ok", "ok", "ok", "skipped", "skipped"]);
+      assert.deepEqual(
+        parseReport(status.stdout)
+          .results.map((row) => row.result)
+          .sort(),
+        ["ok", "ok", "ok", "ok", "skipped", "skipped"],
+      );
     }));
 
   test("--machine-types narrows the kinds; --dry-run runs only the (read-only) query", () =>
@@ -80,8 +102,17 @@ describe("targets from Resource Graph", () => {
       const edge = arm.addMachine("arc", "edge");
       const r = await runArm(arm, [...deployArgs(ws, arm), "--subscription", SUBSCRIPTION, "--machine-types", "vmss,arc", "--dry-run"]);
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split(/\s+/).pop()), [set, edge]);
-      assert.ok(arm.log.every((l) => l.method === "POST" && l.path === "/providers/Microsoft.ResourceGraph/resources"), JSON.stringify(arm.log));
+      assert.deepEqual(
+        r.stdout
+          .trim()
+          .split("\n")
+          .map((l) => l.split(/\s+/).pop()),
+        [set, edge],
+      );
+      assert.ok(
+        arm.log.every((l) => l.method === "POST" && l.path === "/providers/Microsoft.ResourceGraph/resources"),
+        JSON.stringify(arm.log),
+      );
     }));
 });
 
@@ -89,13 +120,18 @@ describe("waves and the failure budget", () => {
   test("once failures exceed --max-failures no machine starts, machines in flight finish, and the rest are listed as never touched (exit 3)", () =>
     withArm({}, async (arm) => {
       // Wave 1 (5 machines): 3 fail. Budget 2: the third failure spends it.
-      const ids = Array.from({ length: 20 }, (_, i) => arm.addMachine("vm", `vm${String(i).padStart(2, "0")}`, i === 1 || i === 2 || i === 3 ? { failure } : {}));
+      const ids = Array.from({ length: 20 }, (_, i) =>
+        arm.addMachine("vm", `vm${String(i).padStart(2, "0")}`, i === 1 || i === 2 || i === 3 ? { failure } : {}),
+      );
       const r = await runArm(arm, [...deployArgs(ws, arm, "--json", "--batch", "5", "--max-failures", "2", "--concurrency", "5"), ...ids]);
       assert.equal(r.code, 3, r.stderr);
       const report = parseReport(r.stdout) as ReturnType<typeof parseReport> & { stopped: { failures: number; maxFailures: number }; neverTouched: string[] };
       assert.deepEqual(report.stopped, { reason: "failure budget spent", failures: 3, maxFailures: 2 });
       // The whole first wave was in flight when the budget was spent; it finished. Nothing after it started.
-      assert.deepEqual(report.results.slice(0, 5).map((row) => row.result), ["ok", "failed", "failed", "failed", "ok"]);
+      assert.deepEqual(
+        report.results.slice(0, 5).map((row) => row.result),
+        ["ok", "failed", "failed", "failed", "ok"],
+      );
       assert.deepEqual(report.neverTouched, ids.slice(5));
       for (const id of ids.slice(5)) assert.equal(arm.machine(id)!.puts, 0);
       assert.ok(report.results.slice(5).every((row) => row.result === "not-started" && /failure budget was spent/.test(row.message)));
@@ -132,18 +168,33 @@ describe("journal and --resume", () => {
           interrupt.abort();
         }
       }, 2);
-      const first = await runArm(arm, [...deployArgs(ws, arm, "--concurrency", "32", "--journal", journal, "--json"), "-f", targets], { signal: interrupt.signal });
+      const first = await runArm(arm, [...deployArgs(ws, arm, "--concurrency", "32", "--journal", journal, "--json"), "-f", targets], {
+        signal: interrupt.signal,
+      });
       clearInterval(watch);
       assert.equal(first.code, 130, first.stderr);
       const firstRows = parseReport(first.stdout).results;
       const cancelled = firstRows.filter((row) => row.result === "cancelled").length;
       assert.ok(cancelled > 0, "some machines were in flight when interrupted");
-      assert.ok(firstRows.some((row) => row.result === "skipped"), "some machines were never started");
+      assert.ok(
+        firstRows.some((row) => row.result === "skipped"),
+        "some machines were never started",
+      );
       assert.match(first.stderr, new RegExp(`resume with: omsagent-fleet deploy --resume ${journal.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
       const putsBefore = arm.stats.puts;
 
       const second = await runArm(arm, [
-        "deploy", "--settings", `@${ws.settings}`, "--protected-settings", `@${ws.protectedSettings}`, ...armFlags(arm), "--concurrency", "32", "--resume", journal, "--json",
+        "deploy",
+        "--settings",
+        `@${ws.settings}`,
+        "--protected-settings",
+        `@${ws.protectedSettings}`,
+        ...armFlags(arm),
+        "--concurrency",
+        "32",
+        "--resume",
+        journal,
+        "--json",
       ]);
       assert.equal(second.code, 0, second.stderr);
       const report = parseReport(second.stdout);
@@ -157,7 +208,10 @@ describe("journal and --resume", () => {
       assert.ok(earlier > 0 && earlier < 1000);
 
       // The journal: a header, then one line per state change, fsync'd as it went; the resume appended to it.
-      const lines = (await readFile(journal, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { type: string; state?: string; id?: string });
+      const lines = (await readFile(journal, "utf8"))
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { type: string; state?: string; id?: string });
       assert.equal(lines[0]!.type, "run");
       assert.equal(lines.filter((l) => l.type === "resume").length, 1);
       const final = new Map<string, string>();
@@ -180,11 +234,31 @@ describe("journal and --resume", () => {
       assert.match(text, /"state":"failed"/);
 
       const other = await ws.file("other-settings.json", JSON.stringify({ workspaceId: "11111111-2222-3333-4444-555555555555" }));
-      const refused = await runArm(arm, ["deploy", "--settings", `@${other}`, "--protected-settings", `@${ws.protectedSettings}`, ...armFlags(arm), "--resume", journal]);
+      const refused = await runArm(arm, [
+        "deploy",
+        "--settings",
+        `@${other}`,
+        "--protected-settings",
+        `@${ws.protectedSettings}`,
+        ...armFlags(arm),
+        "--resume",
+        journal,
+      ]);
       assert.equal(refused.code, 2);
       assert.match(refused.stderr, /cannot resume .*secrets\.jsonl: the public settings differ/);
 
-      const again = await runArm(arm, ["deploy", "--settings", `@${ws.settings}`, "--protected-settings", `@${ws.protectedSettings}`, ...armFlags(arm), "--retries", "0", "--resume", journal]);
+      const again = await runArm(arm, [
+        "deploy",
+        "--settings",
+        `@${ws.settings}`,
+        "--protected-settings",
+        `@${ws.protectedSettings}`,
+        ...armFlags(arm),
+        "--retries",
+        "0",
+        "--resume",
+        journal,
+      ]);
       assert.equal(again.code, 1);
       assert.equal(arm.machine(good)!.puts, 1, "succeeded: skipped");
       assert.equal(arm.machine(bad)!.puts, 2, "failed: retried");
@@ -206,10 +280,28 @@ describe("plan", () => {
       assert.equal((await runArm(arm, [...deployArgs(ws, arm, "--version", "1.18"), old])).code, 0);
       const before = arm.log.length;
 
-      const r = await runArm(arm, ["plan", "--settings", `@${ws.settings}`, ...armFlags(arm), "--json", "--enable-automatic-upgrade", fresh, same, old, set, win]);
+      const r = await runArm(arm, [
+        "plan",
+        "--settings",
+        `@${ws.settings}`,
+        ...armFlags(arm),
+        "--json",
+        "--enable-automatic-upgrade",
+        fresh,
+        same,
+        old,
+        set,
+        win,
+      ]);
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(arm.log.slice(before).every((l) => l.method === "GET"), "plan only reads");
-      const plan = JSON.parse(r.stdout) as { summary: Record<string, number>; results: { machine: string; action: string; current: Record<string, unknown> | null; changes: { field: string; now: unknown; deploy: unknown }[] }[] };
+      assert.ok(
+        arm.log.slice(before).every((l) => l.method === "GET"),
+        "plan only reads",
+      );
+      const plan = JSON.parse(r.stdout) as {
+        summary: Record<string, number>;
+        results: { machine: string; action: string; current: Record<string, unknown> | null; changes: { field: string; now: unknown; deploy: unknown }[] }[];
+      };
       const byMachine = new Map(plan.results.map((x) => [x.machine, x]));
       assert.equal(byMachine.get("rg-fleet/fresh")!.action, "create");
       assert.equal(byMachine.get("rg-fleet/fresh")!.current, null);
@@ -239,7 +331,10 @@ describe("Compute's write bucket", () => {
       const r = await runArm(arm, [...deployArgs(ws, arm, "--json", "--retries", "0", "--concurrency", "1"), ...ids]);
       assert.equal(r.code, 1);
       const rows = parseReport(r.stdout).results;
-      assert.deepEqual(rows.map((row) => row.result), ["ok", "ok", "failed"]);
+      assert.deepEqual(
+        rows.map((row) => row.result),
+        ["ok", "ok", "failed"],
+      );
       assert.match(rows[2]!.message, /PUT extension was throttled \(HTTP 429 OperationNotAllowed\)/);
       assert.equal(arm.stats.throttled, 1);
       assert.equal(arm.stats.minRemaining, 0);

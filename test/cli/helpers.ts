@@ -81,6 +81,10 @@ export function deployArgs(ws: Workspace, arm: FakeArm, ...rest: string[]): stri
 /** A row of `--json` output: the CLI's own Row, serialised. */
 export type JsonRow = Row;
 
-export function parseReport(stdout: string): { summary: { total: number; succeeded: number; failed: number; seconds: number }; duplicatesIgnored: string[]; results: JsonRow[] } {
+export function parseReport(stdout: string): {
+  summary: { total: number; succeeded: number; failed: number; seconds: number };
+  duplicatesIgnored: string[];
+  results: JsonRow[];
+} {
   return JSON.parse(stdout) as ReturnType<typeof parseReport>;
 }

@@ -68,7 +68,10 @@ before(async () => {
   await mkdir(join(dir, "path"));
   const az = join(dir, "path", "az");
   arm = await startFakeArm();
-  await writeFile(az, `#!/bin/sh\necho '{"accessToken":"${arm.token}","expiresOn":"2099-01-01 00:00:00.000000","expires_on":4070908800,"tokenType":"Bearer"}'\n`);
+  await writeFile(
+    az,
+    `#!/bin/sh\necho '{"accessToken":"${arm.token}","expiresOn":"2099-01-01 00:00:00.000000","expires_on":4070908800,"tokenType":"Bearer"}'\n`,
+  );
   await chmod(az, 0o755);
 });
 
@@ -78,7 +81,11 @@ after(async () => {
 });
 
 /** The installed bin, in a clean environment: no repository, no tsx, only what an operator's machine has. */
-async function fleet(args: string[], stdin?: string, whileRunning?: (child: ReturnType<typeof execFile>) => void): Promise<{ code: number; stdout: string; stderr: string }> {
+async function fleet(
+  args: string[],
+  stdin?: string,
+  whileRunning?: (child: ReturnType<typeof execFile>) => void,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = execFile(bin, args, {
     cwd: app,
     env: {
@@ -108,7 +115,13 @@ describe("omsagent-fleet package", () => {
     assert.deepEqual(manifest.bin, { "omsagent-fleet": "dist/omsagent-fleet.mjs" });
     assert.equal(manifest.version, root.version);
     assert.equal(manifest.engines.node, root.engines.node);
-    assert.deepEqual(Object.keys(manifest.dependencies).sort(), ["@azure/arm-compute", "@azure/arm-hybridcompute", "@azure/arm-resourcegraph", "@azure/core-rest-pipeline", "@azure/identity"]);
+    assert.deepEqual(Object.keys(manifest.dependencies).sort(), [
+      "@azure/arm-compute",
+      "@azure/arm-hybridcompute",
+      "@azure/arm-resourcegraph",
+      "@azure/core-rest-pipeline",
+      "@azure/identity",
+    ]);
     for (const [name, version] of Object.entries(manifest.dependencies)) {
       assert.match(version, /^\d+\.\d+\.\d+(-[\w.]+)?$/, `${name} is pinned exactly`);
       // The repository's tests run the same versions the package ships with.
@@ -137,7 +150,10 @@ describe("omsagent-fleet package", () => {
   });
 
   test("validate", async () => {
-    const ok = await fleet(["validate", "--settings", JSON.stringify({ workspaceId: WORKSPACE_ID }), "--protected-settings", "-"], JSON.stringify({ workspaceKey: WORKSPACE_KEY }));
+    const ok = await fleet(
+      ["validate", "--settings", JSON.stringify({ workspaceId: WORKSPACE_ID }), "--protected-settings", "-"],
+      JSON.stringify({ workspaceKey: WORKSPACE_KEY }),
+    );
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stderr, /^valid: /m);
     const bad = await fleet(["validate", "--settings", '{"workspaceId":"nope"}']);
@@ -152,7 +168,20 @@ describe("omsagent-fleet package", () => {
     await writeFile(settings, JSON.stringify({ workspaceId: WORKSPACE_ID }));
     await writeFile(protectedSettings, JSON.stringify({ workspaceKey: WORKSPACE_KEY }));
     const journal = join(dir, "sigint.jsonl");
-    const common = ["--settings", `@${settings}`, "--protected-settings", `@${protectedSettings}`, "--endpoint", arm.endpoint, "--ca-cert", arm.caCertFile, "--poll-interval", "20ms", "--concurrency", "4"];
+    const common = [
+      "--settings",
+      `@${settings}`,
+      "--protected-settings",
+      `@${protectedSettings}`,
+      "--endpoint",
+      arm.endpoint,
+      "--ca-cert",
+      arm.caCertFile,
+      "--poll-interval",
+      "20ms",
+      "--concurrency",
+      "4",
+    ];
     const puts = (): number => ids.reduce((n, id) => n + arm.machine(id)!.puts, 0);
     const first = await fleet(["deploy", ...common, "--journal", journal, ...ids], undefined, (child) => {
       const watch = setInterval(() => {
@@ -169,18 +198,36 @@ describe("omsagent-fleet package", () => {
     assert.ok(puts() < ids.length, "interrupted before every machine was sent");
     const second = await fleet(["deploy", ...common, "--resume", journal]);
     assert.equal(second.code, 0, second.stderr);
-    assert.deepEqual(ids.filter((id) => arm.machine(id)!.puts !== 1), [], "one PUT per machine across both runs");
+    assert.deepEqual(
+      ids.filter((id) => arm.machine(id)!.puts !== 1),
+      [],
+      "one PUT per machine across both runs",
+    );
     assert.ok(!(await readFile(journal, "utf8")).includes(WORKSPACE_KEY));
   });
 
   test("plan against the fake ARM server, authenticated through DefaultAzureCredential", async () => {
     const vm = arm.addMachine("vm", "packaged-vm1");
     const set = arm.addMachine("vmss", "packaged-web");
-    const r = await fleet(["plan", "--settings", JSON.stringify({ workspaceId: WORKSPACE_ID }), "--endpoint", arm.endpoint, "--ca-cert", arm.caCertFile, "--json", vm, set]);
+    const r = await fleet([
+      "plan",
+      "--settings",
+      JSON.stringify({ workspaceId: WORKSPACE_ID }),
+      "--endpoint",
+      arm.endpoint,
+      "--ca-cert",
+      arm.caCertFile,
+      "--json",
+      vm,
+      set,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const plan = JSON.parse(r.stdout) as { summary: { create: number }; results: { action: string }[] };
     assert.equal(plan.summary.create, 2);
-    assert.deepEqual(plan.results.map((x) => x.action), ["create", "create"]);
+    assert.deepEqual(
+      plan.results.map((x) => x.action),
+      ["create", "create"],
+    );
     assert.match(r.stderr, /plan: 2 to create, 0 to update, 0 unchanged/);
   });
 });

@@ -20,9 +20,21 @@ const ROLE = {
 };
 
 const KINDS = {
-  vm: { type: "Microsoft.Compute/virtualMachines", extension: "Microsoft.Compute/virtualMachines/extensions", roles: [ROLE.vmContributor, ROLE.logAnalyticsContributor] },
-  vmss: { type: "Microsoft.Compute/virtualMachineScaleSets", extension: "Microsoft.Compute/virtualMachineScaleSets/extensions", roles: [ROLE.vmContributor, ROLE.logAnalyticsContributor] },
-  arc: { type: "Microsoft.HybridCompute/machines", extension: "Microsoft.HybridCompute/machines/extensions", roles: [ROLE.arcAdministrator, ROLE.logAnalyticsContributor] },
+  vm: {
+    type: "Microsoft.Compute/virtualMachines",
+    extension: "Microsoft.Compute/virtualMachines/extensions",
+    roles: [ROLE.vmContributor, ROLE.logAnalyticsContributor],
+  },
+  vmss: {
+    type: "Microsoft.Compute/virtualMachineScaleSets",
+    extension: "Microsoft.Compute/virtualMachineScaleSets/extensions",
+    roles: [ROLE.vmContributor, ROLE.logAnalyticsContributor],
+  },
+  arc: {
+    type: "Microsoft.HybridCompute/machines",
+    extension: "Microsoft.HybridCompute/machines/extensions",
+    roles: [ROLE.arcAdministrator, ROLE.logAnalyticsContributor],
+  },
 } as const;
 
 const PARAMETER_TYPES = new Set(["String", "Array", "Object", "Boolean", "Integer", "Float", "DateTime"]);
@@ -63,8 +75,16 @@ for (const [kind, expected] of Object.entries(KINDS)) {
     const parameters = properties.parameters as Record<string, { type: string; defaultValue?: unknown; allowedValues?: unknown[] }>;
     const rule = properties.policyRule as { if: Json; then: { effect: string; details: Json } };
     const details = rule.then.details as {
-      type: string; roleDefinitionIds: string[]; existenceCondition: { allOf: { field: string; equals: unknown }[] };
-      deployment: { properties: { mode: string; template: { parameters: Record<string, { type: string; defaultValue?: unknown }>; resources: Json[] }; parameters: Record<string, { value: unknown }> } };
+      type: string;
+      roleDefinitionIds: string[];
+      existenceCondition: { allOf: { field: string; equals: unknown }[] };
+      deployment: {
+        properties: {
+          mode: string;
+          template: { parameters: Record<string, { type: string; defaultValue?: unknown }>; resources: Json[] };
+          parameters: Record<string, { value: unknown }>;
+        };
+      };
     };
 
     test("is a well-formed DeployIfNotExists definition: mode, parameters, effect, roleDefinitionIds", () => {
@@ -78,14 +98,16 @@ for (const [kind, expected] of Object.entries(KINDS)) {
       }
       // Every parameter the rule refers to outside the embedded template is defined (the template has its own).
       const { deployment: _template, ...outer } = details;
-      for (const name of referencedParameters({ if: rule.if, effect: rule.then.effect, details: outer })) assert.ok(name in parameters, `parameters('${name}') is defined`);
+      for (const name of referencedParameters({ if: rule.if, effect: rule.then.effect, details: outer }))
+        assert.ok(name in parameters, `parameters('${name}') is defined`);
       assert.equal(rule.then.effect, "[parameters('effect')]");
       assert.equal(parameters.effect?.defaultValue, "DeployIfNotExists");
       assert.ok(parameters.effect?.allowedValues?.includes("Disabled"));
       assert.deepEqual((rule.if as { allOf: Json[] }).allOf[0], { field: "type", equals: expected.type });
       assert.equal(details.type, expected.extension);
       assert.deepEqual(details.roleDefinitionIds, expected.roles);
-      for (const id of details.roleDefinitionIds) assert.match(id, /^\/providers\/Microsoft\.Authorization\/roleDefinitions\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      for (const id of details.roleDefinitionIds)
+        assert.match(id, /^\/providers\/Microsoft\.Authorization\/roleDefinitions\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       // The key is read with listKeys by the assignment's identity: the workspace parameter asks for the role.
       assert.equal((parameters.logAnalytics as unknown as { metadata: { assignPermissions: boolean } }).metadata.assignPermissions, true);
     });
@@ -111,7 +133,10 @@ for (const [kind, expected] of Object.entries(KINDS)) {
       const values: Record<string, unknown> = {};
       for (const [name, { value }] of Object.entries(deployment.parameters)) {
         const policyParameter = typeof value === "string" ? /^\[parameters\('([^']+)'\)\]$/.exec(value)?.[1] : undefined;
-        values[name] = policyParameter ? (parameters[policyParameter]?.defaultValue ?? `/subscriptions/${SAMPLE_WORKSPACE_ID}/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws`) : `field:${String(value)}`;
+        values[name] = policyParameter
+          ? (parameters[policyParameter]?.defaultValue ??
+            `/subscriptions/${SAMPLE_WORKSPACE_ID}/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws`)
+          : `field:${String(value)}`;
       }
       assert.equal(deployment.template.resources.length, 1);
       const resource = deployment.template.resources[0] as { type: string; properties: Json };
@@ -134,10 +159,16 @@ for (const [kind, expected] of Object.entries(KINDS)) {
 
 describe("policy/omsagent-linux-initiative.json", () => {
   const initiative = load("omsagent-linux-initiative.json");
-  const properties = initiative.properties as { parameters: Record<string, { type: string; defaultValue?: unknown }>; policyDefinitions: { policyDefinitionReferenceId: string; policyDefinitionId: string; parameters: Record<string, { value: string }> }[] };
+  const properties = initiative.properties as {
+    parameters: Record<string, { type: string; defaultValue?: unknown }>;
+    policyDefinitions: { policyDefinitionReferenceId: string; policyDefinitionId: string; parameters: Record<string, { value: string }> }[];
+  };
 
   test("groups the three definitions and passes each every parameter it needs", () => {
-    assert.deepEqual(properties.policyDefinitions.map((d) => d.policyDefinitionReferenceId), ["vm", "vmss", "arc"]);
+    assert.deepEqual(
+      properties.policyDefinitions.map((d) => d.policyDefinitionReferenceId),
+      ["vm", "vmss", "arc"],
+    );
     for (const reference of properties.policyDefinitions) {
       const definition = load(`omsagent-linux-${reference.policyDefinitionReferenceId}.json`);
       assert.equal(reference.policyDefinitionId, `{definitionScope}/providers/Microsoft.Authorization/policyDefinitions/${definition.name as string}`);

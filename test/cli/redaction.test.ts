@@ -9,8 +9,18 @@ import { deployArgs, PROXY, runArm, runCli, workspace, WORKSPACE_KEY, type CliRe
 const PROXY_PASSWORD = "Pr0xy-Passw0rd!";
 
 function assertClean(r: CliResult): void {
-  for (const [name, text] of [["stdout", r.stdout], ["stderr", r.stderr]] as const) {
-    for (const secret of [WORKSPACE_KEY, JSON.stringify(WORKSPACE_KEY).slice(1, -1), encodeURIComponent(WORKSPACE_KEY), PROXY, PROXY_PASSWORD, WORKSPACE_KEY.slice(0, 40)]) {
+  for (const [name, text] of [
+    ["stdout", r.stdout],
+    ["stderr", r.stderr],
+  ] as const) {
+    for (const secret of [
+      WORKSPACE_KEY,
+      JSON.stringify(WORKSPACE_KEY).slice(1, -1),
+      encodeURIComponent(WORKSPACE_KEY),
+      PROXY,
+      PROXY_PASSWORD,
+      WORKSPACE_KEY.slice(0, 40),
+    ]) {
       assert.ok(!text.includes(secret), `${name} contains a secret (${secret.slice(0, 6)}…):\n${text}`);
     }
   }
@@ -29,10 +39,16 @@ describe("secret redaction", () => {
   });
 
   test("the key and proxy credentials never appear, even when ARM echoes the request body", async () => {
-    const rejected = arm.addMachine("vm", "rejected", { echoSecrets: true, reject: { status: 400, code: "InvalidParameter", message: "The extension settings are invalid." } });
+    const rejected = arm.addMachine("vm", "rejected", {
+      echoSecrets: true,
+      reject: { status: 400, code: "InvalidParameter", message: "The extension settings are invalid." },
+    });
     const flaky = arm.addMachine("arc", "flaky", { echoSecrets: true, serverErrors: 5 });
     const conflicted = arm.addMachine("vmss", "conflicted", { echoSecrets: true, conflicts: 5 });
-    const failed = arm.addMachine("vm", "failed", { echoSecrets: true, failure: { code: 53, reason: "WorkspaceKeyRejected", text: "403 from the workspace — check the key" } });
+    const failed = arm.addMachine("vm", "failed", {
+      echoSecrets: true,
+      failure: { code: 53, reason: "WorkspaceKeyRejected", text: "403 from the workspace — check the key" },
+    });
     const ok = arm.addMachine("vm", "ok");
     const ids = [rejected, flaky, conflicted, failed, ok];
 

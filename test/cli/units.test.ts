@@ -3,7 +3,16 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createArmClients } from "../../src/cli/clients.ts";
 import { codeFromStatusCode, fromArcStatus, fromStatuses, parseHandlerMessage } from "../../src/cli/instance-view.ts";
-import { backoffMs, DEFAULT_RETRY, FLEET_RETRY_POLICY, fleetRetryPolicy, isRetryableStatus, retryAfterMs, retryScope, type RetryEvent } from "../../src/cli/retry.ts";
+import {
+  backoffMs,
+  DEFAULT_RETRY,
+  FLEET_RETRY_POLICY,
+  fleetRetryPolicy,
+  isRetryableStatus,
+  retryAfterMs,
+  retryScope,
+  type RetryEvent,
+} from "../../src/cli/retry.ts";
 import { buildTargetList, parseTargetId, parseTargetsFile } from "../../src/cli/targets.ts";
 import { parseCountOrPercent } from "../../src/cli/args.ts";
 import { graphQuery, kqlString } from "../../src/cli/graph.ts";
@@ -50,10 +59,22 @@ describe("retry policy", () => {
   });
 
   test("backs off exponentially with jitter, capped", () => {
-    assert.equal(backoffMs(0, DEFAULT_RETRY, () => 1), 2000);
-    assert.equal(backoffMs(3, DEFAULT_RETRY, () => 1), 16000);
-    assert.equal(backoffMs(3, DEFAULT_RETRY, () => 0), 8000);
-    assert.equal(backoffMs(20, DEFAULT_RETRY, () => 1), 60000);
+    assert.equal(
+      backoffMs(0, DEFAULT_RETRY, () => 1),
+      2000,
+    );
+    assert.equal(
+      backoffMs(3, DEFAULT_RETRY, () => 1),
+      16000,
+    );
+    assert.equal(
+      backoffMs(3, DEFAULT_RETRY, () => 0),
+      8000,
+    );
+    assert.equal(
+      backoffMs(20, DEFAULT_RETRY, () => 1),
+      60000,
+    );
   });
 
   test("stops after maxRetries and returns the last response for the SDK to turn into an error", async () => {
@@ -62,11 +83,21 @@ describe("retry policy", () => {
     const res = await retryScope.run({ onRetry: (e) => events.push(e) }, () => fleetRetryPolicy(fast).sendRequest(fakeRequest("PUT"), next));
     assert.equal(res.status, 500);
     assert.equal(calls(), 4);
-    assert.deepEqual(events.map((e) => [e.reason, e.attempt]), [["500", 1], ["500", 2], ["500", 3]]);
+    assert.deepEqual(
+      events.map((e) => [e.reason, e.attempt]),
+      [
+        ["500", 1],
+        ["500", 2],
+        ["500", 3],
+      ],
+    );
   });
 
   test("does not retry a 409 on a read, nor a 404", async () => {
-    for (const [method, status] of [["GET", 409], ["PUT", 404]] as const) {
+    for (const [method, status] of [
+      ["GET", 409],
+      ["PUT", 404],
+    ] as const) {
       const { next, calls } = responses(status, 200);
       assert.equal((await fleetRetryPolicy(fast).sendRequest(fakeRequest(method), next)).status, status);
       assert.equal(calls(), 1);
@@ -110,8 +141,16 @@ describe("retry policy", () => {
   });
 
   test("both SDK clients carry our policy instead of the SDK's retry policy", async () => {
-    const clients = await createArmClients({ endpoint: "https://management.example", scope: "https://management.example/.default", credential: fakeCredential("t"), retry: DEFAULT_RETRY });
-    for (const pipeline of [clients.compute("00000000-0000-0000-0000-000000000000").pipeline, clients.hybrid("00000000-0000-0000-0000-000000000000").pipeline]) {
+    const clients = await createArmClients({
+      endpoint: "https://management.example",
+      scope: "https://management.example/.default",
+      credential: fakeCredential("t"),
+      retry: DEFAULT_RETRY,
+    });
+    for (const pipeline of [
+      clients.compute("00000000-0000-0000-0000-000000000000").pipeline,
+      clients.hybrid("00000000-0000-0000-0000-000000000000").pipeline,
+    ]) {
       const names = pipeline.getOrderedPolicies().map((p) => p.name);
       assert.ok(names.includes(FLEET_RETRY_POLICY), names.join(","));
       assert.ok(!names.some((n) => /retry/i.test(n) && n !== FLEET_RETRY_POLICY), names.join(","));
@@ -135,15 +174,28 @@ describe("instance view", () => {
   });
 
   test("success, transitioning, and no view yet", () => {
-    assert.deepEqual(fromStatuses([{ code: "ProvisioningState/succeeded", level: "Info", message: "Enable succeeded: onboarded" }]), { state: "succeeded", code: 0, message: "Enable succeeded: onboarded" });
+    assert.deepEqual(fromStatuses([{ code: "ProvisioningState/succeeded", level: "Info", message: "Enable succeeded: onboarded" }]), {
+      state: "succeeded",
+      code: 0,
+      message: "Enable succeeded: onboarded",
+    });
     assert.equal(fromStatuses([{ code: "ProvisioningState/transitioning", message: "Install in progress" }]).state, "transitioning");
     assert.deepEqual(fromStatuses(undefined, "Succeeded"), { state: "succeeded", code: 0, message: "provisioning succeeded, no status reported yet" });
     assert.equal(fromStatuses([], "Updating").state, "transitioning");
   });
 
   test("Arc's single status: numeric or ProvisioningState codes, level, provisioningState", () => {
-    assert.deepEqual(fromArcStatus({ code: "53", level: "Error", message: ours }, "Failed"), { state: "failed", code: 53, reason: "WorkspaceKeyRejected", message: ours });
-    assert.deepEqual(fromArcStatus({ code: "0", level: "Information", message: "Enable succeeded" }, "Succeeded"), { state: "succeeded", code: 0, message: "Enable succeeded" });
+    assert.deepEqual(fromArcStatus({ code: "53", level: "Error", message: ours }, "Failed"), {
+      state: "failed",
+      code: 53,
+      reason: "WorkspaceKeyRejected",
+      message: ours,
+    });
+    assert.deepEqual(fromArcStatus({ code: "0", level: "Information", message: "Enable succeeded" }, "Succeeded"), {
+      state: "succeeded",
+      code: 0,
+      message: "Enable succeeded",
+    });
     assert.equal(fromArcStatus({ code: "0", level: "Information", message: "Enable succeeded" }, "Failed").state, "failed");
     assert.equal(codeFromStatusCode("ProvisioningState/failed/52"), 52);
     assert.equal(codeFromStatusCode("ProvisioningState/succeeded"), null);
@@ -165,21 +217,33 @@ describe("targets", () => {
 
   test("reads line files with comments and JSON arrays of ids or az-style objects", () => {
     const lines = parseTargetsFile("# header\n/a\r\n\n  /b  # trailing\n", "t.txt");
-    assert.deepEqual(lines.sources, [{ value: "/a", where: "t.txt:2" }, { value: "/b", where: "t.txt:4" }]);
+    assert.deepEqual(lines.sources, [
+      { value: "/a", where: "t.txt:2" },
+      { value: "/b", where: "t.txt:4" },
+    ]);
     const json = parseTargetsFile(JSON.stringify(["/a", { id: "/b", name: "b" }, 3]), "t.json");
-    assert.deepEqual(json.sources.map((s) => s.value), ["/a", "/b"]);
+    assert.deepEqual(
+      json.sources.map((s) => s.value),
+      ["/a", "/b"],
+    );
     assert.match(json.problems[0]!, /t\.json\[2\]: expected a resource id string/);
   });
 
   test("labels are short and unique", () => {
-    const id = (s: string, rg: string, kind: string, name: string) => ({ value: `/subscriptions/${s}/resourceGroups/${rg}/providers/${kind}/${name}`, where: "x" });
+    const id = (s: string, rg: string, kind: string, name: string) => ({
+      value: `/subscriptions/${s}/resourceGroups/${rg}/providers/${kind}/${name}`,
+      where: "x",
+    });
     const other = "11111111-0000-0000-0000-000000000000";
     const list = buildTargetList([
       id(sub, "rg", "Microsoft.Compute/virtualMachines", "a"),
       id(other, "rg", "Microsoft.Compute/virtualMachines", "a"),
       id(sub, "rg", "Microsoft.HybridCompute/machines", "a"),
     ]);
-    assert.deepEqual(list.targets.map((t) => t.label), ["00000000/rg/a", "11111111/rg/a", "rg/a (arc)"]);
+    assert.deepEqual(
+      list.targets.map((t) => t.label),
+      ["00000000/rg/a", "11111111/rg/a", "rg/a (arc)"],
+    );
   });
 });
 
@@ -189,7 +253,14 @@ describe("write pacing", () => {
       "x-ms-ratelimit-remaining-subscription-writes": "1199",
       "x-ms-ratelimit-remaining-resource": "Microsoft.Compute/PutVM3Min;239, Microsoft.Compute/PutVM30Min;1187",
     };
-    assert.deepEqual([...remainingCounters((name) => headers[name])], [["subscription-writes", 1199], ["Microsoft.Compute/PutVM3Min", 239], ["Microsoft.Compute/PutVM30Min", 1187]]);
+    assert.deepEqual(
+      [...remainingCounters((name) => headers[name])],
+      [
+        ["subscription-writes", 1199],
+        ["Microsoft.Compute/PutVM3Min", 239],
+        ["Microsoft.Compute/PutVM30Min", 1187],
+      ],
+    );
     assert.equal(remainingCounters(() => undefined).size, 0);
   });
 

@@ -55,7 +55,12 @@ const onboardCases: [number, string, number, string][] = [
   [4, "", 53, "ProxyRejected"],
   [5, "Error onboarding. HTTP code 403, Reason: InvalidWorkspaceKey. Check the Workspace ID", 53, "WorkspaceKeyRejected"],
   [5, "Error onboarding. HTTP code 403, Reason: MissingHeader.", 53, "WorkspaceKeyRejected"],
-  [5, "Error onboarding. HTTP code 403, Reason: . Check the Workspace ID, Workspace Key and that the time of the system is correct.", 53, "ClockSkewOrKeyRejected"],
+  [
+    5,
+    "Error onboarding. HTTP code 403, Reason: . Check the Workspace ID, Workspace Key and that the time of the system is correct.",
+    53,
+    "ClockSkewOrKeyRejected",
+  ],
   [6, "Error onboarding. HTTP code 500", 55, "ServiceUnavailable"],
   [7, "Error resolving host during the onboarding request.", 55, "CannotResolveHost"],
   [8, "Error during the onboarding request: curl returned 35.", 55, "ServiceUnreachable"],

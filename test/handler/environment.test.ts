@@ -47,9 +47,15 @@ test("HandlerEnvironment.json one level above is found too; a BOM is tolerated",
 
 test("a missing or broken HandlerEnvironment.json is a clear error", () => {
   const { ext } = layout();
-  assert.throws(() => loadEnvironment(ext, {}), (e: unknown) => e instanceof ExtensionError && /not found/.test(e.problem));
+  assert.throws(
+    () => loadEnvironment(ext, {}),
+    (e: unknown) => e instanceof ExtensionError && /not found/.test(e.problem),
+  );
   writeFileSync(join(ext, "HandlerEnvironment.json"), "[{}]");
-  assert.throws(() => loadEnvironment(ext, {}), (e: unknown) => e instanceof ExtensionError && /handlerEnvironment/.test(e.problem));
+  assert.throws(
+    () => loadEnvironment(ext, {}),
+    (e: unknown) => e instanceof ExtensionError && /handlerEnvironment/.test(e.problem),
+  );
 });
 
 test("sequence number: ConfigSequenceNumber wins, else the highest N.settings, else 0", () => {

@@ -18,8 +18,15 @@ test("exit codes outside the table become 30", () => {
 });
 
 test("failure messages follow '<Operation> failed (<code> <Reason>): <cause> — <action>'", () => {
-  const error = new ExtensionError("PackageManagerLocked", "dpkg lock held by pid 812 (unattended-upgr) for 600 s", "wait for it to finish or stop it, then retry");
-  assert.equal(failureMessage("install", error), "Install failed (55 PackageManagerLocked): dpkg lock held by pid 812 (unattended-upgr) for 600 s — wait for it to finish or stop it, then retry");
+  const error = new ExtensionError(
+    "PackageManagerLocked",
+    "dpkg lock held by pid 812 (unattended-upgr) for 600 s",
+    "wait for it to finish or stop it, then retry",
+  );
+  assert.equal(
+    failureMessage("install", error),
+    "Install failed (55 PackageManagerLocked): dpkg lock held by pid 812 (unattended-upgr) for 600 s — wait for it to finish or stop it, then retry",
+  );
 });
 
 test("unexpected exceptions become 30 with a readable message", () => {

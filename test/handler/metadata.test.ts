@@ -11,9 +11,15 @@ test("Azure VMs ask 169.254.169.254; Arc machines ask HIMDS from azcmagent.conf 
   const root = makeTempDir();
   assert.equal(metadataUrl(systemPaths(root), parseProcessEnvironment({})), "http://169.254.169.254/metadata/instance?api-version=2021-02-01");
   mkdirSync(join(root, "lib/systemd/system.conf.d"), { recursive: true });
-  writeFileSync(join(root, "lib/systemd/system.conf.d/azcmagent.conf"), '[Manager]\nDefaultEnvironment="IMDS_ENDPOINT=http://localhost:40342" "IDENTITY_ENDPOINT=http://localhost:40342/metadata/identity/oauth2/token"\n');
+  writeFileSync(
+    join(root, "lib/systemd/system.conf.d/azcmagent.conf"),
+    '[Manager]\nDefaultEnvironment="IMDS_ENDPOINT=http://localhost:40342" "IDENTITY_ENDPOINT=http://localhost:40342/metadata/identity/oauth2/token"\n',
+  );
   assert.equal(metadataUrl(systemPaths(root), parseProcessEnvironment({})), "http://localhost:40342/metadata/instance?api-version=2020-06-01");
-  assert.equal(metadataUrl(systemPaths(root), parseProcessEnvironment({ IMDS_ENDPOINT: "http://127.0.0.1:9/" })), "http://127.0.0.1:9/metadata/instance?api-version=2020-06-01");
+  assert.equal(
+    metadataUrl(systemPaths(root), parseProcessEnvironment({ IMDS_ENDPOINT: "http://127.0.0.1:9/" })),
+    "http://127.0.0.1:9/metadata/instance?api-version=2020-06-01",
+  );
   assert.equal(metadataUrl(systemPaths(root), parseProcessEnvironment({ OMS_HANDLER_IMDS_ENDPOINT: "off" })), undefined);
 });
 

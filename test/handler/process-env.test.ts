@@ -7,7 +7,8 @@ import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 
 test("ConfigSequenceNumber counts only as a decimal number", () => {
   assert.equal(parseProcessEnvironment({ ConfigSequenceNumber: " 12 " }).configSequenceNumber, 12);
-  for (const value of [undefined, "", "junk", "-1", "1.5", "1e3"]) assert.equal(parseProcessEnvironment({ ConfigSequenceNumber: value }).configSequenceNumber, undefined, String(value));
+  for (const value of [undefined, "", "junk", "-1", "1.5", "1e3"])
+    assert.equal(parseProcessEnvironment({ ConfigSequenceNumber: value }).configSequenceNumber, undefined, String(value));
 });
 
 test("versions are passed on as given; an empty AZURE_GUEST_AGENT_UPDATING_FROM_VERSION still marks an update", () => {
@@ -61,7 +62,8 @@ test("OMS_HANDLER_* knobs: defaults, and numbers that are not non-negative fall 
 });
 
 test("OMS_HANDLER_DEADLINE_SECONDS counts only as a positive number", () => {
-  for (const value of ["", "0", "-3", "soon", "Infinity"]) assert.equal(parseProcessEnvironment({ OMS_HANDLER_DEADLINE_SECONDS: value }).tuning.deadlineSeconds, undefined, value);
+  for (const value of ["", "0", "-3", "soon", "Infinity"])
+    assert.equal(parseProcessEnvironment({ OMS_HANDLER_DEADLINE_SECONDS: value }).tuning.deadlineSeconds, undefined, value);
 });
 
 test("children start from the environment as the entry received it", () => {

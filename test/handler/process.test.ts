@@ -26,7 +26,11 @@ test("runChild returns when the child exits, with its output, although a grandch
   // The grandchild inherits stdout and stderr and outlives the child by far.
   writeFileSync(script, `#!/bin/sh\necho "starting the daemon"\nsh -c 'echo $$ > "${pidFile}"; exec sleep 300' &\necho "daemon started" >&2\nexit 3\n`);
   chmodSync(script, 0o755);
-  const result = await runChild({ label: "daemon starter", file: script, args: [], timeoutMs: 30_000, childEnv: parseProcessEnvironment(process.env).childEnv }, new Deadline(30_000), silentLogger());
+  const result = await runChild(
+    { label: "daemon starter", file: script, args: [], timeoutMs: 30_000, childEnv: parseProcessEnvironment(process.env).childEnv },
+    new Deadline(30_000),
+    silentLogger(),
+  );
   const daemon = Number(readFileSync(pidFile, "utf8"));
   try {
     assert.equal(result.timedOut, false);

@@ -19,15 +19,24 @@ test("proxy: protected settings, then the Arc agent's proxy.url, then the enviro
   const root = makeTempDir();
   const paths = systemPaths(root);
   assert.deepEqual(resolveProxy(settings(), paths, parseProcessEnvironment({})), { source: "none" });
-  assert.deepEqual(resolveProxy(settings(), paths, parseProcessEnvironment({ https_proxy: "http://env:3128" })), { value: "http://env:3128", source: "environment (https_proxy)" });
+  assert.deepEqual(resolveProxy(settings(), paths, parseProcessEnvironment({ https_proxy: "http://env:3128" })), {
+    value: "http://env:3128",
+    source: "environment (https_proxy)",
+  });
 
   mkdirSync(join(root, "opt/azcmagent/bin"), { recursive: true });
   writeFileSync(join(root, "opt/azcmagent/bin/himds"), "");
   mkdirSync(join(root, "var/opt/azcmagent"), { recursive: true });
   writeFileSync(join(root, "var/opt/azcmagent/localconfig.json"), JSON.stringify({ config: { "proxy.url": "http://arc-proxy:8080" } }));
-  assert.deepEqual(resolveProxy(settings(), paths, parseProcessEnvironment({ https_proxy: "http://env:3128" })), { value: "http://arc-proxy:8080", source: "Azure Arc agent configuration" });
+  assert.deepEqual(resolveProxy(settings(), paths, parseProcessEnvironment({ https_proxy: "http://env:3128" })), {
+    value: "http://arc-proxy:8080",
+    source: "Azure Arc agent configuration",
+  });
 
-  assert.deepEqual(resolveProxy(settings("http://u:p@set:1"), paths, parseProcessEnvironment({ https_proxy: "http://env:3128" })), { value: "http://u:p@set:1", source: "protected settings" });
+  assert.deepEqual(resolveProxy(settings("http://u:p@set:1"), paths, parseProcessEnvironment({ https_proxy: "http://env:3128" })), {
+    value: "http://u:p@set:1",
+    source: "protected settings",
+  });
 });
 
 function arcMachine(config: Record<string, unknown>) {
@@ -50,10 +59,18 @@ test("Arc's proxy.bypass covering the Log Analytics service means no Arc proxy, 
   // The same proxy handed down in the environment by the Arc agent is bypassed too; another one is not.
   const paths = arcMachine({ "proxy.url": "http://arc-proxy:8080", "proxy.bypass": ["opinsights.azure.com"] });
   assert.equal(resolveProxy(settings(), paths, parseProcessEnvironment({ https_proxy: "http://arc-proxy:8080" }), "opinsights.azure.com").value, undefined);
-  assert.equal(resolveProxy(settings(), paths, parseProcessEnvironment({ https_proxy: "http://other:3128" }), "opinsights.azure.com").value, "http://other:3128");
+  assert.equal(
+    resolveProxy(settings(), paths, parseProcessEnvironment({ https_proxy: "http://other:3128" }), "opinsights.azure.com").value,
+    "http://other:3128",
+  );
   // Entries for other services (Arc, ARM, AAD) or another cloud do not cover Log Analytics.
   for (const bypass of [["Arc", "ARM", "AAD"], ["opinsights.azure.us"], ["azure.com.evil.example"]]) {
-    const choice = resolveProxy(settings(), arcMachine({ "proxy.url": "http://arc-proxy:8080", "proxy.bypass": bypass }), parseProcessEnvironment({}), "opinsights.azure.com");
+    const choice = resolveProxy(
+      settings(),
+      arcMachine({ "proxy.url": "http://arc-proxy:8080", "proxy.bypass": bypass }),
+      parseProcessEnvironment({}),
+      "opinsights.azure.com",
+    );
     assert.equal(choice.value, "http://arc-proxy:8080", JSON.stringify(bypass));
   }
 });

@@ -31,11 +31,19 @@ test("renderLine keeps one event on one line", () => {
 });
 
 test("onboard.conf values survive sh sourcing, quotes and metacharacters included", () => {
-  const values = { workspaceId: "0123abcd-1111-2222-3333-444455556666", workspaceKey: "a'b\"c$d`e\\f==", domain: "opinsights.azure.com", proxy: "http://u:p;rm -rf /@h:1", resourceId: "/subscriptions/x/resourceGroups/rg(1)/providers/Microsoft.Compute/virtualMachines/vm" };
+  const values = {
+    workspaceId: "0123abcd-1111-2222-3333-444455556666",
+    workspaceKey: "a'b\"c$d`e\\f==",
+    domain: "opinsights.azure.com",
+    proxy: "http://u:p;rm -rf /@h:1",
+    resourceId: "/subscriptions/x/resourceGroups/rg(1)/providers/Microsoft.Compute/virtualMachines/vm",
+  };
   const dir = makeTempDir();
   const file = `${dir}/onboard.conf`;
   require_write(file, renderOnboardConf(values));
-  const out = execFileSync("sh", ["-c", `. "${file}"; printf '%s\\n' "$WORKSPACE_ID" "$SHARED_KEY" "$URL_TLD" "$PROXY" "$AZURE_RESOURCE_ID"`], { encoding: "utf8" });
+  const out = execFileSync("sh", ["-c", `. "${file}"; printf '%s\\n' "$WORKSPACE_ID" "$SHARED_KEY" "$URL_TLD" "$PROXY" "$AZURE_RESOURCE_ID"`], {
+    encoding: "utf8",
+  });
   assert.deepEqual(out.split("\n").slice(0, 5), [values.workspaceId, values.workspaceKey, values.domain, values.proxy, values.resourceId]);
   assert.throws(() => shellQuote("a\nb"));
 });

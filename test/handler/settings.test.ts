@@ -24,7 +24,13 @@ before(() => {
   config = join(lib, "Ext-1.0.0", "config");
   mkdirSync(config, { recursive: true });
   cert = makeCertificate(lib);
-  context = { libDir: lib, waagentLib: join(lib, "nowhere"), childEnv: parseProcessEnvironment(process.env).childEnv, deadline: new Deadline(60_000), log: silentLogger() };
+  context = {
+    libDir: lib,
+    waagentLib: join(lib, "nowhere"),
+    childEnv: parseProcessEnvironment(process.env).childEnv,
+    deadline: new Deadline(60_000),
+    log: silentLogger(),
+  };
 });
 
 async function expect11(promise: Promise<unknown>, pattern: RegExp): Promise<ExtensionError> {
@@ -40,7 +46,13 @@ async function expect11(promise: Promise<unknown>, pattern: RegExp): Promise<Ext
 
 test("decrypts, validates and normalises settings", async () => {
   writeSettingsFile(config, 1, {
-    publicSettings: { workspaceId: WORKSPACE.toUpperCase(), stopOnMultipleConnections: "True", skipDockerProviderInstall: false, azureResourceId: "x", colour: "blue" },
+    publicSettings: {
+      workspaceId: WORKSPACE.toUpperCase(),
+      stopOnMultipleConnections: "True",
+      skipDockerProviderInstall: false,
+      azureResourceId: "x",
+      colour: "blue",
+    },
     protectedSettings: { workspaceKey: KEY, proxy: "http://user:p4ssw0rd@proxy.example:3128", domain: "" },
     certificate: cert,
   });
@@ -101,7 +113,12 @@ test("missing public or protected settings, missing thumbprint", async () => {
   await expect11(loadSettings(config, 33, { needProtected: true }, context), /settings are missing/);
   writeSettingsFile(config, 34, { publicSettings: { workspaceId: WORKSPACE } });
   await expect11(loadSettings(config, 34, { needProtected: true }, context), /protectedSettings are missing/);
-  const file = JSON.parse(readFileSync(writeSettingsFile(config, 35, { publicSettings: { workspaceId: WORKSPACE }, protectedSettings: { workspaceKey: KEY }, certificate: cert }), "utf8"));
+  const file = JSON.parse(
+    readFileSync(
+      writeSettingsFile(config, 35, { publicSettings: { workspaceId: WORKSPACE }, protectedSettings: { workspaceKey: KEY }, certificate: cert }),
+      "utf8",
+    ),
+  );
   file.runtimeSettings[0].handlerSettings.protectedSettingsCertThumbprint = null;
   writeFileSync(join(config, "35.settings"), JSON.stringify(file));
   await expect11(loadSettings(config, 35, { needProtected: true }, context), /protectedSettingsCertThumbprint/);
@@ -110,7 +127,9 @@ test("missing public or protected settings, missing thumbprint", async () => {
 function rawSettings(seq: number, protectedSettings: string, thumbprint: string): void {
   writeFileSync(
     join(config, `${seq}.settings`),
-    JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: { workspaceId: WORKSPACE }, protectedSettings, protectedSettingsCertThumbprint: thumbprint } }] }),
+    JSON.stringify({
+      runtimeSettings: [{ handlerSettings: { publicSettings: { workspaceId: WORKSPACE }, protectedSettings, protectedSettingsCertThumbprint: thumbprint } }],
+    }),
   );
 }
 
@@ -141,7 +160,10 @@ test("certificates are found under /var/lib/waagent when not beside the config f
 });
 
 test("FastTrack public settings given as a JSON string are parsed", async () => {
-  writeFileSync(join(config, "46.settings"), JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: JSON.stringify({ workspaceId: WORKSPACE }) } }] }));
+  writeFileSync(
+    join(config, "46.settings"),
+    JSON.stringify({ runtimeSettings: [{ handlerSettings: { publicSettings: JSON.stringify({ workspaceId: WORKSPACE }) } }] }),
+  );
   const settings = await loadSettings(config, 46, { needProtected: false }, context);
   assert.equal(settings?.public.workspaceId, WORKSPACE);
 });
@@ -149,12 +171,24 @@ test("FastTrack public settings given as a JSON string are parsed", async () => 
 test("proxy: the port must be 1–65535, and characters omsadmin.sh's echo would alter are refused naming the field", async () => {
   const { checkProtectedSettings } = await import("../../src/shared/settings-schema.ts");
   const accepted = ["proxy.example:1", "proxy.example:65535", "http://user:p%40ss@proxy.example:3128", "https://proxy.example/"];
-  const refused = ["proxy.example:0", "proxy.example:65536", "proxy.example:99999", "user:pa\\ss@proxy.example:3128", "user:pa*s@proxy.example", "user:p?s@proxy.example", "us[er:p@proxy.example"];
+  const refused = [
+    "proxy.example:0",
+    "proxy.example:65536",
+    "proxy.example:99999",
+    "user:pa\\ss@proxy.example:3128",
+    "user:pa*s@proxy.example",
+    "user:p?s@proxy.example",
+    "us[er:p@proxy.example",
+  ];
   for (const proxy of accepted) assert.ok(checkProtectedSettings({ workspaceKey: KEY, proxy }).ok, proxy);
   for (const proxy of refused) {
     const checked = checkProtectedSettings({ workspaceKey: KEY, proxy });
     assert.ok(!checked.ok, proxy);
-    assert.deepEqual(checked.problems.map((p) => p.field), ["protectedSettings.proxy"], proxy);
+    assert.deepEqual(
+      checked.problems.map((p) => p.field),
+      ["protectedSettings.proxy"],
+      proxy,
+    );
     assert.match(checked.problems[0]!.message, /1 to 65535.*backslash/);
   }
 });
@@ -170,7 +204,12 @@ test("vmResourceId: ARM ids are case-insensitive, so lower-case ids are accepted
     assert.ok(checked.ok, vmResourceId);
     assert.equal(checked.value.vmResourceId, vmResourceId);
   }
-  assert.ok(!checkProtectedSettings({ workspaceKey: KEY, vmResourceId: "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/microsoft.storage/storageaccounts/x" }).ok);
+  assert.ok(
+    !checkProtectedSettings({
+      workspaceKey: KEY,
+      vmResourceId: "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/microsoft.storage/storageaccounts/x",
+    }).ok,
+  );
 });
 
 test("a settings file with more than one runtimeSettings entry is refused (11): which one would be meant?", async () => {
@@ -184,10 +223,16 @@ test("a decryption failure quotes openssl's stderr, never its stdout (which may 
   const bin = join(makeTempDir(), "bin");
   mkdirSync(bin);
   // What openssl does on a corrupted blob: part of the plaintext on stdout first, then the failure on stderr.
-  writeFileSync(join(bin, "openssl"), '#!/bin/sh\ncat >/dev/null\nprintf \'{"workspaceKey":"PARTIAL-PLAINTEXT-SECRET\'\necho "Error decrypting CMS structure" >&2\nexit 4\n');
+  writeFileSync(
+    join(bin, "openssl"),
+    '#!/bin/sh\ncat >/dev/null\nprintf \'{"workspaceKey":"PARTIAL-PLAINTEXT-SECRET\'\necho "Error decrypting CMS structure" >&2\nexit 4\n',
+  );
   chmodSync(join(bin, "openssl"), 0o755);
   writeSettingsFile(config, 70, { publicSettings: { workspaceId: WORKSPACE }, protectedSettings: { workspaceKey: KEY }, certificate: cert });
   const childEnv = { ...context.childEnv, PATH: `${bin}:${context.childEnv.PATH ?? ""}` };
-  const error = await expect11(loadSettings(config, 70, { needProtected: true }, { ...context, childEnv }), /could not be decrypted with certificate .* \(Error decrypting CMS structure\)/);
+  const error = await expect11(
+    loadSettings(config, 70, { needProtected: true }, { ...context, childEnv }),
+    /could not be decrypted with certificate .* \(Error decrypting CMS structure\)/,
+  );
   assert.doesNotMatch(`${error.problem} ${error.details ?? ""}`, /PARTIAL-PLAINTEXT/);
 });

@@ -6,13 +6,17 @@ import { MAX_MESSAGE_BYTES, renderStatus, truncateUtf8, writeStatus } from "../.
 import { makeTempDir } from "../../simulator/system-root.ts";
 
 test("the status document has the shape the guest agent validates", () => {
-  const text = renderStatus("Ext", {
-    operation: "Enable",
-    status: "error",
-    code: 53,
-    message: "Enable failed (53 X): y — z",
-    substatus: [{ name: "Details", status: "error", code: 53, message: "tail" }],
-  }, new Date("2026-11-23T01:02:03.456Z"));
+  const text = renderStatus(
+    "Ext",
+    {
+      operation: "Enable",
+      status: "error",
+      code: 53,
+      message: "Enable failed (53 X): y — z",
+      substatus: [{ name: "Details", status: "error", code: 53, message: "tail" }],
+    },
+    new Date("2026-11-23T01:02:03.456Z"),
+  );
   const parsed = JSON.parse(text);
   assert.ok(Array.isArray(parsed) && parsed.length === 1);
   assert.deepEqual(parsed[0], {

@@ -15,7 +15,11 @@ test("versions compare numerically, component by component, missing components b
 });
 
 test("update with VERSION=1.19.0.0 run by 1.19.0 is not a downgrade", async () => {
-  const ctx = operationContext({ version: "1.19.0", operation: "update", processEnv: { VERSION: "1.19.0.0", AZURE_GUEST_AGENT_UPDATING_FROM_VERSION: "1.18.0" } });
+  const ctx = operationContext({
+    version: "1.19.0",
+    operation: "update",
+    processEnv: { VERSION: "1.19.0.0", AZURE_GUEST_AGENT_UPDATING_FROM_VERSION: "1.18.0" },
+  });
   const outcome = await update(ctx);
   assert.match(outcome.message, /from 1\.18\.0 to 1\.19\.0;/);
   assert.deepEqual({ ...ctx.state.updateMarker(), at: undefined }, { fromVersion: "1.18.0", toVersion: "1.19.0", at: undefined });

@@ -32,15 +32,34 @@ const vms: SimulatedVm[] = [];
 before(async () => {
   // A certificate for *.oms and *.ods of the public cloud's domain, trusted through OMS_HANDLER_SERVICE_CA.
   tlsDir = makeTempDir("doctor-tls-");
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=opinsights test",
-    "-addext", "subjectAltName=DNS:*.oms.opinsights.azure.com,DNS:*.ods.opinsights.azure.com",
-    "-addext", "basicConstraints=critical,CA:TRUE",
-    "-keyout", join(tlsDir, "key.pem"), "-out", join(tlsDir, "cert.pem"),
-  ], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=opinsights test",
+      "-addext",
+      "subjectAltName=DNS:*.oms.opinsights.azure.com,DNS:*.ods.opinsights.azure.com",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-keyout",
+      join(tlsDir, "key.pem"),
+      "-out",
+      join(tlsDir, "cert.pem"),
+    ],
+    { stdio: "ignore" },
+  );
   service = createTlsServer({ key: readFileSync(join(tlsDir, "key.pem")), cert: readFileSync(join(tlsDir, "cert.pem")) }, (socket) => {
     socket.once("data", () => {
-      socket.end(`HTTP/1.1 404 Not Found\r\nDate: ${new Date(Date.now() + serviceClockOffset).toUTCString()}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 404 Not Found\r\nDate: ${new Date(Date.now() + serviceClockOffset).toUTCString()}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      );
     });
     socket.on("error", () => {});
   });
@@ -103,11 +122,28 @@ test("a healthy machine is reported healthy: every check passes, exit 0", async 
   assert.equal(r.report.healthy, true);
   const names = r.report.checks.map((c) => `${c.area}/${c.name}`);
   for (const expected of [
-    "machine/runtime", "machine/architecture", "machine/glibc", "machine/distribution", "machine/free space", "machine/tools", "machine/openssl", "machine/package manager",
-    "agent/installed", `workspace ${WORKSPACE_ID}/onboarded`, `workspace ${WORKSPACE_ID}/key and certificate`, `workspace ${WORKSPACE_ID}/service`, "agent/proxy", "agent/scom",
-    "history/Enable", "history/extension.log",
-    `network ${WORKSPACE_ID}/oms name`, `network ${WORKSPACE_ID}/oms tcp 443`, `network ${WORKSPACE_ID}/oms tls`, `network ${WORKSPACE_ID}/oms clock`,
-    `network ${WORKSPACE_ID}/ods tls`, `network ${WORKSPACE_ID}/ods clock`,
+    "machine/runtime",
+    "machine/architecture",
+    "machine/glibc",
+    "machine/distribution",
+    "machine/free space",
+    "machine/tools",
+    "machine/openssl",
+    "machine/package manager",
+    "agent/installed",
+    `workspace ${WORKSPACE_ID}/onboarded`,
+    `workspace ${WORKSPACE_ID}/key and certificate`,
+    `workspace ${WORKSPACE_ID}/service`,
+    "agent/proxy",
+    "agent/scom",
+    "history/Enable",
+    "history/extension.log",
+    `network ${WORKSPACE_ID}/oms name`,
+    `network ${WORKSPACE_ID}/oms tcp 443`,
+    `network ${WORKSPACE_ID}/oms tls`,
+    `network ${WORKSPACE_ID}/oms clock`,
+    `network ${WORKSPACE_ID}/ods tls`,
+    `network ${WORKSPACE_ID}/ods clock`,
   ]) {
     assert.ok(names.includes(expected), `${expected} missing from ${names.join(", ")}`);
   }
@@ -115,7 +151,10 @@ test("a healthy machine is reported healthy: every check passes, exit 0", async 
   assert.match(named(r.report.checks, "oms tls")!.detail, new RegExp(`verified ${WORKSPACE_ID}\\.oms\\.opinsights\\.azure\\.com's certificate`));
 
   // The text form: one line per check, then a verdict.
-  const text = spawnSync("/bin/sh", [join(vm.agent.baseDir(version), "omsagent-shim"), "doctor", "--offline"], { env: vm.agent.launchSpec(version, "enable").env, encoding: "utf8" });
+  const text = spawnSync("/bin/sh", [join(vm.agent.baseDir(version), "omsagent-shim"), "doctor", "--offline"], {
+    env: vm.agent.launchSpec(version, "enable").env,
+    encoding: "utf8",
+  });
   assert.equal(text.status, 0, text.stdout);
   assert.match(text.stdout, /^PASS {2}machine +runtime +bun /m);
   assert.match(text.stdout, /^healthy: all \d+ checks passed$/m);
@@ -138,7 +177,10 @@ test("a missing tool is named with its fix", async () => {
   rmSync(join(vm.root, "usr/bin/curl"));
   const r = await doctor(vm, version, ["--offline"]);
   assert.equal(r.status, 1);
-  assert.deepEqual(r.failed.map((c) => c.name), ["tools"]);
+  assert.deepEqual(
+    r.failed.map((c) => c.name),
+    ["tools"],
+  );
   assert.match(r.failed[0]!.detail, /needs curl.*52 CurlMissing/);
   assert.match(r.failed[0]!.fix!, /install curl/);
 
@@ -159,7 +201,10 @@ test("a held package-manager lock names its holder", async () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const r = await doctor(vm, version, ["--offline"]);
     assert.equal(r.status, 1);
-    assert.deepEqual(r.failed.map((c) => c.name), ["package manager"]);
+    assert.deepEqual(
+      r.failed.map((c) => c.name),
+      ["package manager"],
+    );
     assert.equal(r.failed[0]!.detail, `/var/lib/dpkg/lock-frontend is held by pid ${holder.pid} (flock)`);
     assert.match(r.failed[0]!.fix!, /wait for that package operation to finish/);
   } finally {
@@ -171,7 +216,10 @@ test("a full disk is named with its fix", async () => {
   const { vm, version } = await healthyVm();
   const r = await doctor(vm, version, ["--offline"], { OMS_HANDLER_MIN_FREE_MB: String(1024 * 1024 * 1024) });
   assert.equal(r.status, 1);
-  assert.deepEqual(r.failed.map((c) => c.name), ["free space"]);
+  assert.deepEqual(
+    r.failed.map((c) => c.name),
+    ["free space"],
+  );
   assert.match(r.failed[0]!.detail, /\/var has \d+ MB free.*52 InsufficientDiskSpace/);
   assert.match(r.failed[0]!.fix!, /free up space/);
 });
@@ -187,24 +235,35 @@ test("an unreachable endpoint, a skewed clock, a stopped agent and a key the age
   });
   let r = await doctor(vm, version, [], { OMS_HANDLER_SERVICE_ADDRESS: `127.0.0.1:${closed}` });
   assert.equal(r.status, 1);
-  assert.deepEqual(r.failed.map((c) => c.name), ["oms tcp 443", "ods tcp 443"]);
+  assert.deepEqual(
+    r.failed.map((c) => c.name),
+    ["oms tcp 443", "ods tcp 443"],
+  );
   assert.match(r.failed[0]!.detail, /cannot connect to .*\.oms\.opinsights\.azure\.com:443/);
   assert.match(r.failed[0]!.fix!, /allow outbound TCP 443/);
 
   serviceClockOffset = -10 * 60 * 1000;
   try {
     r = await doctor(vm, version);
-    assert.deepEqual(r.failed.map((c) => c.name), ["oms clock", "ods clock"]);
+    assert.deepEqual(
+      r.failed.map((c) => c.name),
+      ["oms clock", "ods clock"],
+    );
     assert.match(r.failed[0]!.detail, /this machine's clock is 6\d\d s ahead of/);
     assert.match(r.failed[0]!.fix!, /synchronise the clock/);
   } finally {
     serviceClockOffset = 0;
   }
 
-  execFileSync(join(vm.root, "opt/microsoft/omsagent/bin/service_control"), ["stop", WORKSPACE_ID], { env: { PATH: process.env.PATH, OMS_HANDLER_ROOT: vm.root } });
+  execFileSync(join(vm.root, "opt/microsoft/omsagent/bin/service_control"), ["stop", WORKSPACE_ID], {
+    env: { PATH: process.env.PATH, OMS_HANDLER_ROOT: vm.root },
+  });
   chownSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "certs/oms.key"), 0, 0);
   r = await doctor(vm, version, ["--offline"]);
-  assert.deepEqual(r.failed.map((c) => c.name), ["key and certificate", "service"]);
+  assert.deepEqual(
+    r.failed.map((c) => c.name),
+    ["key and certificate", "service"],
+  );
   assert.match(r.failed[0]!.detail, /certs\/oms\.key is owned by uid 0, not omsagent/);
   assert.match(r.failed[1]!.fix!, new RegExp(`service_control start ${WORKSPACE_ID}`));
 });
@@ -240,4 +299,3 @@ test("through the agent's proxy: CONNECT tunnels, and the proxy's credentials ar
     proxy.close();
   }
 });
-

@@ -22,7 +22,14 @@ async function newVm(options: Parameters<typeof createSimulatedVm>[0] = {}): Pro
   return { vm, version };
 }
 
-async function expectFailure(vm: SimulatedVm, version: string, op: "install" | "enable" | "disable" | "uninstall", code: number, reason: string, extraEnv?: Record<string, string>): Promise<string> {
+async function expectFailure(
+  vm: SimulatedVm,
+  version: string,
+  op: "install" | "enable" | "disable" | "uninstall",
+  code: number,
+  reason: string,
+  extraEnv?: Record<string, string>,
+): Promise<string> {
   const result = await vm.agent.run(version, op, { extraEnv });
   const status = vm.agent.readStatus(version);
   assert.equal(result.exitCode, code, `${status.message}\n${result.output}`);

@@ -45,13 +45,19 @@ test("a no-op enable needs neither pino, ajv nor execa, and leaves the status al
   assert.equal(noop.exitCode, 0, noop.output);
   assert.match(noop.stdout, /enable seq 0: success .* Enable succeeded: sequence 0 was already applied/);
   assert.equal(readFileSync(agent.statusFile(version, 0), "utf8"), status);
-  assert.match(vm.extensionLog(), /INFO {2}enable seq=0 sequence 0 is already applied with these settings \(same settings file\): nothing to do\n.*INFO {2}enable seq=0 enable made no change; status left as it was\n.*INFO {2}enable seq=0 enable finished \{"exitCode":0,"durationMs":\d+\}\n$/);
+  assert.match(
+    vm.extensionLog(),
+    /INFO {2}enable seq=0 sequence 0 is already applied with these settings \(same settings file\): nothing to do\n.*INFO {2}enable seq=0 enable made no change; status left as it was\n.*INFO {2}enable seq=0 enable finished \{"exitCode":0,"durationMs":\d+\}\n$/,
+  );
 
   // A new sequence has real work and needs them: proof that the chunks are really gone.
   agent.writeSettings(1, SETTINGS, version);
   const full = await agent.run(version, "enable");
   assert.equal(full.exitCode, 30, full.output);
-  assert.match(agent.readStatus(version, 1).message, /^Enable failed \(30 HandlerFilesMissing\): the extension's files on this machine are incomplete .* — remove the extension and add it again/);
+  assert.match(
+    agent.readStatus(version, 1).message,
+    /^Enable failed \(30 HandlerFilesMissing\): the extension's files on this machine are incomplete .* — remove the extension and add it again/,
+  );
 });
 
 test("disable, update and uninstall with nothing installed need neither pino, ajv nor execa", async () => {

@@ -34,12 +34,21 @@ test("first install then enable: success statuses, agent onboarded, log and tele
   const { vm, version, agent } = await vmWithSettings();
   const result = await agent.firstInstall(version);
   assert.ok(result.ok, JSON.stringify(result.error));
-  assert.deepEqual(result.commands.map((c) => [c.operation, c.exitCode]), [["install", 0], ["enable", 0]]);
+  assert.deepEqual(
+    result.commands.map((c) => [c.operation, c.exitCode]),
+    [
+      ["install", 0],
+      ["enable", 0],
+    ],
+  );
   const status = agent.readStatus(version, 0);
   assert.equal(status.status, "success");
   assert.equal(status.code, 0);
   assert.match(status.message, /^Enable succeeded: connected to workspace 0123abcd-1111-2222-3333-444455556666/);
-  assert.deepEqual(status.substatus?.map((s) => s.name), ["Workspace", "CloudDomain", "ResourceId", "Proxy", "AgentBundle"]);
+  assert.deepEqual(
+    status.substatus?.map((s) => s.name),
+    ["Workspace", "CloudDomain", "ResourceId", "Proxy", "AgentBundle"],
+  );
   assert.ok(existsSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "conf/omsadmin.conf")));
   assert.ok(!existsSync(join(vm.root, "etc/omsagent-onboard.conf")), "the onboarding file with the key is removed");
   assert.match(vm.extensionLog(), /^\S+Z INFO {2}install seq=0 install started/m);
@@ -48,7 +57,8 @@ test("first install then enable: success statuses, agent onboarded, log and tele
   for (const name of events) {
     assert.match(name, /^\d+\.json$/);
     const [event] = JSON.parse(readFileSync(join(agent.eventsDir(), name), "utf8"));
-    for (const key of ["Version", "Timestamp", "TaskName", "EventLevel", "Message", "EventPid", "EventTid", "OperationId"]) assert.equal(typeof event[key], "string", key);
+    for (const key of ["Version", "Timestamp", "TaskName", "EventLevel", "Message", "EventPid", "EventTid", "OperationId"])
+      assert.equal(typeof event[key], "string", key);
   }
   assert.match(result.commands[1]!.stdout, /enable seq 0: success/);
   assert.equal(result.commands[1]!.stderr, "");
@@ -147,7 +157,13 @@ test("uninstall removes the agent, the workspace configuration and the handler's
   await agent.firstInstall(version);
   const result = await agent.uninstall(version);
   assert.ok(result.ok && !result.error, JSON.stringify(result.error));
-  assert.deepEqual(result.commands.map((c) => [c.operation, c.exitCode]), [["disable", 0], ["uninstall", 0]]);
+  assert.deepEqual(
+    result.commands.map((c) => [c.operation, c.exitCode]),
+    [
+      ["disable", 0],
+      ["uninstall", 0],
+    ],
+  );
   assert.ok(vm.calls().some((line) => line.startsWith("bundle --remove")));
   assert.ok(!existsSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID)));
   assert.ok(!existsSync(join(vm.root, "var/opt/microsoft/omsagent", WORKSPACE_ID)));
@@ -155,8 +171,13 @@ test("uninstall removes the agent, the workspace configuration and the handler's
   assert.ok(!existsSync(join(vm.root, "opt/microsoft/omsagent/bin/omsadmin.sh")));
 });
 
-test("stopOnMultipleConnections: true and \"true\" refuse another workspace with 10 naming it; false multi-homes", async () => {
-  for (const [flag, expected] of [[true, 10], ["true", 10], ["TRUE", 10], [false, 0]] as const) {
+test('stopOnMultipleConnections: true and "true" refuse another workspace with 10 naming it; false multi-homes', async () => {
+  for (const [flag, expected] of [
+    [true, 10],
+    ["true", 10],
+    ["TRUE", 10],
+    [false, 0],
+  ] as const) {
     const { vm, version, agent } = await vmWithSettings({ ...SETTINGS, publicSettings: { workspaceId: WORKSPACE_ID, stopOnMultipleConnections: flag } });
     // Another workspace is already connected on this machine (omsadmin.sh wrote its omsadmin.conf).
     const other = join(vm.root, "etc/opt/microsoft/omsagent", OTHER_WORKSPACE_ID, "conf");
@@ -213,14 +234,16 @@ test("a hanging child is killed with its process group at the deadline and repor
   assert.ok(Date.now() - started < 15_000);
   assert.equal(result.exitCode, 55);
   assert.match(agent.readStatus(version, 0).message, /^Install failed \(55 BundleTimedOut\)/);
-  const leftovers = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid)).filter((pid) => {
-    try {
-      // Every process of the tree inherited the simulated root in its environment.
-      return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`OMS_HANDLER_ROOT=${vm.root}`);
-    } catch {
-      return false;
-    }
-  });
+  const leftovers = readdirSync("/proc")
+    .filter((pid) => /^\d+$/.test(pid))
+    .filter((pid) => {
+      try {
+        // Every process of the tree inherited the simulated root in its environment.
+        return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`OMS_HANDLER_ROOT=${vm.root}`);
+      } catch {
+        return false;
+      }
+    });
   assert.deepEqual(leftovers, [], "no process of the bundle's tree survives");
 });
 
@@ -230,7 +253,10 @@ test("downgrade B→A (the agent runs the newer version's update) also keeps the
   agent.setup({ dir: vm.staged.get("1.19.0")!.dir }, { seq: 0, settings: SETTINGS });
   const downgrade = await agent.update("1.19.1", "1.19.0");
   assert.ok(downgrade.ok, JSON.stringify(downgrade.error));
-  assert.deepEqual(downgrade.commands.map((c) => `${c.version}.${c.operation}=${c.exitCode}`), ["1.19.1.disable=0", "1.19.1.update=0", "1.19.1.uninstall=0", "1.19.0.install=0", "1.19.0.enable=0"]);
+  assert.deepEqual(
+    downgrade.commands.map((c) => `${c.version}.${c.operation}=${c.exitCode}`),
+    ["1.19.1.disable=0", "1.19.1.update=0", "1.19.1.uninstall=0", "1.19.0.install=0", "1.19.0.enable=0"],
+  );
   assert.ok(!vm.calls().some((line) => line.startsWith("bundle --remove")));
   assert.ok(existsSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "conf/omsadmin.conf")));
 });

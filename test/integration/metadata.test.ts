@@ -15,7 +15,10 @@ async function enableWith(protectedExtra: Record<string, string>, options: Param
   const vm = await createSimulatedVm(options);
   vms.push(vm);
   const version = [...vm.staged.keys()][0]!;
-  vm.agent.setup({ dir: vm.staged.get(version)!.dir }, { seq: 0, settings: { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY, ...protectedExtra } } });
+  vm.agent.setup(
+    { dir: vm.staged.get(version)!.dir },
+    { seq: 0, settings: { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY, ...protectedExtra } } },
+  );
   const result = await vm.agent.firstInstall(version);
   const conf = readFileSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "conf/omsadmin.conf"), "utf8");
   return { vm, result, status: vm.agent.readStatus(version, 0), conf };
@@ -24,7 +27,8 @@ async function enableWith(protectedExtra: Record<string, string>, options: Param
 const sub = (status: AgentExtensionStatus, name: string) => status.substatus.find((s) => s.name === name)?.message;
 
 test("US Government cloud from metadata → opinsights.azure.us, resource id from metadata", async () => {
-  const resourceId = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/3";
+  const resourceId =
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/3";
   const { result, status, conf } = await enableWith({}, { metadata: { azEnvironment: "AzureUSGovernmentCloud", resourceId } });
   assert.ok(result.ok);
   assert.equal(sub(status, "CloudDomain"), "opinsights.azure.us (from instance metadata (AzureUSGovernmentCloud))");

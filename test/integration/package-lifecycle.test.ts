@@ -84,7 +84,10 @@ test("uninstall removes the agent and leaves no handler state behind", () => {
   const step = steps[6]!;
   assert.deepEqual(ops(step), [`${B}.disable=0`, `${B}.uninstall=0`]);
   assert.ok(!existsSync(vm.agent.baseDir(B)));
-  assert.deepEqual(readdirSync(vm.agent.libDir).filter((name) => name.startsWith("Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux")), []);
+  assert.deepEqual(
+    readdirSync(vm.agent.libDir).filter((name) => name.startsWith("Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux")),
+    [],
+  );
   assert.ok(!existsSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID)));
   assert.ok(!existsSync(join(vm.root, "opt/microsoft/omsagent/bin/omsadmin.sh")));
 });

@@ -31,7 +31,10 @@ function exists(path: string): boolean {
 }
 
 test("a real uninstall removes proxy.conf (it holds the proxy credentials) and the links left dangling", async () => {
-  const { vm, version, agent, etc, varDir } = await vmWith({ ...SETTINGS, protectedSettings: { ...SETTINGS.protectedSettings, proxy: "http://user:s3cret-pw@proxy.example:3128" } });
+  const { vm, version, agent, etc, varDir } = await vmWith({
+    ...SETTINGS,
+    protectedSettings: { ...SETTINGS.protectedSettings, proxy: "http://user:s3cret-pw@proxy.example:3128" },
+  });
   assert.ok((await agent.firstInstall(version)).ok);
   assert.match(readFileSync(join(etc, "proxy.conf"), "utf8"), /s3cret-pw/);
   assert.ok(exists(join(etc, "conf")) && exists(join(varDir, "run")));
@@ -53,10 +56,17 @@ test("a failed onboarding (workspace directory without omsadmin.conf) blocks nei
   agent.writeSettings(1, { publicSettings: { workspaceId: OTHER_WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } });
   const failed = await agent.enable(version);
   assert.equal(failed.commands.at(-1)?.exitCode, 53);
-  assert.ok(existsSync(join(etc, OTHER_WORKSPACE_ID)) && !existsSync(join(etc, OTHER_WORKSPACE_ID, "conf/omsadmin.conf")), "the simulator left what the real omsadmin.sh leaves");
+  assert.ok(
+    existsSync(join(etc, OTHER_WORKSPACE_ID)) && !existsSync(join(etc, OTHER_WORKSPACE_ID, "conf/omsadmin.conf")),
+    "the simulator left what the real omsadmin.sh leaves",
+  );
 
   const removal = await agent.uninstall(version);
-  assert.deepEqual(removal.commands.map((c) => `${c.operation}=${c.exitCode}`), ["disable=0", "uninstall=0"], JSON.stringify(removal.commands.map((c) => c.stdout)));
+  assert.deepEqual(
+    removal.commands.map((c) => `${c.operation}=${c.exitCode}`),
+    ["disable=0", "uninstall=0"],
+    JSON.stringify(removal.commands.map((c) => c.stdout)),
+  );
   assert.ok(!existsSync(join(etc, OTHER_WORKSPACE_ID)), "the failed onboarding's directory went with the uninstall");
 });
 
@@ -66,7 +76,9 @@ test("a failed onboarding's directory does not count as a connection for stopOnM
   // Someone tried another workspace by hand with a wrong key.
   vm.fault("omsadmin-onboard", "5-key", 1);
   const { spawnSync } = await import("node:child_process");
-  const manual = spawnSync(join(vm.root, "opt/microsoft/omsagent/bin/omsadmin.sh"), ["-w", OTHER_WORKSPACE_ID, "-s", WORKSPACE_KEY], { env: { ...process.env, OMS_HANDLER_ROOT: vm.root } });
+  const manual = spawnSync(join(vm.root, "opt/microsoft/omsagent/bin/omsadmin.sh"), ["-w", OTHER_WORKSPACE_ID, "-s", WORKSPACE_KEY], {
+    env: { ...process.env, OMS_HANDLER_ROOT: vm.root },
+  });
   assert.equal(manual.status, 5);
   assert.ok(existsSync(join(etc, OTHER_WORKSPACE_ID)) && !existsSync(join(etc, OTHER_WORKSPACE_ID, "conf/omsadmin.conf")));
   const enable = await agent.run(version, "enable");
@@ -133,28 +145,32 @@ const AGENT_UID = 4711;
 const AGENT_GID = 4712;
 const asRoot = process.getuid?.() === 0;
 
-test("an update from a handler whose uninstall deletes the workspace keeps the agent's ownership and modes", { skip: !asRoot && "chown needs root" }, async () => {
-  const { version, agent, etc } = await vmWith();
-  assert.ok((await agent.firstInstall(version)).ok);
-  const key = join(etc, WORKSPACE_ID, "certs/oms.key");
-  const before = lstatSync(key);
-  assert.deepEqual([before.uid, before.gid, before.mode & 0o777], [AGENT_UID, AGENT_GID, 0o640], "the simulator owns the key as the real agent does");
-  // A file someone left root-owned: after the restore the whole tree belongs to the agent again.
-  const { writeFileSync, rmSync } = await import("node:fs");
-  writeFileSync(join(etc, WORKSPACE_ID, "conf/omsagent.d/custom.conf"), "# root-owned\n");
+test(
+  "an update from a handler whose uninstall deletes the workspace keeps the agent's ownership and modes",
+  { skip: !asRoot && "chown needs root" },
+  async () => {
+    const { version, agent, etc } = await vmWith();
+    assert.ok((await agent.firstInstall(version)).ok);
+    const key = join(etc, WORKSPACE_ID, "certs/oms.key");
+    const before = lstatSync(key);
+    assert.deepEqual([before.uid, before.gid, before.mode & 0o777], [AGENT_UID, AGENT_GID, 0o640], "the simulator owns the key as the real agent does");
+    // A file someone left root-owned: after the restore the whole tree belongs to the agent again.
+    const { writeFileSync, rmSync } = await import("node:fs");
+    writeFileSync(join(etc, WORKSPACE_ID, "conf/omsagent.d/custom.conf"), "# root-owned\n");
 
-  assert.equal((await agent.run(version, "update", { updatingFromVersion: "1.18.0", updateToVersion: version })).exitCode, 0);
-  // The legacy handler's uninstall removes the workspace's directories.
-  rmSync(join(etc, WORKSPACE_ID), { recursive: true, force: true });
-  assert.equal((await agent.run(version, "install")).exitCode, 0);
+    assert.equal((await agent.run(version, "update", { updatingFromVersion: "1.18.0", updateToVersion: version })).exitCode, 0);
+    // The legacy handler's uninstall removes the workspace's directories.
+    rmSync(join(etc, WORKSPACE_ID), { recursive: true, force: true });
+    assert.equal((await agent.run(version, "install")).exitCode, 0);
 
-  const after = lstatSync(key);
-  assert.deepEqual([after.uid, after.gid, after.mode & 0o777], [AGENT_UID, AGENT_GID, 0o640], "key restored with its owner and mode");
-  const certs = lstatSync(join(etc, WORKSPACE_ID, "certs"));
-  assert.deepEqual([certs.uid, certs.gid, certs.mode & 0o777], [AGENT_UID, AGENT_GID, 0o700]);
-  const custom = lstatSync(join(etc, WORKSPACE_ID, "conf/omsagent.d/custom.conf"));
-  assert.deepEqual([custom.uid, custom.gid], [AGENT_UID, AGENT_GID], "the workspace tree is owned as the agent expects");
-});
+    const after = lstatSync(key);
+    assert.deepEqual([after.uid, after.gid, after.mode & 0o777], [AGENT_UID, AGENT_GID, 0o640], "key restored with its owner and mode");
+    const certs = lstatSync(join(etc, WORKSPACE_ID, "certs"));
+    assert.deepEqual([certs.uid, certs.gid, certs.mode & 0o777], [AGENT_UID, AGENT_GID, 0o700]);
+    const custom = lstatSync(join(etc, WORKSPACE_ID, "conf/omsagent.d/custom.conf"));
+    assert.deepEqual([custom.uid, custom.gid], [AGENT_UID, AGENT_GID], "the workspace tree is owned as the agent expects");
+  },
+);
 
 test("after onboarding the workspace tree belongs to the agent, whatever root left in it", { skip: !asRoot && "chown needs root" }, async () => {
   const { version, agent, etc } = await vmWith();
@@ -175,7 +191,7 @@ test("an empty or invalid status file never lets enable count as already applied
   const { vm, version, agent } = await vmWith();
   assert.ok((await agent.firstInstall(version)).ok);
   const { writeFileSync } = await import("node:fs");
-  for (const broken of ["", "[{\"version\": \"1.0\", \"sta", "[]", '[{"status":{"status":"transitioning","code":0}}]']) {
+  for (const broken of ["", '[{"version": "1.0", "sta', "[]", '[{"status":{"status":"transitioning","code":0}}]']) {
     writeFileSync(agent.statusFile(version, 0), broken);
     const onboardings = vm.calls().filter((line) => line.startsWith("omsadmin")).length;
     const result = await agent.run(version, "enable");
@@ -197,7 +213,10 @@ test("a full log disk: the operation still succeeds, writes its status, removes 
   assert.equal(result.exitCode, 0, result.stderr);
   assert.equal(agent.readStatus(version, 1).status, "success");
   assert.ok(!existsSync(join(vm.root, "etc/omsagent-onboard.conf")), "the onboarding file with the key is gone");
-  assert.ok(vm.calls().some((line) => line.startsWith("omsadmin")), "onboarding ran");
+  assert.ok(
+    vm.calls().some((line) => line.startsWith("omsadmin")),
+    "onboarding ran",
+  );
   assert.deepEqual(processesUnder(vm.root), [], "no simulated tool left running");
 });
 

@@ -69,18 +69,28 @@ test("no secret in logs, statuses, telemetry, output, command lines or leftover 
   vm.fault("omsadmin-onboard", "slow:1", 1); // long enough for the sampler to see omsadmin's command line
   await step(agent.firstInstall("1.19.0"));
   assert.equal(agent.readStatus("1.19.0", 0).status, "success");
-  assert.match(agent.readStatus("1.19.0", 0).substatus?.find((s) => s.name === "Proxy")?.message ?? "", /^proxy\.corp\.example:3128 \(from protected settings\)$/);
+  assert.match(
+    agent.readStatus("1.19.0", 0).substatus?.find((s) => s.name === "Proxy")?.message ?? "",
+    /^proxy\.corp\.example:3128 \(from protected settings\)$/,
+  );
 
   // Failures echo child output into statuses and logs: make the tools fail in ways that print a lot.
   // exit:8 is retried, so it must fail on every attempt.
-  for (const [scenario, times] of [["5-key", 1], ["exit:4", 1], ["exit:8", 3]] as const) {
+  for (const [scenario, times] of [
+    ["5-key", 1],
+    ["exit:4", 1],
+    ["exit:8", 3],
+  ] as const) {
     agent.writeSettings(Number(agent.goalStateSeq) + 1, settings);
     vm.fault("omsadmin-onboard", scenario, times);
     await step(agent.enable("1.19.0"));
     assert.equal(agent.readStatus("1.19.0").status, "error");
   }
   // Settings that fail validation after decryption must not echo what was decrypted.
-  agent.writeSettings(Number(agent.goalStateSeq) + 1, { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY, proxy: `${PROXY} bad`, extra: PROXY_PASSWORD } });
+  agent.writeSettings(Number(agent.goalStateSeq) + 1, {
+    publicSettings: { workspaceId: WORKSPACE_ID },
+    protectedSettings: { workspaceKey: WORKSPACE_KEY, proxy: `${PROXY} bad`, extra: PROXY_PASSWORD },
+  });
   await step(agent.enable("1.19.0"));
   assert.equal(agent.readStatus("1.19.0").code, 11);
 
@@ -91,7 +101,10 @@ test("no secret in logs, statuses, telemetry, output, command lines or leftover 
 
   outputs.forEach((text, i) => assertNoSecret(text, `command output #${i}`));
   for (const line of cmdlines) assertNoSecret(line, `a command line (${line.slice(0, 80)})`);
-  assert.ok([...cmdlines].some((line) => line.includes("omsadmin.sh")), "the sampler saw omsadmin run");
+  assert.ok(
+    [...cmdlines].some((line) => line.includes("omsadmin.sh")),
+    "the sampler saw omsadmin run",
+  );
   for (const line of vm.calls()) assertNoSecret(line, "a simulated tool's argv");
 
   for (const file of filesUnder(vm.dir)) {

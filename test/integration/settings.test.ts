@@ -14,7 +14,10 @@ let version: string;
 before(async () => {
   vm = await createSimulatedVm();
   version = [...vm.staged.keys()][0]!;
-  vm.agent.setup({ dir: vm.staged.get(version)!.dir }, { seq: 0, settings: { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } } });
+  vm.agent.setup(
+    { dir: vm.staged.get(version)!.dir },
+    { seq: 0, settings: { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } } },
+  );
   assert.equal((await vm.agent.run(version, "install")).exitCode, 0);
 });
 after(() => vm.close());
@@ -34,36 +37,63 @@ async function enableWith(write: (seq: number) => void, pattern: RegExp): Promis
   assert.match(result.stderr, /^Enable failed \(11 InvalidConfiguration\)/);
 }
 
-const settingsWith = (publicSettings: unknown, protectedSettings: unknown = { workspaceKey: WORKSPACE_KEY }) => (n: number) =>
-  vm.agent.writeSettings(n, { publicSettings, protectedSettings });
+const settingsWith =
+  (publicSettings: unknown, protectedSettings: unknown = { workspaceKey: WORKSPACE_KEY }) =>
+  (n: number) =>
+    vm.agent.writeSettings(n, { publicSettings, protectedSettings });
 
 test("missing settings (empty file)", () => enableWith((n) => vm.agent.writeSettings(n, null), /no settings for sequence number \d+/));
 test("missing public settings", () => enableWith(settingsWith(null), /settings are missing/));
-test("missing protected settings", () => enableWith((n) => vm.agent.writeSettings(n, { publicSettings: { workspaceId: WORKSPACE_ID } }), /protectedSettings are missing/));
+test("missing protected settings", () =>
+  enableWith((n) => vm.agent.writeSettings(n, { publicSettings: { workspaceId: WORKSPACE_ID } }), /protectedSettings are missing/));
 test("missing workspaceId", () => enableWith(settingsWith({}), /settings\.workspaceId is required/));
 test("bad GUID", () => enableWith(settingsWith({ workspaceId: "my-workspace" }), /settings\.workspaceId must be a workspace ID/));
 test("wrong types, all reported at once", () =>
-  enableWith(settingsWith({ workspaceId: 42, stopOnMultipleConnections: "sometimes", skipDockerProviderInstall: 1 }), /workspaceId must be of type string; settings\.skipDockerProviderInstall must be true or false.*settings\.stopOnMultipleConnections must be true or false/));
-test("workspace key not base64", () => enableWith(settingsWith({ workspaceId: WORKSPACE_ID }, { workspaceKey: "not base64!" }), /protectedSettings\.workspaceKey must be the workspace key in padded base64/));
+  enableWith(
+    settingsWith({ workspaceId: 42, stopOnMultipleConnections: "sometimes", skipDockerProviderInstall: 1 }),
+    /workspaceId must be of type string; settings\.skipDockerProviderInstall must be true or false.*settings\.stopOnMultipleConnections must be true or false/,
+  ));
+test("workspace key not base64", () =>
+  enableWith(
+    settingsWith({ workspaceId: WORKSPACE_ID }, { workspaceKey: "not base64!" }),
+    /protectedSettings\.workspaceKey must be the workspace key in padded base64/,
+  ));
 test("empty workspace key", () => enableWith(settingsWith({ workspaceId: WORKSPACE_ID }, { workspaceKey: "" }), /protectedSettings\.workspaceKey/));
 test("unknown protected key and bad proxy", () =>
-  enableWith(settingsWith({ workspaceId: WORKSPACE_ID }, { workspaceKey: WORKSPACE_KEY, proxy: "proxy with spaces", passwrd: "x" }), /protectedSettings\.passwrd is not a known protected setting.*protectedSettings\.proxy must look like/));
+  enableWith(
+    settingsWith({ workspaceId: WORKSPACE_ID }, { workspaceKey: WORKSPACE_KEY, proxy: "proxy with spaces", passwrd: "x" }),
+    /protectedSettings\.passwrd is not a known protected setting.*protectedSettings\.proxy must look like/,
+  ));
 test("protected settings blob that is not base64", () =>
-  enableWith((n) => vm.agent.writeSettings(n, { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettingsBlob: "***not base64***" }), /protectedSettings is not valid base64/));
+  enableWith(
+    (n) => vm.agent.writeSettings(n, { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettingsBlob: "***not base64***" }),
+    /protectedSettings is not valid base64/,
+  ));
 test("undecryptable protected settings (encrypted for another certificate)", () => {
   const other = makeCertificate(makeTempDir());
   return enableWith(
-    (n) => vm.agent.writeSettings(n, { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettingsBlob: encryptProtectedSettings({ workspaceKey: WORKSPACE_KEY }, other.crtPath) }),
+    (n) =>
+      vm.agent.writeSettings(n, {
+        publicSettings: { workspaceId: WORKSPACE_ID },
+        protectedSettingsBlob: encryptProtectedSettings({ workspaceKey: WORKSPACE_KEY }, other.crtPath),
+      }),
     new RegExp(`could not be decrypted with certificate ${vm.agent.certificate().thumbprint}`),
   );
 });
 test("missing certificate", () =>
   enableWith(
-    (n) => vm.agent.writeSettings(n, { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY }, thumbprint: "0123456789ABCDEF0123456789ABCDEF01234567" }),
+    (n) =>
+      vm.agent.writeSettings(n, {
+        publicSettings: { workspaceId: WORKSPACE_ID },
+        protectedSettings: { workspaceKey: WORKSPACE_KEY },
+        thumbprint: "0123456789ABCDEF0123456789ABCDEF01234567",
+      }),
     /certificate 0123456789ABCDEF0123456789ABCDEF01234567 .*was not found/,
   ));
-test("malformed JSON settings file", () => enableWith((n) => writeFileSync(join(vm.agent.configDir(version), `${n}.settings`), '{"runtimeSettings": [{'), /\d+\.settings is not valid JSON/));
-test("settings file without runtimeSettings", () => enableWith((n) => writeFileSync(join(vm.agent.configDir(version), `${n}.settings`), '{"foo": 1}'), /has no runtimeSettings\[0\]\.handlerSettings/));
+test("malformed JSON settings file", () =>
+  enableWith((n) => writeFileSync(join(vm.agent.configDir(version), `${n}.settings`), '{"runtimeSettings": [{'), /\d+\.settings is not valid JSON/));
+test("settings file without runtimeSettings", () =>
+  enableWith((n) => writeFileSync(join(vm.agent.configDir(version), `${n}.settings`), '{"foo": 1}'), /has no runtimeSettings\[0\]\.handlerSettings/));
 
 test("install rejects an invalid workspace id before touching the system", async () => {
   seq += 1;

@@ -13,7 +13,10 @@ async function installedVm() {
   const vm = await createSimulatedVm();
   vms.push(vm);
   const version = [...vm.staged.keys()][0]!;
-  vm.agent.setup({ dir: vm.staged.get(version)!.dir }, { seq: 0, settings: { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } } });
+  vm.agent.setup(
+    { dir: vm.staged.get(version)!.dir },
+    { seq: 0, settings: { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } } },
+  );
   return { vm, version };
 }
 
@@ -34,16 +37,27 @@ test("another tool's workspace as primary: omsadmin.sh skips ours, and we say so
   const { vm, version } = await installedVm();
   assert.equal((await vm.agent.run(version, "install")).exitCode, 0);
   // Someone else onboarded this machine to another workspace (e.g. by hand).
-  execFileSync(join(vm.root, "opt/microsoft/omsagent/bin/omsadmin.sh"), ["-w", OTHER_WORKSPACE_ID, "-s", WORKSPACE_KEY], { env: { ...process.env, OMS_HANDLER_ROOT: vm.root }, stdio: "ignore" });
+  execFileSync(join(vm.root, "opt/microsoft/omsagent/bin/omsadmin.sh"), ["-w", OTHER_WORKSPACE_ID, "-s", WORKSPACE_KEY], {
+    env: { ...process.env, OMS_HANDLER_ROOT: vm.root },
+    stdio: "ignore",
+  });
   const result = await vm.agent.run(version, "enable");
   assert.equal(result.exitCode, 30);
   const status = vm.agent.readStatus(version, 0);
-  assert.match(status.message, new RegExp(`^Enable failed \\(30 OnboardingSkipped\\): omsadmin.sh reported success but workspace ${WORKSPACE_ID} is not configured \\(the agent's primary workspace is ${OTHER_WORKSPACE_ID}\\) — .*omsadmin.sh -x ${OTHER_WORKSPACE_ID}`));
+  assert.match(
+    status.message,
+    new RegExp(
+      `^Enable failed \\(30 OnboardingSkipped\\): omsadmin.sh reported success but workspace ${WORKSPACE_ID} is not configured \\(the agent's primary workspace is ${OTHER_WORKSPACE_ID}\\) — .*omsadmin.sh -x ${OTHER_WORKSPACE_ID}`,
+    ),
+  );
 });
 
 test("SCOM (OMI listening on 1270) counts as another connection when stopOnMultipleConnections is set", async () => {
   const { vm, version } = await installedVm();
-  vm.agent.writeSettings(0, { publicSettings: { workspaceId: WORKSPACE_ID, stopOnMultipleConnections: true }, protectedSettings: { workspaceKey: WORKSPACE_KEY } });
+  vm.agent.writeSettings(0, {
+    publicSettings: { workspaceId: WORKSPACE_ID, stopOnMultipleConnections: true },
+    protectedSettings: { workspaceKey: WORKSPACE_KEY },
+  });
   mkdirSync(join(vm.root, "etc/opt/omi/conf"), { recursive: true });
   writeFileSync(join(vm.root, "etc/opt/omi/conf/omiserver.conf"), "httpsport=0,1270\n");
   const result = await vm.agent.run(version, "install");

@@ -45,7 +45,11 @@ function groupAlive(pgid: number): boolean {
 /** A child that records its process group, then leaves a grandchild behind in it. */
 async function childTree(name: string, script: string, timeoutMs: number) {
   const pidFile = join(scratch, `${name}.pgid`);
-  const result = await runChild({ label: name, file: "/bin/sh", args: ["-c", `echo $$ > '${pidFile}'; ${script}`], timeoutMs, childEnv }, new Deadline(60_000), log);
+  const result = await runChild(
+    { label: name, file: "/bin/sh", args: ["-c", `echo $$ > '${pidFile}'; ${script}`], timeoutMs, childEnv },
+    new Deadline(60_000),
+    log,
+  );
   const pgid = Number(readFileSync(pidFile, "utf8"));
   return { exitCode: result.exitCode, timedOut: result.timedOut, groupAliveAfter: groupAlive(pgid) };
 }
@@ -65,7 +69,13 @@ results.exitCodes = exits;
 
 // Child output: stdout alone, stdout+stderr interleaved, stdin fed, LC_ALL=C, colour codes stripped.
 const output = await runChild(
-  { label: "echo", file: "/bin/sh", args: ["-c", "read line; echo \"out:$line\"; echo err >&2; printf '\\033[31mred\\033[0m\\n'; echo \"lc:$LC_ALL\""], input: "fed\n", childEnv },
+  {
+    label: "echo",
+    file: "/bin/sh",
+    args: ["-c", 'read line; echo "out:$line"; echo err >&2; printf \'\\033[31mred\\033[0m\\n\'; echo "lc:$LC_ALL"'],
+    input: "fed\n",
+    childEnv,
+  },
   new Deadline(60_000),
   log,
 );
@@ -110,7 +120,9 @@ function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: 
 }
 const answering = await listen((req, res) => {
   res.writeHead(200, { "Content-Type": "application/json" });
-  res.end(JSON.stringify({ compute: { azEnvironment: "AzureUSGovernmentCloud", resourceId: req.headers.metadata === "true" ? "/subscriptions/x" : "no header" } }));
+  res.end(
+    JSON.stringify({ compute: { azEnvironment: "AzureUSGovernmentCloud", resourceId: req.headers.metadata === "true" ? "/subscriptions/x" : "no header" } }),
+  );
 });
 const failing = await listen((_req, res) => {
   res.writeHead(500);

@@ -12,31 +12,42 @@ const PROBE = join(REPO_ROOT, "test", "runtime", "probe.ts");
 
 const RUNTIMES = {
   // The shipped binary, with the shim's flags.
-  bun: (dir: string) => execFileSync(shippedRuntime().binPath, ["--no-env-file", "--config=/dev/null", "--no-install", PROBE, dir], { cwd: REPO_ROOT, stdio: "pipe", timeout: 60_000 }),
+  bun: (dir: string) =>
+    execFileSync(shippedRuntime().binPath, ["--no-env-file", "--config=/dev/null", "--no-install", PROBE, dir], {
+      cwd: REPO_ROOT,
+      stdio: "pipe",
+      timeout: 60_000,
+    }),
   node: (dir: string) => execFileSync(process.execPath, ["--import", "tsx", PROBE, dir], { cwd: REPO_ROOT, stdio: "pipe", timeout: 60_000 }),
 };
 
 for (const [name, run] of Object.entries(RUNTIMES)) {
-  test(`${name}: process groups, signals, locks, log writes, child output, hashing and HTTP behave as the handler expects`, { skip: process.arch !== "x64" }, () => {
-    const dir = makeTempDir(`runtime-${name}-`);
-    run(dir);
-    const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Record<string, unknown>;
-    assert.deepEqual(results.timeoutKillsGroup, { exitCode: -1, timedOut: true, groupAliveAfter: false });
-    assert.deepEqual(results.termIgnoredStillKilled, { exitCode: -1, timedOut: true, groupAliveAfter: false });
-    assert.deepEqual(results.exitCodes, { ok: 0, code: 53, killed: -1, terminated: -1, missing: 127 });
-    // stdout is kept verbatim (it is parsed); the interleaved output, which reaches logs and status, loses colour codes.
-    assert.deepEqual(results.childOutput, { stdout: "out:fed\n\x1b[31mred\x1b[0m\nlc:C\n", output: ["", "err", "lc:C", "out:fed", "red"] });
-    assert.deepEqual(results.lock, { second: "30 AnotherOperationRunning", lockLeftBehind: false });
-    assert.deepEqual(results.hashing, { sha256: "ef03389d15e7e1d4b991efd88c948ffd94a9d36b555aabd681c09380bd5fd2a7", uuid: true });
-    assert.deepEqual(results.http, {
-      answer: { azEnvironment: "AzureUSGovernmentCloud", resourceId: "/subscriptions/x" },
-      error: {},
-      silent: {},
-      silentCutWithin5s: true,
-    });
-    const lines = readFileSync(join(dir, "logs", "extension.log"), "utf8").split("\n").filter(Boolean);
-    assert.equal(lines.length, 2, "both synchronous log lines are on disk although the process exited at once");
-    assert.match(lines[0]!, / INFO {2}probe seq=1 pino line \{"child":"x","workspaceKey":"\*\*\*"\}$/);
-    assert.match(lines[1]!, / INFO {2}probe seq=1 plain line \{"child":"x","workspaceKey":"\*\*\*"\}$/);
-  });
+  test(
+    `${name}: process groups, signals, locks, log writes, child output, hashing and HTTP behave as the handler expects`,
+    { skip: process.arch !== "x64" },
+    () => {
+      const dir = makeTempDir(`runtime-${name}-`);
+      run(dir);
+      const results = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as Record<string, unknown>;
+      assert.deepEqual(results.timeoutKillsGroup, { exitCode: -1, timedOut: true, groupAliveAfter: false });
+      assert.deepEqual(results.termIgnoredStillKilled, { exitCode: -1, timedOut: true, groupAliveAfter: false });
+      assert.deepEqual(results.exitCodes, { ok: 0, code: 53, killed: -1, terminated: -1, missing: 127 });
+      // stdout is kept verbatim (it is parsed); the interleaved output, which reaches logs and status, loses colour codes.
+      assert.deepEqual(results.childOutput, { stdout: "out:fed\n\x1b[31mred\x1b[0m\nlc:C\n", output: ["", "err", "lc:C", "out:fed", "red"] });
+      assert.deepEqual(results.lock, { second: "30 AnotherOperationRunning", lockLeftBehind: false });
+      assert.deepEqual(results.hashing, { sha256: "ef03389d15e7e1d4b991efd88c948ffd94a9d36b555aabd681c09380bd5fd2a7", uuid: true });
+      assert.deepEqual(results.http, {
+        answer: { azEnvironment: "AzureUSGovernmentCloud", resourceId: "/subscriptions/x" },
+        error: {},
+        silent: {},
+        silentCutWithin5s: true,
+      });
+      const lines = readFileSync(join(dir, "logs", "extension.log"), "utf8")
+        .split("\n")
+        .filter(Boolean);
+      assert.equal(lines.length, 2, "both synchronous log lines are on disk although the process exited at once");
+      assert.match(lines[0]!, / INFO {2}probe seq=1 pino line \{"child":"x","workspaceKey":"\*\*\*"\}$/);
+      assert.match(lines[1]!, / INFO {2}probe seq=1 plain line \{"child":"x","workspaceKey":"\*\*\*"\}$/);
+    },
+  );
 }

@@ -8,7 +8,12 @@ test("the failure message is written and read back in one place", () => {
   const text = formatFailure("enable", 53, "WorkspaceKeyRejected", "the service rejected the key (HTTP 403)", "use the workspace's current key");
   assert.equal(text, "Enable failed (53 WorkspaceKeyRejected): the service rejected the key (HTTP 403) — use the workspace's current key");
   assert.deepEqual(parseFailure(`ARM says: '${text}'\nmore`), {
-    operation: "Enable", code: 53, reason: "WorkspaceKeyRejected", cause: "the service rejected the key (HTTP 403)", action: "use the workspace's current key'", at: 11,
+    operation: "Enable",
+    code: 53,
+    reason: "WorkspaceKeyRejected",
+    cause: "the service rejected the key (HTTP 403)",
+    action: "use the workspace's current key'",
+    at: 11,
   });
   assert.equal(parseFailure("Enable succeeded: connected"), undefined);
   assert.deepEqual(splitAction("no action here"), { statement: "no action here" });

@@ -59,7 +59,12 @@ const bundle: Omit<FaultScenario, "tool">[] = [
   { scenario: "exit:4", code: 4, out: ["This kit is intended for RPM systems and cannot install on DPKG systems"], what: "INVALID_PACKAGE_TYPE" },
   { scenario: "exit:5", code: 5, out: [e("Must have root privileges to be able to perform <op> operation")], what: "RUN_AS_ROOT" },
   { scenario: "exit:6", code: 6, out: ["Checking host architecture ...", `Cannot install ${OMS} on x86 platform`], what: "INVALID_PACKAGE_ARCH" },
-  { scenario: "exit:17", code: 17, out: [pkg("omsagent", OMS), `${OMS} package failed to <op> and exited with status 1`], what: "OMS_INSTALL_FAILED, no recognisable cause" },
+  {
+    scenario: "exit:17",
+    code: 17,
+    out: [pkg("omsagent", OMS), `${OMS} package failed to <op> and exited with status 1`],
+    what: "OMS_INSTALL_FAILED, no recognisable cause",
+  },
   {
     scenario: "17-dependencies",
     code: 17,
@@ -121,7 +126,12 @@ const bundle: Omit<FaultScenario, "tool">[] = [
     ],
     what: "Permission denied during package install",
   },
-  { scenario: "exit:18", code: 18, out: [pkg("omsconfig", DSC), `${DSC} package failed to <op> and exited with status 1`], what: "DSC_INSTALL_FAILED (omsconfig)" },
+  {
+    scenario: "exit:18",
+    code: 18,
+    out: [pkg("omsconfig", DSC), `${DSC} package failed to <op> and exited with status 1`],
+    what: "DSC_INSTALL_FAILED (omsconfig)",
+  },
   {
     scenario: "exit:19",
     code: 19,
@@ -166,7 +176,12 @@ const bundle: Omit<FaultScenario, "tool">[] = [
     ],
     what: "OMI dependency missing (dpkg)",
   },
-  { scenario: "exit:20", code: 20, out: [pkg("scx", SCX), `${SCX} package failed to install and exited with status 1`, "<Op> failed"], what: "SCX_INSTALL_FAILED" },
+  {
+    scenario: "exit:20",
+    code: 20,
+    out: [pkg("scx", SCX), `${SCX} package failed to install and exited with status 1`, "<Op> failed"],
+    what: "SCX_INSTALL_FAILED",
+  },
   {
     scenario: "exit:21",
     code: 21,
@@ -288,9 +303,7 @@ const bundle: Omit<FaultScenario, "tool">[] = [
     out: [
       "Checking host architecture ...",
       e("Error: Python is not configured or Python does not support ctypes on this system, installation cannot continue."),
-      e(
-        "Please install the ctypes package (python-ctypes)or upgrade Python to a newer version of python that comes with the ctypes module.",
-      ),
+      e("Please install the ctypes package (python-ctypes)or upgrade Python to a newer version of python that comes with the ctypes module."),
       e("You can check if the ctypes module is installed by starting python and running the command: 'import ctypes'."),
       ...FORCE_HINT.map(e),
     ],
@@ -299,7 +312,11 @@ const bundle: Omit<FaultScenario, "tool">[] = [
   {
     scenario: "exit:62",
     code: 62,
-    out: ["Checking host architecture ...", "tar was not found; attempting to install tar...", "tar was not installed, installation cannot continue. Please install tar."],
+    out: [
+      "Checking host architecture ...",
+      "tar was not found; attempting to install tar...",
+      "tar was not installed, installation cannot continue. Please install tar.",
+    ],
     what: "INSTALL_TAR",
   },
   {
@@ -311,7 +328,11 @@ const bundle: Omit<FaultScenario, "tool">[] = [
   {
     scenario: "exit:63",
     code: 63,
-    out: ["Checking host architecture ...", "sed was not found; attempting to install sed...", "sed was not installed, installation cannot continue. Please install sed."],
+    out: [
+      "Checking host architecture ...",
+      "sed was not found; attempting to install sed...",
+      "sed was not installed, installation cannot continue. Please install sed.",
+    ],
     what: "INSTALL_SED",
   },
   { scenario: "exit:65", code: 65, out: ["Checking host architecture ...", "gpg is not installed, installation cannot continue."], what: "INSTALL_GPG" },
@@ -337,7 +358,7 @@ const omsadmin: Omit<FaultScenario, "tool">[] = [
     scenario: "0-already-onboarded",
     code: 0,
     out: ["Workspace <id> already onboarded and agent is running."],
-    what: "onboarding skipped: the agent claims to be running (OMS#908, #1174)",
+    what: "onboarding skipped: the agent claims to be running (a workspace without omsadmin.conf counts as running)",
   },
   { scenario: "exit:1", code: 1, out: [`error${T}This script must be run as root or as the omsagent user.`], what: "not root" },
   { scenario: "exit:2", code: 2, out: [`error${T}Parsing error: 'unexpected' is unparsed`, "<omsadmin usage>"], what: "INVALID_OPTION_PROVIDED" },

@@ -1,25 +1,12 @@
 // Tests of the simulated OMS toolchain (simulator/): the fake shell bundle and the omsadmin.sh and
 // service_control it installs. Everything runs inside temp roots; see simulator/README.md.
-import { test, describe, before, after } from "node:test";
+import { test, describe, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import {
-  copyFileSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   SIM_BUNDLE_PATH,
   installedPackages,
@@ -32,16 +19,7 @@ import {
   unquoteWords,
   type FaultPoint,
 } from "../../simulator/oms/sim.ts";
-import {
-  BUNDLE_TRAILER,
-  FAULT_POINTS,
-  HANG_LINES,
-  SCENARIOS,
-  renderScenarioTable,
-  type FaultScenario,
-  type Line,
-  type Tool,
-} from "./scenarios.ts";
+import { BUNDLE_TRAILER, FAULT_POINTS, HANG_LINES, SCENARIOS, renderScenarioTable, type FaultScenario, type Line, type Tool } from "./scenarios.ts";
 
 const SIM_DIR = dirname(SIM_BUNDLE_PATH);
 const SRC_DIR = join(SIM_DIR, "src");
@@ -160,10 +138,7 @@ describe("build and syntax", () => {
       const out = join(dir, "bundle.sh");
       const r = await run(["sh", join(SIM_DIR, "build-bundle.sh"), out], { root: null });
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(
-        readFileSync(out).equals(readFileSync(SIM_BUNDLE_PATH)),
-        "simulator/oms/omsagent-0.0.0-sim.universal.x64.sh is stale: run npm run build",
-      );
+      assert.ok(readFileSync(out).equals(readFileSync(SIM_BUNDLE_PATH)), "simulator/oms/omsagent-0.0.0-sim.universal.x64.sh is stale: run npm run build");
       assert.ok(statSync(SIM_BUNDLE_PATH).mode & 0o111, "bundle must be executable");
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -514,7 +489,29 @@ describe("lifecycle", () => {
     r = await bundle(root, "--help");
     assert.equal(r.code, 0);
     assert.match(r.stderr, /^usage: omsagent-0\.0\.0-sim\.universal\.x64\.sh \[OPTIONS\]\n/);
-    for (const opt of ["--extract", "--force", "--install", "--purge", "--remove", "--noDigest", "--restart-deps", "--source-references", "--upgrade", "--skip-docker-provider-install", "--enable-opsmgr", "--version", "--version-check", "--debug", "--id", "--shared", "--domain", "--proxy", "--azure-resource", "--multi-homing-marker", "--help"]) {
+    for (const opt of [
+      "--extract",
+      "--force",
+      "--install",
+      "--purge",
+      "--remove",
+      "--noDigest",
+      "--restart-deps",
+      "--source-references",
+      "--upgrade",
+      "--skip-docker-provider-install",
+      "--enable-opsmgr",
+      "--version",
+      "--version-check",
+      "--debug",
+      "--id",
+      "--shared",
+      "--domain",
+      "--proxy",
+      "--azure-resource",
+      "--multi-homing-marker",
+      "--help",
+    ]) {
       assert.ok(r.stderr.includes(opt), opt);
     }
     for (const h of ["-h", "-?"]) assert.equal((await bundle(root, h)).code, 0);
@@ -563,7 +560,11 @@ describe("lifecycle", () => {
     assert.ok(!r.stdout.includes(KEY));
     assert.equal(existsSync(simPaths(root2).onboardConf), false);
     assert.equal((await omsadmin(root2, "-l")).stdout, `Workspace(secondary): ${WS2}    Status: Onboarded(OMSAgent Running)\n`);
-    assert.deepEqual(readCalls(root2).map((c) => c.tool), ["bundle", "omsadmin"], "internal calls are not recorded");
+    assert.deepEqual(
+      readCalls(root2).map((c) => c.tool),
+      ["bundle", "omsadmin"],
+      "internal calls are not recorded",
+    );
   });
 
   test("omsadmin.sh: usage errors, validation, proxy, -x, -X, list statuses, secondaries", async () => {
@@ -608,8 +609,7 @@ describe("lifecycle", () => {
     r = await omsadmin(root, "-l");
     assert.equal(
       r.stdout,
-      `Primary Workspace: ${WS}    Status: Onboarded(OMSAgent Running)\n` +
-        `Workspace(partner): ${WS2}    Status: Warning(OMSAgent Registered, Not Running)\n`,
+      `Primary Workspace: ${WS}    Status: Onboarded(OMSAgent Running)\n` + `Workspace(partner): ${WS2}    Status: Warning(OMSAgent Registered, Not Running)\n`,
     );
 
     // SCOM pseudo-workspace.
@@ -659,7 +659,7 @@ describe("lifecycle", () => {
     assert.equal((await omsadmin(root, "-l")).stdout, `Primary Workspace: ${WS2}    Status: Onboarded(OMSAgent Running)\n`);
 
     // Deleting the workspace dir by hand (what the legacy uninstall does) leaves the conf symlink dangling:
-    // the next onboarding of the same workspace is skipped too (OMS#1174).
+    // the next onboarding of the same workspace is skipped too (omsadmin.sh checks is-running first).
     rmSync(p.workspaceEtc(WS2), { recursive: true });
     r = await omsadmin(root, "-w", WS2, "-s", KEY);
     assert.equal(r.stdout, `Workspace ${WS2} already onboarded and agent is running.\n`);
@@ -711,10 +711,7 @@ describe("lifecycle", () => {
 describe("fault injection", () => {
   test("the README scenario table is current (rendered from test/simulator/scenarios.ts)", () => {
     const readme = readFileSync(join(SIM_DIR, "..", "README.md"), "utf8");
-    assert.ok(
-      readme.includes(renderScenarioTable()),
-      "simulator/README.md table is stale: node --import tsx test/simulator/render-readme-table.ts",
-    );
+    assert.ok(readme.includes(renderScenarioTable()), "simulator/README.md table is stale: node --import tsx test/simulator/render-readme-table.ts");
   });
 
   test("every bundle, omsadmin and service_control code of the spec has a scenario", () => {
@@ -742,7 +739,7 @@ describe("fault injection", () => {
     ]) {
       assert.ok(names.has(n), n);
     }
-    // The strings the legacy handler's output rewriter (spec §3.0.2) keys on all occur somewhere.
+    // The strings the Python handler's output rewriter keys on all occur somewhere.
     const all = SCENARIOS.flatMap((s) => s.out.map((l) => (typeof l === "string" ? l : l.err))).join("\n");
     for (const trigger of [
       "Failed dependencies:",
@@ -815,7 +812,12 @@ describe("fault injection", () => {
 
   function expected(s: FaultScenario, point: string, vars: Record<string, string>, usage: Record<string, string[]>) {
     let lines: Line[] = s.out;
-    if (s.tool === "service_control" && point === "service_control-is-running" && /^exit:\d+$/.test(s.scenario) && ![21, 22, 30, 67, 68, 69, 72, 75, 77].includes(s.code)) {
+    if (
+      s.tool === "service_control" &&
+      point === "service_control-is-running" &&
+      /^exit:\d+$/.test(s.scenario) &&
+      ![21, 22, 30, 67, 68, 69, 72, 75, 77].includes(s.code)
+    ) {
       lines = []; // is-running's exit:N is the plain boolean answer
     }
     const subst = (t: string) => Object.entries(vars).reduce((acc, [k, v]) => acc.split(k).join(v), t);
@@ -958,7 +960,7 @@ describe("fault injection", () => {
       assert.equal(shellPid, child.pid);
       assert.ok(alive(sleepPid), "sleep running");
       assert.equal(pgidOf(sleepPid), child.pid, "sleep is in the tool's process group");
-      assert.match(readFileSync(`/proc/${sleepPid}/cmdline`, "utf8"), /^sleep\u00003600\u0000$/);
+      assert.equal(readFileSync(`/proc/${sleepPid}/cmdline`, "utf8"), "sleep\u00003600\u0000");
       await new Promise((r) => setTimeout(r, 150));
       assert.equal(child.exitCode, null, "still blocked");
 
@@ -1003,7 +1005,7 @@ describe("calls.log and containment", () => {
     const p = simPaths(root);
     await run([p.omsadmin, "-l"], { root, env: { LC_ALL: undefined } });
     await run([p.omsadmin, "-l"], { root, env: { LC_ALL: "" } });
-    await run([p.serviceControl, "is-running", "it's a \"ws\"\twith\nnewline\\"], { root, env: { LC_ALL: "en_US.UTF-8" } });
+    await run([p.serviceControl, "is-running", 'it\'s a "ws"\twith\nnewline\\'], { root, env: { LC_ALL: "en_US.UTF-8" } });
     const lines = readFileSync(p.callsLog, "utf8").split("\n").slice(1, 4);
     assert.deepEqual(lines, [
       "omsadmin -l\tLC_ALL=<unset>",
@@ -1013,7 +1015,7 @@ describe("calls.log and containment", () => {
     const calls = readCalls(root);
     assert.deepEqual(calls[1], { tool: "omsadmin", args: ["-l"], lcAll: null, line: lines[0] });
     assert.equal(calls[2]!.lcAll, "");
-    assert.deepEqual(calls[3]!.args, ["is-running", "it's a \"ws\"\twith\nnewline\\"]);
+    assert.deepEqual(calls[3]!.args, ["is-running", 'it\'s a "ws"\twith\nnewline\\']);
     assert.deepEqual(unquoteWords("a '' 'b c' d\\'e"), ["a", "", "b c", "d'e"]);
     // A key on a command line is visible (that is the point); via the conf file it is not.
     await omsadmin(root, "-w", WS, "-s", KEY);
@@ -1072,11 +1074,15 @@ describe("calls.log and containment", () => {
   });
 });
 
-test("like the real omsadmin.sh, proxy.conf is written with an unquoted echo: dash turns a backslash escape into another character", { skip: !commandExists("dash") && "needs dash" }, async () => {
-  const root = await installedRoot();
-  const p = simPaths(root);
-  writeOnboardConf(root, { WORKSPACE_ID: WS, SHARED_KEY: KEY, PROXY: "http://user:pa\\tss@proxy.example:3128" });
-  const r = await run(["dash", p.omsadmin], { root });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.equal(readFileSync(p.proxyConf, "utf8"), "http://user:pa\tss@proxy.example:3128", "the agent would get a tab where the password had \\t");
-});
+test(
+  "like the real omsadmin.sh, proxy.conf is written with an unquoted echo: dash turns a backslash escape into another character",
+  { skip: !commandExists("dash") && "needs dash" },
+  async () => {
+    const root = await installedRoot();
+    const p = simPaths(root);
+    writeOnboardConf(root, { WORKSPACE_ID: WS, SHARED_KEY: KEY, PROXY: "http://user:pa\\tss@proxy.example:3128" });
+    const r = await run(["dash", p.omsadmin], { root });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(readFileSync(p.proxyConf, "utf8"), "http://user:pa\tss@proxy.example:3128", "the agent would get a tab where the password had \\t");
+  },
+);

@@ -11,7 +11,9 @@ import { parseProcessEnvironment } from "../../src/handler/process-env.ts";
 import { StateStore } from "../../src/handler/state.ts";
 import { makeTempDir } from "../../simulator/system-root.ts";
 
-export function operationContext(options: { version?: string; processEnv?: NodeJS.ProcessEnv; root?: string; operation?: OperationContext["operation"] } = {}): OperationContext {
+export function operationContext(
+  options: { version?: string; processEnv?: NodeJS.ProcessEnv; root?: string; operation?: OperationContext["operation"] } = {},
+): OperationContext {
   const base = makeTempDir("omsop-");
   const root = options.root ?? join(base, "root");
   mkdirSync(root, { recursive: true });

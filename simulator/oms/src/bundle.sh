@@ -3,7 +3,7 @@
 # SIMULATED OMS agent shell bundle (omsagent-0.0.0-sim.universal.x64.sh).
 #
 # NOT the real Log Analytics agent. It accepts the options of the real
-# omsagent-<ver>.universal.x64.sh (legacy handler spec §10.1) and "installs"
+# omsagent-<ver>.universal.x64.sh (installer/bundle in OMS-Agent-for-Linux) and "installs"
 # a fake omsadmin.sh and service_control into directories under
 # $OMS_HANDLER_ROOT, which must be set (absolute, existing, not /).
 # Every failure the real bundle can report can be injected with a fault file,

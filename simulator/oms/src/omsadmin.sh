@@ -3,7 +3,7 @@
 # SIMULATED omsadmin.sh, installed by the simulated OMS shell bundle
 # (omsagent-0.0.0-sim.universal.x64.sh). NOT the real Log Analytics agent tool.
 # Same options and exit codes as the real /opt/microsoft/omsagent/bin/omsadmin.sh
-# (legacy handler spec §10.2); every system path lives under the root baked in
+# (installer/scripts/omsadmin.sh); every system path lives under the root baked in
 # below at install time. No network access: onboarding always "succeeds" unless
 # a fault is injected (see simulator/README.md).
 #
@@ -471,7 +471,7 @@ onboard() {
     setup_workspace_variables "$WORKSPACE_ID"
 
     # Real behaviour: "running" per service_control is-running, which also
-    # answers 1 when the workspace has no omsadmin.conf (OMS-Agent-for-Linux#908),
+    # answers 1 when the workspace has no omsadmin.conf (installer/scripts/service_control),
     # so onboarding a new workspace while another one is primary is skipped.
     # Deviation: with -m the simulator only skips a workspace that really has
     # configuration, so that multi-homed machines can be set up in tests.

@@ -35,7 +35,12 @@ export async function machineChecks(context: DoctorContext): Promise<Check[]> {
   checks.push(
     glibc && (major > GLIBC_FLOOR[0]! || (major === GLIBC_FLOOR[0] && minor >= GLIBC_FLOOR[1]!))
       ? pass(MACHINE, "glibc", `${major}.${minor}`)
-      : fail(MACHINE, "glibc", glibc ? `glibc ${major}.${minor} is older than 2.17` : "this machine's C library is not glibc", "use a supported distribution (see the README's support matrix)"),
+      : fail(
+          MACHINE,
+          "glibc",
+          glibc ? `glibc ${major}.${minor} is older than 2.17` : "this machine's C library is not glibc",
+          "use a supported distribution (see the README's support matrix)",
+        ),
   );
   checks.push(await fromPreflight(MACHINE, "distribution", () => `${checkOperatingSystem(paths)} (in the support matrix)`));
   checks.push(await fromPreflight(MACHINE, "free space", () => (checkDiskSpace(paths, minFreeMb), `at least ${minFreeMb} MB free on /var, /etc and /opt`)));
@@ -45,7 +50,12 @@ export async function machineChecks(context: DoctorContext): Promise<Check[]> {
   const holder = findLockHolder(paths.packageManagerLocks);
   checks.push(
     holder
-      ? fail(MACHINE, "package manager", `${holder.lockPath.slice(paths.root.replace(/\/$/, "").length) || holder.lockPath} is held by pid ${holder.pid} (${holder.command})`, "wait for that package operation to finish, or stop it; install and uninstall wait for it, then fail with 55")
+      ? fail(
+          MACHINE,
+          "package manager",
+          `${holder.lockPath.slice(paths.root.replace(/\/$/, "").length) || holder.lockPath} is held by pid ${holder.pid} (${holder.command})`,
+          "wait for that package operation to finish, or stop it; install and uninstall wait for it, then fail with 55",
+        )
       : pass(MACHINE, "package manager", "no apt, dpkg, rpm or zypper lock is held"),
   );
   return checks;
@@ -57,13 +67,19 @@ async function opensslCheck({ paths, childEnv, deadline, log }: ToolContext): Pr
   if (!openssl) return fail(MACHINE, "openssl", "openssl is not installed", "install openssl 1.x with the distribution's package manager");
   const result = await runChild({ label: "openssl version", file: openssl, args: ["version"], timeoutMs: 10_000, quiet: true, childEnv }, deadline, log);
   const version = /OpenSSL (\d+)\.(\d+)\.(\d+)(\S*)/.exec(result.stdout)?.slice(1);
-  if (!version) return fail(MACHINE, "openssl", `openssl version printed no version (${result.stdout.trim() || `exit ${result.exitCode}`})`, "reinstall openssl 1.x");
+  if (!version)
+    return fail(MACHINE, "openssl", `openssl version printed no version (${result.stdout.trim() || `exit ${result.exitCode}`})`, "reinstall openssl 1.x");
   const [major, minor, patch, letter] = version;
   const text = `${major}.${minor}.${patch}${letter}`;
   const supported = major === "1" && (minor === "1" || (minor === "0" && Number(patch) >= 1));
   return supported
     ? pass(MACHINE, "openssl", `${text} (the agent's bundle needs 1.0.1 or later 1.x)`)
-    : fail(MACHINE, "openssl", `${text}; the agent's bundle needs OpenSSL 1.0.1 or later 1.x and fails with 60 otherwise`, "use a distribution with OpenSSL 1.x (see the README's support matrix) or move to the Azure Monitor Agent");
+    : fail(
+        MACHINE,
+        "openssl",
+        `${text}; the agent's bundle needs OpenSSL 1.0.1 or later 1.x and fails with 60 otherwise`,
+        "use a distribution with OpenSSL 1.x (see the README's support matrix) or move to the Azure Monitor Agent",
+      );
 }
 
 /** `KEY=value` lines of omsadmin.conf. */
@@ -108,13 +124,23 @@ export async function agentChecks(context: DoctorContext): Promise<{ checks: Che
   let installed: string | undefined;
   try {
     statSync(paths.omsadmin);
-    installed = readFileSync(join(paths.omsagentEtc, "sysconf", "installinfo.txt"), "utf8").split("\n")[0]?.trim() || "unknown version";
+    installed =
+      readFileSync(join(paths.omsagentEtc, "sysconf", "installinfo.txt"), "utf8")
+        .split("\n")[0]
+        ?.trim() || "unknown version";
   } catch {
     // Not installed, or installed without its install record.
     installed = undefined;
   }
   if (!installed) {
-    checks.push(fail(AGENT, "installed", "the Log Analytics agent is not installed (no omsadmin.sh)", "look at the install status below and fix its cause; the guest agent retries install on the next goal state"));
+    checks.push(
+      fail(
+        AGENT,
+        "installed",
+        "the Log Analytics agent is not installed (no omsadmin.sh)",
+        "look at the install status below and fix its cause; the guest agent retries install on the next goal state",
+      ),
+    );
     return { checks, workspaces: [] };
   }
   checks.push(pass(AGENT, "installed", installed));
@@ -131,7 +157,14 @@ export async function agentChecks(context: DoctorContext): Promise<{ checks: Che
     try {
       conf = readConf(join(dir, "conf", "omsadmin.conf"));
     } catch {
-      checks.push(fail(area, "onboarded", `${dir.slice(paths.root.replace(/\/$/, "").length)} has no conf/omsadmin.conf: an onboarding that failed`, "look at the enable status below and fix its cause; the next enable onboards again"));
+      checks.push(
+        fail(
+          area,
+          "onboarded",
+          `${dir.slice(paths.root.replace(/\/$/, "").length)} has no conf/omsadmin.conf: an onboarding that failed`,
+          "look at the enable status below and fix its cause; the next enable onboards again",
+        ),
+      );
       workspaces.push({ id });
       continue;
     }
@@ -169,7 +202,12 @@ export async function agentChecks(context: DoctorContext): Promise<{ checks: Che
     checks.push(
       running
         ? pass(area, "service", `running${pid ? ` (pid ${pid})` : ""}`)
-        : fail(area, "service", "the agent is not running", `start it: /opt/microsoft/omsagent/bin/service_control start ${id}; if it stops again, see /var/opt/microsoft/omsagent/${id}/log/omsagent.log`),
+        : fail(
+            area,
+            "service",
+            "the agent is not running",
+            `start it: /opt/microsoft/omsagent/bin/service_control start ${id}; if it stops again, see /var/opt/microsoft/omsagent/${id}/log/omsagent.log`,
+          ),
     );
   }
 
@@ -200,7 +238,10 @@ function readStatuses(statusFolder: string): StatusEntry[] {
   for (const name of names) {
     try {
       const path = join(statusFolder, name);
-      const [document] = JSON.parse(readFileSync(path, "utf8")) as Array<{ timestampUTC?: string; status?: { operation?: string; status?: string; code?: number; formattedMessage?: { message?: string } } }>;
+      const [document] = JSON.parse(readFileSync(path, "utf8")) as Array<{
+        timestampUTC?: string;
+        status?: { operation?: string; status?: string; code?: number; formattedMessage?: { message?: string } };
+      }>;
       const status = document?.status;
       if (!status?.operation) continue;
       entries.push({
@@ -251,7 +292,12 @@ export function historyChecks(statusFolder: string | undefined, logFolder: strin
     errors.length === 0
       ? pass(HISTORY, "extension.log", "no errors logged")
       : lastRunFailed
-        ? fail(HISTORY, "extension.log", `last errors: ${errors.map((line) => line.replace(/ \{.*\}$/, "")).join(" | ")}`, "fix what the last failed status says; extension.log has the details")
+        ? fail(
+            HISTORY,
+            "extension.log",
+            `last errors: ${errors.map((line) => line.replace(/ \{.*\}$/, "")).join(" | ")}`,
+            "fix what the last failed status says; extension.log has the details",
+          )
         : pass(HISTORY, "extension.log", `earlier errors, resolved since: ${errors.at(-1)!.replace(/ \{.*\}$/, "")}`),
   );
   return checks;

@@ -48,7 +48,14 @@ export async function runDoctor(args: string[], extensionDir: string, processEnv
     statusFolder = env.statusFolder;
     logFolder = env.logFolder;
   } catch (error) {
-    checks.push(fail("history", "extension", `${(error as Error).message}`, `run doctor from the extension's directory (/var/lib/waagent/${EXTENSION_FULL_NAME}-<version>)`));
+    checks.push(
+      fail(
+        "history",
+        "extension",
+        `${(error as Error).message}`,
+        `run doctor from the extension's directory (/var/lib/waagent/${EXTENSION_FULL_NAME}-<version>)`,
+      ),
+    );
   }
   checks.push(...historyChecks(statusFolder, logFolder));
 

@@ -99,7 +99,9 @@ async function openTunnel(host: string, options: NetworkOptions): Promise<{ sock
   const answer = await withTimeout(readHead(socket), `CONNECT through the proxy ${proxy.host}:${proxy.port}`, () => socket.destroy());
   if (answer.status !== 200) {
     socket.destroy();
-    throw new Error(`the proxy ${proxy.host}:${proxy.port} answered CONNECT with HTTP ${answer.status}${answer.status === 407 ? " (proxy authentication required)" : ""}`);
+    throw new Error(
+      `the proxy ${proxy.host}:${proxy.port} answered CONNECT with HTTP ${answer.status}${answer.status === 407 ? " (proxy authentication required)" : ""}`,
+    );
   }
   return { socket, via: `proxy ${proxy.host}:${proxy.port}` };
 }
@@ -119,7 +121,8 @@ function tls(socket: Socket, host: string, options: NetworkOptions): Promise<TLS
 /** The checks for one service host: resolution (direct only), TCP 443, TLS, and the clock against its Date header. */
 export async function endpointChecks(area: string, label: string, host: string, options: NetworkOptions): Promise<Check[]> {
   const checks: Check[] = [];
-  const unreachable = "allow outbound TCP 443 to *.oms.<domain> and *.ods.<domain> (firewall, NSG) or configure the proxy in the extension's protected settings";
+  const unreachable =
+    "allow outbound TCP 443 to *.oms.<domain> and *.ods.<domain> (firewall, NSG) or configure the proxy in the extension's protected settings";
   if (options.proxy) {
     checks.push(pass(area, `${label} name`, `${host}: resolved by the proxy ${proxyEndpoint(options.proxy)}`));
   } else if (options.serviceAddress) {
@@ -129,7 +132,14 @@ export async function endpointChecks(area: string, label: string, host: string, 
       const found = await withTimeout(lookup(host), `resolving ${host}`);
       checks.push(pass(area, `${label} name`, `${host} → ${found.address}`));
     } catch (error) {
-      checks.push(fail(area, `${label} name`, `${host} does not resolve (${(error as Error).message})`, "check the machine's DNS servers (/etc/resolv.conf) and that they resolve public Azure names"));
+      checks.push(
+        fail(
+          area,
+          `${label} name`,
+          `${host} does not resolve (${(error as Error).message})`,
+          "check the machine's DNS servers (/etc/resolv.conf) and that they resolve public Azure names",
+        ),
+      );
       return checks;
     }
   }
@@ -172,7 +182,12 @@ export async function endpointChecks(area: string, label: string, host: string, 
       checks.push(
         Math.abs(skew) <= MAX_SKEW_MS
           ? pass(area, `${label} clock`, text)
-          : fail(area, `${label} clock`, `this machine's clock is ${text}; the service refuses requests more than 5 minutes off (403)`, "synchronise the clock (chrony or ntpd, or Hyper-V time sync) and retry"),
+          : fail(
+              area,
+              `${label} clock`,
+              `this machine's clock is ${text}; the service refuses requests more than 5 minutes off (403)`,
+              "synchronise the clock (chrony or ntpd, or Hyper-V time sync) and retry",
+            ),
       );
     }
   } catch (error) {

@@ -7,7 +7,14 @@ import { resolveDomain, resolveProxy } from "../connectivity.ts";
 import { ExtensionError } from "../errors.ts";
 import { fetchInstanceMetadata } from "../metadata.ts";
 import { onboard, removeWorkspace } from "../omsadmin.ts";
-import { configurationDifferences, configurationMismatch, keepAgentIdentity, ownWorkspaceTrees, readAgentConfiguration, verifyOnboarded } from "../onboarding.ts";
+import {
+  configurationDifferences,
+  configurationMismatch,
+  keepAgentIdentity,
+  ownWorkspaceTrees,
+  readAgentConfiguration,
+  verifyOnboarded,
+} from "../onboarding.ts";
 import { proxyEndpoint, registerProxySecrets } from "../secrets.ts";
 import { isAgentRunning, serviceControl } from "../service.ts";
 import { settingsFileHash } from "../settings.ts";
@@ -48,7 +55,11 @@ export function appliedFromSameFile(ctx: AppliedCheck & Pick<OperationContext, "
 export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, state, seq } = ctx;
   if (!existsSync(paths.omsadmin)) {
-    throw new ExtensionError("EnableBeforeInstall", "the Log Analytics agent is not installed (omsadmin.sh is missing), so there is nothing to enable", "check the install step's status and fix its error; the guest agent runs install again on the next goal state");
+    throw new ExtensionError(
+      "EnableBeforeInstall",
+      "the Log Analytics agent is not installed (omsadmin.sh is missing), so there is nothing to enable",
+      "check the install step's status and fix its error; the guest agent runs install again on the next goal state",
+    );
   }
   const applied = state.applied();
   const fileHash = settingsFileHash(ctx.env.configFolder, seq);
@@ -58,7 +69,8 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   };
   if (appliedFromSameFile(ctx)) return alreadyApplied("same settings file");
   const trusted = appliedBefore(ctx);
-  if (applied?.seq === seq && !trusted) log.info(`sequence ${seq} was applied, but its status file does not say enable succeeded (empty, damaged or unfinished): running enable again`);
+  if (applied?.seq === seq && !trusted)
+    log.info(`sequence ${seq} was applied, but its status file does not say enable succeeded (empty, damaged or unfinished): running enable again`);
 
   const settings = (await ctx.settings({ needProtected: true }))!;
   settings.warnings.forEach((warning) => log.warn(warning));
@@ -76,7 +88,11 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   registerProxySecrets(proxy.value);
   log.info({ domain: domain.value, domainSource: domain.source, resourceId, proxySource: proxy.source }, "resolved onboarding parameters");
   for (const reason of proxy.skipped ?? []) log.info(`proxy source passed over: ${reason}`);
-  log.info(proxy.value ? `proxy: ${proxyEndpoint(proxy.value)} from ${proxy.source}` : `proxy: none (${proxy.skipped ? "every configured proxy is bypassed for the Log Analytics service" : "none configured in the settings, the Arc agent or the environment"})`);
+  log.info(
+    proxy.value
+      ? `proxy: ${proxyEndpoint(proxy.value)} from ${proxy.source}`
+      : `proxy: none (${proxy.skipped ? "every configured proxy is bypassed for the Log Analytics service" : "none configured in the settings, the Arc agent or the environment"})`,
+  );
   // omsadmin.sh exits 0 at once, configuring nothing, when the workspace is onboarded and its agent runs:
   // a changed proxy or domain would then never reach the agent. Note what differs before touching anything.
   const wanted = { domain: domain.value, proxy: proxy.value };
@@ -115,7 +131,14 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
     log.info("the agent is not running after onboarding: starting it");
     await serviceControl(ctx, "enable", workspaceId);
   }
-  state.recordApplied({ seq, settingsHash: settings.hash, settingsFileHash: fileHash, workspaceId, handlerVersion: ctx.env.version, at: new Date().toISOString() });
+  state.recordApplied({
+    seq,
+    settingsHash: settings.hash,
+    settingsFileHash: fileHash,
+    workspaceId,
+    handlerVersion: ctx.env.version,
+    at: new Date().toISOString(),
+  });
   let bundleVersion = "unknown";
   try {
     bundleVersion = locateBundle(ctx.env.extensionDir).version;

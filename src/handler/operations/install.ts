@@ -54,7 +54,11 @@ export async function install(ctx: OperationContext): Promise<OperationOutcome> 
   }
 
   if (!existsSync(paths.omsadmin)) {
-    throw new ExtensionError("OmsAgentInstallFailed", "the bundle reported success but omsadmin.sh is not installed", "see extension.log for the bundle's output, then retry the installation");
+    throw new ExtensionError(
+      "OmsAgentInstallFailed",
+      "the bundle reported success but omsadmin.sh is not installed",
+      "see extension.log for the bundle's output, then retry the installation",
+    );
   }
   return {
     message: `Install succeeded: Log Analytics agent bundle ${bundle.version} installed on ${os}${skipDocker ? " (Docker provider skipped)" : ""}`,

@@ -18,7 +18,10 @@ const LOCK_WAIT_MS = 60_000;
  * Links that still lead to a workspace (one someone else connected) stay.
  */
 function removeDanglingLinks(paths: SystemPaths): void {
-  const links = [...["conf", "certs"].map((name) => join(paths.omsagentEtc, name)), ...["tmp", "run", "state", "log"].map((name) => join(paths.omsagentVar, name))];
+  const links = [
+    ...["conf", "certs"].map((name) => join(paths.omsagentEtc, name)),
+    ...["tmp", "run", "state", "log"].map((name) => join(paths.omsagentVar, name)),
+  ];
   for (const link of links) {
     try {
       if (lstatSync(link).isSymbolicLink() && !existsSync(link)) rmSync(link, { force: true });
@@ -35,11 +38,14 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
   const marker = state.updateMarker();
   const partOfUpdate =
     ctx.processEnv.updatingFromVersion !== undefined ||
-    (marker !== undefined && (sameVersion(marker.fromVersion, env.version) || (marker.fromVersion === "unknown" && !sameVersion(marker.toVersion, env.version))));
+    (marker !== undefined &&
+      (sameVersion(marker.fromVersion, env.version) || (marker.fromVersion === "unknown" && !sameVersion(marker.toVersion, env.version))));
   if (partOfUpdate) {
     const to = marker?.toVersion ?? ctx.processEnv.version ?? "a newer version";
     log.info(`uninstall of ${env.version} is part of an update to ${to}: keeping the agent and its configuration`);
-    return { message: `Uninstall succeeded: handler ${env.version} removed as part of the update to ${to}; the agent and its workspace configuration stay in place` };
+    return {
+      message: `Uninstall succeeded: handler ${env.version} removed as part of the update to ${to}; the agent and its workspace configuration stay in place`,
+    };
   }
 
   const workspaces = new Set<string>();
