@@ -275,20 +275,13 @@ export class MachineOps {
   async current(t: Target, name: string, signal: AbortSignal): Promise<CurrentExtension | undefined> {
     try {
       return await step("GET extension", async (): Promise<CurrentExtension> => {
-        if (t.kind === "vm") {
-          const x = await this.clients.compute(t.subscriptionId).virtualMachineExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal });
-          return {
-            publisher: x.publisher,
-            type: x.typePropertiesType,
-            typeHandlerVersion: x.typeHandlerVersion,
-            autoUpgradeMinorVersion: x.autoUpgradeMinorVersion,
-            enableAutomaticUpgrade: x.enableAutomaticUpgrade,
-            settings: x.settings,
-            provisioningState: x.provisioningState,
-          };
-        }
-        if (t.kind === "vmss") {
-          const x = await this.clients.compute(t.subscriptionId).virtualMachineScaleSetExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal });
+        if (t.kind === "vm" || t.kind === "vmss") {
+          // VM and scale-set extensions have the same shape.
+          const compute = this.clients.compute(t.subscriptionId);
+          const x =
+            t.kind === "vm"
+              ? await compute.virtualMachineExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal })
+              : await compute.virtualMachineScaleSetExtensions.get(t.resourceGroup, t.name, name, { abortSignal: signal });
           return {
             publisher: x.publisher,
             type: x.typePropertiesType,
