@@ -441,16 +441,11 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     return undefined;
   }
 
-  function putExtension(m: Machine, name: string, raw: string, res: ServerResponse): number {
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(raw) as Record<string, unknown>;
-    } catch {
-      return error(res, 400, "InvalidRequestContent", "The request content was not valid JSON.");
-    }
-    m.puts++;
-    stats.puts++;
-    m.lastPut = body;
+  /**
+   * What every extension write meets before it is served: the write bucket (429), injected faults, and another
+   * operation still in flight on the machine (409). Returns the status sent when the write is refused.
+   */
+  function admitWrite(m: Machine, res: ServerResponse, raw: string, verb: "PUT" | "DELETE"): number | undefined {
     const token = takeWriteToken(m);
     if (token && "retryAfter" in token) {
       stats.throttled++;
@@ -464,8 +459,28 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     if (fault !== undefined) return fault;
     if (m.activeOp) {
       stats.overlappingWrites++;
-      return error(res, 409, "Conflict", `Operation 'PUT' is not allowed since a previous operation on extension '${m.activeOp.extension}' is in progress.`);
+      return error(
+        res,
+        409,
+        "Conflict",
+        `Operation '${verb}' is not allowed since a previous operation on extension '${m.activeOp.extension}' is in progress.`,
+      );
     }
+    return undefined;
+  }
+
+  function putExtension(m: Machine, name: string, raw: string, res: ServerResponse): number {
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return error(res, 400, "InvalidRequestContent", "The request content was not valid JSON.");
+    }
+    m.puts++;
+    stats.puts++;
+    m.lastPut = body;
+    const refused = admitWrite(m, res, raw, "PUT");
+    if (refused !== undefined) return refused;
     if (m.config.reject) return error(res, m.config.reject.status, m.config.reject.code, `${m.config.reject.message}${echo(m, raw)}`);
     const props = (body.properties ?? {}) as Record<string, unknown>;
     // What real ARM insists on; catches the SDK's flattened-name gotcha (typePropertiesType vs type).
@@ -492,21 +507,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
 
   function deleteExtension(m: Machine, name: string, res: ServerResponse): number {
     m.deletes++;
-    const token = takeWriteToken(m);
-    if (token && "retryAfter" in token) {
-      stats.throttled++;
-      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", {
-        "retry-after": String(token.retryAfter),
-        ...rateLimitHeaders(0),
-      });
-    }
-    if (token) extraHeaders.set(res, rateLimitHeaders(token.remaining));
-    const fault = injectWriteFault(m, res, "");
-    if (fault !== undefined) return fault;
-    if (m.activeOp) {
-      stats.overlappingWrites++;
-      return error(res, 409, "Conflict", `Operation 'DELETE' is not allowed since a previous operation on extension '${m.activeOp.extension}' is in progress.`);
-    }
+    const refused = admitWrite(m, res, "", "DELETE");
+    if (refused !== undefined) return refused;
     if (!m.extensions.has(name.toLowerCase())) return send(res, 204);
     if (style === "body") {
       m.extensions.delete(name.toLowerCase());
