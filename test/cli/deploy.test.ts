@@ -2,8 +2,8 @@
 // ARM server on loopback.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startFakeArm, type FakeArm, type LroStyle } from "../../simulator/arm/fake-arm.ts";
-import { armFlags, deployArgs, parseReport, runArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
+import type { LroStyle } from "../../simulator/arm/fake-arm.ts";
+import { armFlags, deployArgs, parseReport, runArm, withArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
 
 let ws: Workspace;
 before(async () => {
@@ -12,15 +12,6 @@ before(async () => {
 after(async () => {
   await ws.cleanup();
 });
-
-async function withArm<T>(options: Parameters<typeof startFakeArm>[0], body: (arm: FakeArm) => Promise<T>): Promise<T> {
-  const arm = await startFakeArm(options);
-  try {
-    return await body(arm);
-  } finally {
-    await arm.close();
-  }
-}
 
 describe("deploy", () => {
   for (const lroStyle of ["azure-async", "location", "body"] as LroStyle[]) {

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { SUBSCRIPTION, startFakeArm, type FakeArm } from "../../simulator/arm/fake-arm.ts";
-import { armFlags, deployArgs, parseReport, PROXY, runArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
+import { SUBSCRIPTION } from "../../simulator/arm/fake-arm.ts";
+import { armFlags, deployArgs, parseReport, PROXY, runArm, withArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
 
 let ws: Workspace;
 before(async () => {
@@ -14,15 +14,6 @@ before(async () => {
 after(async () => {
   await ws.cleanup();
 });
-
-async function withArm<T>(options: Parameters<typeof startFakeArm>[0], body: (arm: FakeArm) => Promise<T>): Promise<T> {
-  const arm = await startFakeArm(options);
-  try {
-    return await body(arm);
-  } finally {
-    await arm.close();
-  }
-}
 
 const OTHER_SUBSCRIPTION = "00000000-0000-0000-0000-0000000000ef";
 const failure = { code: 53, reason: "WorkspaceKeyRejected", text: "the workspace rejected the key — copy the key again" };
@@ -183,19 +174,7 @@ describe("journal and --resume", () => {
       assert.match(first.stderr, new RegExp(`resume with: omsagent-fleet deploy --resume ${journal.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
       const putsBefore = arm.stats.puts;
 
-      const second = await runArm(arm, [
-        "deploy",
-        "--settings",
-        `@${ws.settings}`,
-        "--protected-settings",
-        `@${ws.protectedSettings}`,
-        ...armFlags(arm),
-        "--concurrency",
-        "32",
-        "--resume",
-        journal,
-        "--json",
-      ]);
+      const second = await runArm(arm, [...deployArgs(ws, arm), "--concurrency", "32", "--resume", journal, "--json"]);
       assert.equal(second.code, 0, second.stderr);
       const report = parseReport(second.stdout);
       assert.equal(report.summary.succeeded, 1000);
@@ -247,18 +226,7 @@ describe("journal and --resume", () => {
       assert.equal(refused.code, 2);
       assert.match(refused.stderr, /cannot resume .*secrets\.jsonl: the public settings differ/);
 
-      const again = await runArm(arm, [
-        "deploy",
-        "--settings",
-        `@${ws.settings}`,
-        "--protected-settings",
-        `@${ws.protectedSettings}`,
-        ...armFlags(arm),
-        "--retries",
-        "0",
-        "--resume",
-        journal,
-      ]);
+      const again = await runArm(arm, [...deployArgs(ws, arm), "--retries", "0", "--resume", journal]);
       assert.equal(again.code, 1);
       assert.equal(arm.machine(good)!.puts, 1, "succeeded: skipped");
       assert.equal(arm.machine(bad)!.puts, 2, "failed: retried");

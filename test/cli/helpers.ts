@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, type RunDeps } from "../../src/cli/commands.ts";
-import type { FakeArm } from "../../simulator/arm/fake-arm.ts";
+import { startFakeArm, type FakeArm } from "../../simulator/arm/fake-arm.ts";
 import type { Row } from "../../src/cli/rollout.ts";
 
 export const WORKSPACE_ID = "0b6e9a0c-3c55-4b47-9d5c-58f0e2c7a1d3";
@@ -87,4 +87,14 @@ export function parseReport(stdout: string): {
   results: JsonRow[];
 } {
   return JSON.parse(stdout) as ReturnType<typeof parseReport>;
+}
+
+/** A fake ARM server for the length of `body`, closed whatever happens. */
+export async function withArm<T>(options: Parameters<typeof startFakeArm>[0], body: (arm: FakeArm) => Promise<T>): Promise<T> {
+  const arm = await startFakeArm(options);
+  try {
+    return await body(arm);
+  } finally {
+    await arm.close();
+  }
 }
