@@ -3,6 +3,7 @@
 // file, so the package test does not depend on binutils being installed. ELF64 little-endian only: the
 // package is x86_64, and anything else in it is reported as a problem by checkMachineFloor().
 import { readFileSync } from "node:fs";
+import { compareVersions } from "../src/shared/versions.ts";
 
 export interface ElfNeeds {
   /** e_machine (62 = x86-64). */
@@ -93,16 +94,6 @@ export const MACHINE_FLOOR = {
   /** Libraries every supported machine has in its base install. */
   libraries: ["libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1", "ld-linux-x86-64.so.2", "libgcc_s.so.1", "libstdc++.so.6"],
 } as const;
-
-function compareVersions(a: string, b: string): number {
-  const x = a.split(".").map(Number);
-  const y = b.split(".").map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const d = (x[i] ?? 0) - (y[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
 
 /** Every reason the file would not start on the oldest supported machine; empty when it would. */
 export function checkMachineFloor(path: string): string[] {

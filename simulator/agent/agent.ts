@@ -58,6 +58,7 @@ import {
 import { launchSpec, runLaunchSpec } from "./launch.ts";
 import { PyFloat, pyJsonDumps } from "./python-json.ts";
 import { readStatusFile, type AgentExtensionStatus } from "./status.ts";
+import { compareVersions } from "../../src/shared/versions.ts";
 
 /** Files the agent creates are plain open()/makedirs() under root's usual umask. */
 const UMASK = 0o022;
@@ -65,16 +66,6 @@ const UMASK = 0o022;
 function parseBoolean(value: unknown, defaultValue: boolean): boolean {
   if (typeof value === "boolean") return value;
   return typeof value === "string" && value.toLowerCase() === "true" ? true : defaultValue;
-}
-
-function compareVersions(a: string, b: string): number {
-  const pa = a.split(".").map(Number);
-  const pb = b.split(".").map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
 }
 
 function walkFiles(dir: string, out: string[] = []): string[] {

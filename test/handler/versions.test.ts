@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { uninstall } from "../../src/handler/operations/uninstall.ts";
 import { update } from "../../src/handler/operations/update.ts";
-import { compareVersions } from "../../src/handler/state.ts";
+import { compareVersions } from "../../src/shared/versions.ts";
 import { operationContext } from "../support/operation-context.ts";
 
 test("versions compare numerically, component by component, missing components being 0", () => {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { locateBundle, runBundle } from "../bundle.ts";
 import { waitForPackageManager } from "../package-manager.ts";
 import type { SystemPaths } from "../paths.ts";
-import { sameVersion } from "../state.ts";
+import { sameVersion } from "../../shared/versions.ts";
 import type { OperationContext, OperationOutcome } from "./context.ts";
 
 /** Uninstall has 270 s in all: part of it may go to waiting for apt/dpkg/rpm. */

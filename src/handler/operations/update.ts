@@ -2,7 +2,7 @@
 // and the agent's identity safe from that uninstall. The marker tells the old uninstall it is part of an
 // update; the new install restores anything missing and clears it.
 import { workspaceDirectories } from "../paths.ts";
-import { sameVersion } from "../state.ts";
+import { sameVersion } from "../../shared/versions.ts";
 import { info, type OperationContext, type OperationOutcome } from "./context.ts";
 
 export async function update(ctx: OperationContext): Promise<OperationOutcome> {
