@@ -40,9 +40,7 @@ const GLIBC_MAP = (libc: string) =>
  * for Bun unless `realRuntime`), HandlerEnvironment.json pointing at config/status folders beside it, a fake
  * /proc, and a bin/ of programs that record that they ran.
  */
-function extension(
-  options: { cpuinfo?: string; maps?: string; runtimeMode?: number; realRuntime?: string; chmodWorks?: boolean; settings?: number[] } = {},
-) {
+function extension(options: { cpuinfo?: string; maps?: string; runtimeMode?: number; realRuntime?: string; chmodWorks?: boolean; settings?: number[] } = {}) {
   const root = tempDir("shim-");
   const ext = join(root, "ext");
   mkdirSync(join(ext, "runtime"), { recursive: true });
@@ -73,9 +71,13 @@ function extension(
   for (const tool of ["dirname", "uname", "getconf", "env", "sed", "date", "mkdir", "mv", "dd", "rm"]) {
     writeFileSync(join(tools, tool), `#!/bin/sh\necho ${tool} >>'${marks}'\nPATH='${process.env.PATH}' exec ${tool} "$@"\n`, { mode: 0o755 });
   }
-  writeFileSync(join(tools, "chmod"), `#!/bin/sh\necho chmod >>'${marks}'\n${options.chmodWorks === false ? "exit 1" : `PATH='${process.env.PATH}' exec chmod "$@"`}\n`, {
-    mode: 0o755,
-  });
+  writeFileSync(
+    join(tools, "chmod"),
+    `#!/bin/sh\necho chmod >>'${marks}'\n${options.chmodWorks === false ? "exit 1" : `PATH='${process.env.PATH}' exec chmod "$@"`}\n`,
+    {
+      mode: 0o755,
+    },
+  );
   return {
     ext,
     status,
