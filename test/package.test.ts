@@ -209,7 +209,9 @@ describe("stageExtension", () => {
 });
 
 describe("omsagent-shim preflight", () => {
-  const shim = join(REPO_ROOT, "handler", "omsagent-shim");
+  // A copy: on a failure the shim leaves a status beside itself (status/), never in the repository.
+  const shim = join(tempDir("shim-copy-"), "omsagent-shim");
+  cpSync(join(REPO_ROOT, "handler", "omsagent-shim"), shim);
 
   /**
    * Fake uname and getconf on PATH, and a fake /proc (OMS_HANDLER_PROC, bin/proc): a cpuinfo of that architecture
