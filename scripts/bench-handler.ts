@@ -404,6 +404,57 @@ const ROWS = [
 ] as const;
 type Row = (typeof ROWS)[number];
 
+// ---------------------------------------------------------------------------------------------------------------
+// Spawning on an old kernel
+
+/**
+ * Before Linux 5.9 there is no close_range, and the runtime's child, between fork and exec, marks every
+ * descriptor up to RLIMIT_NOFILE close-on-exec one fcntl at a time; Bun raises its soft limit to the hard one at
+ * start-up, so the hard limit is what counts. Simulated here with strace answering close_range with ENOSYS
+ * (--seccomp-bpf: only that call is stopped, so strace adds little to the rest): the median per-spawn time of
+ * the shipped runtime at the limit this benchmark inherited and at the shim's 1024, and with close_range as a
+ * baseline. Skipped when strace is not installed.
+ */
+interface SpawnCost {
+  inheritedLimit: number;
+  perSpawnMs: { inheritedLimit: number; shimLimit: number; withCloseRange: number };
+}
+
+function spawnCostOnOldKernels(bun: string): SpawnCost | undefined {
+  try {
+    execFileSync("strace", ["-V"], { stdio: "ignore" });
+  } catch {
+    return undefined;
+  }
+  const hard = Number(execFileSync("sh", ["-c", "ulimit -Hn"], { encoding: "utf8" }).trim());
+  const script =
+    'const { execFileSync } = require("node:child_process"); const t = performance.now(); for (let i = 0; i < 10; i++) execFileSync("/bin/true"); console.log((performance.now() - t) / 10);';
+  const perSpawn = (limit: number, inject: boolean) => {
+    const samples: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const strace = [
+        "strace",
+        "-f",
+        "-qq",
+        "--seccomp-bpf",
+        "-o",
+        "/dev/null",
+        "-e",
+        "trace=close_range",
+        ...(inject ? ["-e", "inject=close_range:error=ENOSYS"] : []),
+      ];
+      const out = execFileSync("sh", ["-c", `ulimit -n ${limit} && exec "$@"`, "sh", ...strace, bun, "-e", script], { encoding: "utf8" });
+      samples.push(Number(out.trim()));
+    }
+    return Math.round(stats(samples).median * 10) / 10;
+  };
+  const limit = Number.isFinite(hard) ? hard : 1024;
+  return {
+    inheritedLimit: limit,
+    perSpawnMs: { inheritedLimit: perSpawn(limit, true), shimLimit: perSpawn(1024, true), withCloseRange: perSpawn(limit, false) },
+  };
+}
+
 /** Rows whose run has nothing to do: the ones that must cost no more than starting the runtime. */
 const NOTHING_TO_DO: Row[] = ["enable: no-op (same seq)", "disable: nothing installed", "update: nothing to stash", "uninstall: nothing installed"];
 /** Rows that are handler operations (everything but the two baselines). */
@@ -563,6 +614,8 @@ async function main(): Promise<void> {
       if (callsLogLines(vm.root) === before) throw new Error("uninstall ran no bundle --remove");
     }
     const runtimeVersion = execFileSync(join(runtimeOf, "runtime", "bun"), ["--version"], { encoding: "utf8" }).trim();
+    progress("spawn cost without close_range (strace)…");
+    const spawnCost = spawnCostOnOldKernels(join(runtimeOf, "runtime", "bun"));
 
     const operations = ROWS.map((row) => summarise(row, samples.get(row)!));
     const bare = operations[0]!.wallMs.median;
@@ -587,6 +640,7 @@ async function main(): Promise<void> {
         buildMs: Math.round(buildMs),
       },
       agentUnpackMs: stats(unpack),
+      spawnCostOnOldKernels: spawnCost ?? "skipped: strace is not installed",
       operations,
       timelines: { noopEnable: phases(noopEntries), reonboardEnable: phases(reonboardEntries) },
       targets: targets(operations),
@@ -652,6 +706,16 @@ async function main(): Promise<void> {
       console.log("");
       console.log(`extension.log of the ${title} (ms since its first line, +ms since the previous):`);
       for (const ph of timeline) console.log(`  ${String(ph.offsetMs).padStart(5)}  +${String(ph.deltaMs).padEnd(4)} ${ph.message}`);
+    }
+    console.log("");
+    if (spawnCost) {
+      const c = spawnCost.perSpawnMs;
+      console.log(`spawning one child from the runtime, kernel without close_range (< 5.9, simulated with strace), ms median of 5×10:`);
+      console.log(
+        `  at the inherited limit of ${spawnCost.inheritedLimit} open files ${c.inheritedLimit}; at the shim's 1024 ${c.shimLimit}; with close_range ${c.withCloseRange} (strace's own share)`,
+      );
+    } else {
+      console.log("spawn cost without close_range: skipped (strace is not installed)");
     }
     console.log("");
     console.log(`targets (issue 18), medians of this run; bare start ${bare.toFixed(0)} ms, load average at start ${loadAvgAtStart.join(" ")}:`);
