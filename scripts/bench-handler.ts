@@ -297,6 +297,8 @@ function childrenDuration(entries: LogEntry[]): number {
 
 interface Sample {
   wallMs: number;
+  /** Wall ÷ the bare runtime start measured right before or after it (nothing-to-do runs only). */
+  timesBare?: number;
   /** Wall minus the children's time: what the shim, the runtime and the handler themselves cost. */
   overheadMs?: number;
   handlerMs?: number;
@@ -309,7 +311,7 @@ interface OpResult {
   name: string;
   runs: number;
   wallMs: Stats;
-  /** Median wall time ÷ median bare runtime start. */
+  /** Median of wall ÷ the neighbouring bare start where runs are paired with one, else median wall ÷ median bare start. */
   timesBareStart?: number;
   /** Time the handler measured itself (extension.log "… finished" durationMs). */
   handlerMs?: Stats;
@@ -547,9 +549,15 @@ async function main(): Promise<void> {
       if (i > 0) rmSync(join(tmp, `vm${i - 1}`), { recursive: true, force: true });
       const vm = newVm(join(tmp, `vm${i}`), pkg, metadata);
       unpack.push(vm.unpackMs);
+      // Each nothing-to-do run is paired with a bare runtime start just before it: on a machine whose load
+      // changes from second to second, only a ratio of neighbours says what the run costs over the runtime.
+      const bareStart = () => measureRaw(vm, `${vm.agent.baseDir(vm.version)}/runtime/bun -e 0`, 0);
       const untouched = async (row: Row, op: Operation, options: RunOptions = {}) => {
         const before = callsLogLines(vm.root);
-        record(row, (await measure(vm, op, 0, options)).sample);
+        const bare = await bareStart();
+        record("runtime/bun -e 0 (bare start)", bare);
+        const { sample } = await measure(vm, op, 0, options);
+        record(row, { ...sample, timesBare: sample.wallMs / bare.wallMs });
         if (callsLogLines(vm.root) !== before) throw new Error(`${row} ran a tool: not a nothing-to-do run`);
       };
       await untouched("disable: nothing installed", "disable");
@@ -596,9 +604,10 @@ async function main(): Promise<void> {
           before = callsLogLines(vm.root);
           const { sample, entries } = await measure(vm, "enable", seq);
           if (callsLogLines(vm.root) !== before || !entries.some((e) => /already applied/.test(e.message))) throw new Error("the no-op enable was not a no-op");
-          record("enable: no-op (same seq)", sample);
+          const bare = await measureRaw(vm, `${base}/runtime/bun -e 0`, 0);
+          record("enable: no-op (same seq)", { ...sample, timesBare: sample.wallMs / bare.wallMs });
           noopEntries = entries;
-          record("runtime/bun -e 0 (bare start)", await measureRaw(vm, `${base}/runtime/bun -e 0`, 0));
+          record("runtime/bun -e 0 (bare start)", bare);
           record("shim + runtime + entry (unknown op)", await measureRaw(vm, `${base}/omsagent-shim bench-unknown-operation`, 30));
         }
       }
@@ -619,7 +628,11 @@ async function main(): Promise<void> {
 
     const operations = ROWS.map((row) => summarise(row, samples.get(row)!));
     const bare = operations[0]!.wallMs.median;
-    for (const op of operations) op.timesBareStart = Math.round((op.wallMs.median / bare) * 100) / 100;
+    for (const op of operations) {
+      const paired = op.samples.map((sample) => sample.timesBare).filter((x): x is number => x !== undefined);
+      const ratio = paired.length === op.samples.length ? stats(paired.map((x) => x * 100)).median / 100 : op.wallMs.median / bare;
+      op.timesBareStart = Math.round(ratio * 100) / 100;
+    }
     const results = {
       machine: {
         cpus: cpus().length,
@@ -696,7 +709,8 @@ async function main(): Promise<void> {
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
     console.log(line(header));
     for (const row of table) console.log(line(row));
-    console.log("  wall = /bin/sh -c start → exit, as the agent sees it; × bare = median wall ÷ median bare runtime start;");
+    console.log("  wall = /bin/sh -c start → exit, as the agent sees it; × bare = median wall ÷ median bare runtime start, for the no-op");
+    console.log("  and nothing-to-do runs the median of each run's wall ÷ the bare start measured beside it;");
     console.log("  peak RSS = ru_maxrss of RUSAGE_CHILDREN (largest process of the tree); in handler = the handler's own durationMs");
     console.log("  (extension.log); children = the simulated tools' and openssl's own time within it; CPU = user + sys of the tree.");
     for (const [title, timeline] of [
