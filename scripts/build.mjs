@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { build } from "esbuild";
+import { precompiledSettingsValidators } from "./settings-validators.mjs";
 
 const outdir = "dist/handler";
 rmSync(outdir, { recursive: true, force: true });
@@ -23,6 +24,8 @@ await build({
   // graceful-fs (pulled in by proper-lockfile) patches fs to retry EMFILE under heavy fan-out; a handler run
   // opens a handful of files, and loading it was half the start-up cost of a run with nothing to do.
   alias: { "graceful-fs": "./src/handler/plain-fs.cjs" },
+  // The settings validators compiled now rather than by ajv at every run that validates settings.
+  plugins: [precompiledSettingsValidators],
   minify: false,
   sourcemap: false,
   legalComments: "none",

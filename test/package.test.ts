@@ -209,10 +209,19 @@ describe("stageExtension", () => {
 });
 
 describe("omsagent-shim preflight", () => {
-  const shim = join(REPO_ROOT, "handler", "omsagent-shim");
+  // A copy: on a failure the shim leaves a status beside itself (status/), never in the repository.
+  const shim = join(tempDir("shim-copy-"), "omsagent-shim");
+  cpSync(join(REPO_ROOT, "handler", "omsagent-shim"), shim);
 
+  /**
+   * Fake uname and getconf on PATH, and a fake /proc (OMS_HANDLER_PROC, bin/proc): a cpuinfo of that architecture
+   * and a memory map that names no libc, so the shim's glibc check falls back to getconf.
+   */
   function fakeTools(uname: string, getconf: string | null): string {
     const bin = tempDir("fake-tools-");
+    mkdirSync(join(bin, "proc", "self"), { recursive: true });
+    writeFileSync(join(bin, "proc", "cpuinfo"), uname === "x86_64" ? "processor\t: 0\nflags\t\t: fpu lm sse4_2\n" : "processor\t: 0\nFeatures\t: fp asimd\n");
+    writeFileSync(join(bin, "proc", "self", "maps"), "00400000-0040b000 r-xp 00000000 08:01 1 /bin/busybox\n");
     writeFileSync(join(bin, "uname"), `#!/bin/sh\necho ${uname}\n`, { mode: 0o755 });
     writeFileSync(
       join(bin, "getconf"),
@@ -225,7 +234,11 @@ describe("omsagent-shim preflight", () => {
   function runShim(script: string, pathPrefix: string | null, args: string[] = ["enable"]) {
     const r = spawnSync("/bin/sh", [script, ...args], {
       encoding: "utf8",
-      env: { PATH: pathPrefix ? `${pathPrefix}:${process.env.PATH}` : process.env.PATH, NODE_OPTIONS: "--no-warnings" },
+      env: {
+        PATH: pathPrefix ? `${pathPrefix}:${process.env.PATH}` : process.env.PATH,
+        NODE_OPTIONS: "--no-warnings",
+        ...(pathPrefix ? { OMS_HANDLER_PROC: join(pathPrefix, "proc") } : {}),
+      },
     });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, stderrLines: r.stderr.split("\n").filter((l) => l !== "") };
   }

@@ -1,11 +1,11 @@
 // The OMS shell bundle shipped in packages/: found, checksum-verified, run (every run goes through runBundle),
 // and its exit code and output turned into one of our error codes through its failure table (tool.ts).
-import { createHash } from "node:crypto";
 import { chmodSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ExtensionError } from "./errors.ts";
 import { runChild } from "./process.ts";
 import { classifyExit, type Exit, type FailureTable, type Row, type ToolContext } from "./tool.ts";
+import { sha256Hex } from "./sha256.ts";
 
 const BUNDLE_PATTERN = /^omsagent-(.+)\.universal\.x64\.sh$/;
 
@@ -51,7 +51,7 @@ export function verifyBundle(bundle: Bundle): void {
   } catch {
     // Reported below.
   }
-  const actual = createHash("sha256").update(readFileSync(bundle.path)).digest("hex");
+  const actual = sha256Hex(readFileSync(bundle.path));
   if (expected !== actual) {
     throw new ExtensionError(
       "BundleChecksumMismatch",

@@ -1,6 +1,5 @@
 // config/<seq>.settings → decrypted, validated, normalised settings. Every problem is error 11 with a
 // message naming the file, field or certificate; nothing secret ever goes into that message.
-import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ProtectedSettings, PublicSettings, SettingsProblem } from "../shared/settings-schema.ts";
@@ -10,6 +9,7 @@ import type { Logger } from "./log-line.ts";
 import type { ChildEnvironment } from "./process-env.ts";
 import { runChild } from "./process.ts";
 import { registerProxySecrets, registerSecret } from "./secrets.ts";
+import { sha256Hex } from "./sha256.ts";
 
 export interface Settings {
   public: PublicSettings;
@@ -40,9 +40,7 @@ function settingsPath(configFolder: string, seq: number): string {
 /** Hash of the settings file as the guest agent wrote it: lets enable recognise a re-run without decrypting. */
 export function settingsFileHash(configFolder: string, seq: number): string | undefined {
   try {
-    return createHash("sha256")
-      .update(readFileSync(settingsPath(configFolder, seq)))
-      .digest("hex");
+    return sha256Hex(readFileSync(settingsPath(configFolder, seq)));
   } catch {
     return undefined;
   }
@@ -166,7 +164,7 @@ export interface LoadOptions {
 
 function hashOf(publicSettings: PublicSettings, protectedSettings: ProtectedSettings | undefined): string {
   const canonical = JSON.stringify([publicSettings, protectedSettings ?? null]);
-  return createHash("sha256").update(canonical).digest("hex");
+  return sha256Hex(canonical);
 }
 
 /**

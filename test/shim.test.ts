@@ -1,0 +1,209 @@
+// omsagent-shim beyond the preflight basics (test/package.test.ts): what it answers with shell builtins, the
+// SSE4.2 check, the status it leaves when the runtime cannot start, the runtime's exec bit and the open-file
+// limit children inherit. Each test runs under every POSIX shell the supported distributions use as /bin/sh
+// (dash on Debian/Ubuntu, bash on RHEL/SLES) that this machine has.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { renderStatus } from "../src/handler/status.ts";
+import { shippedRuntime } from "../scripts/runtime.ts";
+import { REPO_ROOT } from "../scripts/stage.ts";
+
+const SHIM = join(REPO_ROOT, "handler", "omsagent-shim");
+const SHELLS = ["/bin/dash", "/bin/bash"].filter((shell) => existsSync(shell));
+const NAME = "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux";
+
+const temps: string[] = [];
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
+
+const X86_CPUINFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vme de pse tsc msr pae lm sse4_1 sse4_2 popcnt\nbugs\t\t: spectre_v1\n";
+const GLIBC_MAP = (libc: string) =>
+  [
+    "5581e3a00000-5581e3a04000 r--p 00000000 08:01 131 /usr/bin/dash",
+    `7f1c2a000000-7f1c2a028000 r--p 00000000 08:01 2490 ${libc}`,
+    "7f1c2a3f0000-7f1c2a3f2000 r--p 00000000 08:01 2471 /usr/lib64/ld-2.17.so",
+    "",
+  ].join("\n");
+
+/**
+ * An extension directory as the guest agent unpacks it: the shim, runtime/bun (a shell script standing in
+ * for Bun unless `realRuntime`), HandlerEnvironment.json pointing at config/status folders beside it, a fake
+ * /proc, and a bin/ of programs that record that they ran.
+ */
+function extension(options: { cpuinfo?: string; maps?: string; runtimeMode?: number; realRuntime?: string; chmodWorks?: boolean; settings?: number[] } = {}) {
+  const root = tempDir("shim-");
+  const ext = join(root, "ext");
+  mkdirSync(join(ext, "runtime"), { recursive: true });
+  mkdirSync(join(ext, "bin"));
+  copyFileSync(SHIM, join(ext, "omsagent-shim"));
+  if (options.realRuntime) {
+    symlinkSync(shippedRuntime().binPath, join(ext, "runtime", "bun"));
+    writeFileSync(join(ext, "bin", "handler.mjs"), options.realRuntime);
+  } else {
+    writeFileSync(join(ext, "runtime", "bun"), '#!/bin/sh\necho "runtime ran: $*"\n', { mode: options.runtimeMode ?? 0o755 });
+  }
+  const config = join(root, "config");
+  mkdirSync(config);
+  for (const n of options.settings ?? []) writeFileSync(join(config, `${n}.settings`), "{}");
+  const status = join(root, "status");
+  writeFileSync(
+    join(root, "HandlerEnvironment.json"), // one level above, as the guest agent writes it
+    JSON.stringify([{ name: NAME, version: 1, handlerEnvironment: { logFolder: join(root, "log"), configFolder: config, statusFolder: status } }]),
+  );
+  const proc = join(root, "proc");
+  mkdirSync(join(proc, "self"), { recursive: true });
+  writeFileSync(join(proc, "cpuinfo"), options.cpuinfo ?? X86_CPUINFO);
+  writeFileSync(join(proc, "self", "maps"), options.maps ?? GLIBC_MAP("/usr/lib64/libc-2.17.so"));
+  // Programs the shim must not need on a healthy machine: each leaves a mark, then does the real thing.
+  const tools = join(root, "tools");
+  const marks = join(root, "marks");
+  mkdirSync(tools);
+  for (const tool of ["dirname", "uname", "getconf", "env", "sed", "date", "mkdir", "mv", "dd", "rm"]) {
+    writeFileSync(join(tools, tool), `#!/bin/sh\necho ${tool} >>'${marks}'\nPATH='${process.env.PATH}' exec ${tool} "$@"\n`, { mode: 0o755 });
+  }
+  writeFileSync(
+    join(tools, "chmod"),
+    `#!/bin/sh\necho chmod >>'${marks}'\n${options.chmodWorks === false ? "exit 1" : `PATH='${process.env.PATH}' exec chmod "$@"`}\n`,
+    {
+      mode: 0o755,
+    },
+  );
+  return {
+    ext,
+    status,
+    run(shell: string, args: string[], env: Record<string, string> = {}) {
+      rmSync(marks, { force: true });
+      const r = spawnSync(shell, [join(ext, "omsagent-shim"), ...args], {
+        encoding: "utf8",
+        env: { PATH: `${tools}:${process.env.PATH}`, OMS_HANDLER_PROC: proc, ...env },
+      });
+      const ran = existsSync(marks) ? readFileSync(marks, "utf8").split("\n").filter(Boolean) : [];
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr, stderrLines: r.stderr.split("\n").filter(Boolean), ran };
+    },
+  };
+}
+
+function readStatus(file: string): { timestampUTC: string; status: unknown } {
+  const [entry] = JSON.parse(readFileSync(file, "utf8")) as Array<{ timestampUTC: string; status: unknown }>;
+  return entry!;
+}
+
+/** The status the handler itself would write for this failure (src/handler/status.ts), timestamp aside. */
+function handlerStatus(operation: string, code: number, message: string): unknown {
+  const [entry] = JSON.parse(renderStatus(NAME, { operation, status: "error", code, message })) as Array<{ status: unknown }>;
+  return entry!.status;
+}
+
+for (const shell of SHELLS) {
+  describe(`omsagent-shim under ${shell}`, () => {
+    test("a healthy machine: builtins answer every check, no program runs before the runtime", () => {
+      const e = extension();
+      const r = e.run(shell, ["enable", "two words"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `runtime ran: --no-env-file --config=/dev/null --no-install ${e.ext}/bin/handler.mjs enable two words\n`);
+      assert.deepEqual(r.ran, []);
+      assert.equal(existsSync(e.status), false, "no status from the shim when the runtime starts");
+    });
+
+    test("the real /proc of this machine also needs no program", { skip: process.arch !== "x64" }, () => {
+      const e = extension();
+      const r = e.run(shell, ["enable"], { OMS_HANDLER_PROC: "/proc" });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(r.ran, []);
+    });
+
+    test("a CPU without SSE4.2 → exit 51, one line naming it, and an error status in the handler's format", () => {
+      const e = extension({ cpuinfo: X86_CPUINFO.replace(" sse4_2", ""), settings: [3, 12, 7] });
+      const r = e.run(shell, ["enable"]);
+      assert.equal(r.status, 51);
+      assert.equal(r.stderrLines.length, 1, r.stderr);
+      assert.match(r.stderrLines[0]!, /^OmsAgentForLinux: the CPU has no SSE4\.2 .*Nehalem.* \(exit 51\)$/);
+      assert.equal(r.stdout, "");
+      const written = readStatus(join(e.status, "12.status")); // the highest N.settings, as the handler picks it
+      assert.match(written.timestampUTC, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      assert.deepEqual(
+        written.status,
+        handlerStatus(
+          "Enable",
+          51,
+          "Enable failed (51 UnsupportedArchitecture): the CPU has no SSE4.2 (its flags in /proc/cpuinfo lack sse4_2) — " +
+            "the handler's runtime needs an x86-64 CPU with SSE4.2 (Intel Nehalem, AMD Bulldozer or later): move the VM to another size",
+        ),
+      );
+      assert.equal(statSync(join(e.status, "12.status")).mode & 0o777, 0o644);
+    });
+
+    test("ConfigSequenceNumber names the status file; glibc too old from the shell's own map → 51 and a status", () => {
+      const e = extension({ maps: GLIBC_MAP("/lib64/libc-2.12.so"), settings: [4] });
+      const r = e.run(shell, ["install"], { ConfigSequenceNumber: "9" });
+      assert.equal(r.status, 51);
+      assert.equal(r.stderrLines.length, 1, r.stderr);
+      assert.match(r.stderrLines[0]!, /glibc 2\.12 is too old: the handler needs glibc 2\.17 or newer/);
+      assert.ok(!r.ran.includes("getconf"), "the map answered");
+      assert.equal((readStatus(join(e.status, "9.status")).status as { code: number }).code, 51);
+      assert.equal(existsSync(join(e.status, "4.status")), false);
+    });
+
+    test("glibc from the map: 2.17 and 2.31 by file name, 2.34+ by libc.so.6, pass without getconf", () => {
+      for (const libc of ["/usr/lib64/libc-2.17.so", "/lib/x86_64-linux-gnu/libc-2.31.so", "/usr/lib/x86_64-linux-gnu/libc.so.6"]) {
+        const r = extension({ maps: GLIBC_MAP(libc) }).run(shell, ["enable"]);
+        assert.equal(r.status, 0, `${libc}: ${r.stderr}`);
+        assert.deepEqual(r.ran, [], libc);
+      }
+    });
+
+    test("doctor and unknown operations get the line and the code, but no status (no operation to report)", () => {
+      const e = extension({ cpuinfo: X86_CPUINFO.replace(" sse4_2", "") });
+      for (const args of [["doctor"], []]) {
+        const r = e.run(shell, args);
+        assert.equal(r.status, 51);
+        assert.equal(existsSync(e.status), false);
+      }
+    });
+
+    test("a runtime without its exec bit: the shim restores it and runs", () => {
+      const e = extension({ runtimeMode: 0o644 });
+      const r = e.run(shell, ["enable"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^runtime ran: /);
+      assert.equal(statSync(join(e.ext, "runtime", "bun")).mode & 0o100, 0o100);
+    });
+
+    test("a runtime that stays without its exec bit (noexec mount) → exit 52 and a status, never the shell's 126", () => {
+      const e = extension({ runtimeMode: 0o644, chmodWorks: false });
+      const r = e.run(shell, ["update"], { ConfigSequenceNumber: "2" });
+      assert.equal(r.status, 52);
+      assert.equal(r.stderrLines.length, 1, r.stderr);
+      assert.match(r.stderrLines[0]!, /runtime .*runtime\/bun is not executable and chmod u\+x did not fix it: mount .* without noexec/);
+      const written = readStatus(join(e.status, "2.status")).status as { operation: string; code: number; formattedMessage: { message: string } };
+      assert.equal(written.operation, "Update");
+      assert.equal(written.code, 52);
+      assert.match(written.formattedMessage.message, /^Update failed \(52 PermissionDenied\): /);
+    });
+
+    test("the runtime and every child it starts get 1024 open files, soft and hard", { skip: process.arch !== "x64" }, () => {
+      const handler = `import { execFileSync } from "node:child_process";
+const limits = (text) => text.split("\\n").find((l) => l.startsWith("Max open files")).split(/ +/).slice(3, 5).join(" ");
+process.stdout.write(JSON.stringify({
+  own: limits(await Bun.file("/proc/self/limits").text()),
+  child: limits(execFileSync("cat", ["/proc/self/limits"], { encoding: "utf8" })),
+  bunVariables: Object.keys(process.env).filter((k) => k.startsWith("BUN_")),
+}));
+`;
+      const e = extension({ realRuntime: handler, maps: GLIBC_MAP("/usr/lib/x86_64-linux-gnu/libc.so.6") });
+      const r = e.run(shell, ["enable"], { BUN_OPTIONS: "--smol", BUN_CONFIG_NO_CLEAR_TERMINAL_ON_RELOAD: "1", BUNX: "kept" });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), { own: "1024 1024", child: "1024 1024", bunVariables: [] });
+    });
+  });
+}
