@@ -1,0 +1,101 @@
+// The fleet CLI against a fake ARM server as strict as Azure (simulator/arm/fake-arm.ts): each test here failed
+// against that server before the fix it covers (issue 15).
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { armFlags, deployArgs, parseReport, runArm, withArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
+
+let ws: Workspace;
+before(async () => {
+  ws = await workspace();
+});
+after(async () => {
+  await ws.cleanup();
+});
+
+const ROTATED_KEY = Buffer.from("rotated-workspace-key:never-print-me:".padEnd(64, "%")).toString("base64");
+
+describe("Arc reports the full installed version", () => {
+  test("plan calls a finished Arc machine (PUT 1.19, reads back 1.19.2) unchanged", () =>
+    withArm({}, async (arm) => {
+      const arc = arm.addMachine("arc", "edge-version");
+      const first = await runArm(arm, [...deployArgs(ws, arm), arc]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal((arm.machine(arc)!.extensions.get("omsagentforlinux")!.properties as { typeHandlerVersion: string }).typeHandlerVersion, "1.19.2");
+      const plan = await runArm(arm, ["plan", "--settings", `@${ws.settings}`, ...armFlags(arm), "--json", arc]);
+      assert.equal(plan.code, 0, plan.stderr);
+      const item = (JSON.parse(plan.stdout) as { results: { action: string; message: string }[] }).results[0]!;
+      assert.equal(item.action, "unchanged", item.message);
+    }));
+});
+
+describe("key rotation resumed", () => {
+  test("a PUT journaled as sending but never answered is sent again: ARM cannot show the protected settings it holds", () =>
+    withArm({}, async (arm) => {
+      const vm = arm.addMachine("vm", "rotate1");
+      assert.equal((await runArm(arm, [...deployArgs(ws, arm), vm])).code, 0);
+      const rotated = await workspace({ workspaceKey: ROTATED_KEY });
+      try {
+        const journal = join(rotated.dir, "rotate.jsonl");
+        // The rotation's PUT meets a 429 with a long Retry-After, and the operator presses Ctrl-C while it waits.
+        const machine = arm.machine(vm)!;
+        machine.faults.throttles = 1;
+        machine.config.retryAfter = "60";
+        const interrupt = new AbortController();
+        const watch = setInterval(() => {
+          if (arm.stats.injected.throttles > 0) interrupt.abort();
+        }, 2);
+        const first = await runArm(arm, [...deployArgs(rotated, arm, "--journal", journal), vm], { signal: interrupt.signal });
+        clearInterval(watch);
+        assert.equal(first.code, 130, first.stderr);
+        assert.match(await readFile(journal, "utf8"), /"state":"sending"/);
+        assert.deepEqual(machine.appliedProtectedSettings, { workspaceKey: WORKSPACE_KEY }, "the machine still has the old key");
+
+        const resumed = await runArm(arm, [...deployArgs(rotated, arm), "--resume", journal, "--json"]);
+        assert.equal(resumed.code, 0, resumed.stderr);
+        assert.equal(parseReport(resumed.stdout).results[0]!.result, "ok");
+        assert.deepEqual(machine.appliedProtectedSettings, { workspaceKey: ROTATED_KEY }, "the rotated key reached the machine");
+      } finally {
+        await rotated.cleanup();
+      }
+    }));
+});
+
+describe("machines that are not Linux", () => {
+  test("plan, deploy and diagnose skip a Windows VM given by id, with the reason, and send it nothing", () =>
+    withArm({}, async (arm) => {
+      const win = arm.addMachine("vm", "win1", { os: "Windows" });
+      const arcWin = arm.addMachine("arc", "winarc", { os: "Windows" });
+      const linux = arm.addMachine("vm", "lin1");
+      const deploy = await runArm(arm, [...deployArgs(ws, arm), "--json", win, arcWin, linux]);
+      assert.equal(deploy.code, 0, deploy.stderr);
+      const rows = parseReport(deploy.stdout).results;
+      assert.deepEqual(
+        rows.map((r) => [r.result, r.errorCode ?? null]),
+        [
+          ["skipped", "NotLinux"],
+          ["skipped", "NotLinux"],
+          ["ok", null],
+        ],
+      );
+      assert.match(rows[0]!.message, /runs Windows; OmsAgentForLinux only runs on Linux/);
+      assert.equal(arm.machine(win)!.puts, 0);
+
+      const diagnose = await runArm(arm, ["diagnose", ...armFlags(arm), "--json", win, arcWin, linux]);
+      assert.equal(diagnose.code, 0, diagnose.stderr);
+      const diagRows = parseReport(diagnose.stdout).results;
+      assert.deepEqual(
+        diagRows.map((r) => r.result),
+        ["skipped", "skipped", "ok"],
+      );
+      assert.deepEqual(arm.machine(win)!.runCommands, [], "no Linux script went to the Windows VM");
+      assert.deepEqual(arm.machine(arcWin)!.runCommands, []);
+
+      const plan = await runArm(arm, ["plan", "--settings", `@${ws.settings}`, ...armFlags(arm), win]);
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.match(plan.stdout, /1 skipped/);
+    }));
+});
+
+void WORKSPACE_ID;
