@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { TokenCredential } from "@azure/identity";
 import { parseCommandLine, parseCountOrPercent, parseDuration, parseInteger, USAGE, type Command, type Values } from "./args.ts";
 import { EXTENSION_TYPE, PUBLISHER } from "../shared/identity.ts";
-import { MachineOps, type DeployHooks, type ExtensionSpec, type Outcome, type PlanItem } from "./arm.ts";
+import { MachineOps, NOT_LINUX, notLinuxOutcome, type DeployHooks, type ExtensionSpec, type Outcome, type PlanItem } from "./arm.ts";
 import { CLOUDS, createArmClients, defaultScope, type ArmClients, type ArmConnection } from "./clients.ts";
 import { diagnose, failingChecks, type DoctorVerdict } from "./diagnose.ts";
 import { explainError } from "./errors.ts";
@@ -259,7 +259,11 @@ async function dispatch(command: Command, values: Values, positionals: string[],
     }
     if (command === "status") return ops.status(t, fleet.name, signal);
     if (command === "diagnose") {
-      const done = await diagnose(clients!, t, values.offline === true, signal, () => ops.location(t, signal), fleet.pollIntervalMs);
+      // A Linux script is never sent to a machine that does not run Linux.
+      const parent = await ops.parent(t, signal);
+      const skip = notLinuxOutcome(t, parent);
+      if (skip) return skip;
+      const done = await diagnose(clients!, t, values.offline === true, signal, async () => parent.location ?? ops.location(t, signal), fleet.pollIntervalMs);
       if (done.verdict) verdicts.set(t.label, done.verdict);
       return done.outcome;
     }
@@ -337,8 +341,6 @@ async function dispatch(command: Command, values: Values, positionals: string[],
 
 /** Rows whose outcome is final for the journal; timeouts and interrupts keep their last state (in flight). */
 const FINAL_STATE: Partial<Record<Row["result"], MachineState>> = { ok: "succeeded", failed: "failed", transitioning: "failed", "not-installed": "failed" };
-
-const NOT_LINUX = "NotLinux";
 
 function checkResumable(header: JournalHeader, spec: ExtensionSpec, path: string): void {
   const problems: string[] = [];
