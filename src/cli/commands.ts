@@ -12,7 +12,7 @@ import { CLOUDS, createArmClients, defaultScope, type ArmClients, type ArmConnec
 import { diagnose, failingChecks, type DoctorVerdict } from "./diagnose.ts";
 import { explainError } from "./errors.ts";
 import { parseKinds, parseTag, notLinuxReason, queryMachines, type GraphSelection } from "./graph.ts";
-import { Journal, JOURNAL_VERSION, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "./journal.ts";
+import { Journal, JOURNAL_VERSION, lockJournal, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "./journal.ts";
 import { Redactor } from "../shared/redact.ts";
 import { jsonReport, Output, planReport, planTable, progressLine, summaryLine, table, writeJsonDocument, type Sink } from "./report.ts";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.ts";
@@ -88,7 +88,19 @@ export async function run(argv: string[], deps: RunDeps): Promise<number> {
   }
 }
 
+/** What a run holds until it ends, whatever way it ends (the journal's lock). */
+type Held = { release?: () => Promise<void> };
+
 async function dispatch(command: Command, values: Values, positionals: string[], deps: RunDeps, out: Output): Promise<number> {
+  const held: Held = {};
+  try {
+    return await dispatchHeld(command, values, positionals, deps, out, held);
+  } finally {
+    await held.release?.().catch(() => undefined);
+  }
+}
+
+async function dispatchHeld(command: Command, values: Values, positionals: string[], deps: RunDeps, out: Output, held: Held): Promise<number> {
   const settings = await readSettings(values, command, deps, out);
   if (command === "validate") return validate(settings, values, out);
 
@@ -102,6 +114,10 @@ async function dispatch(command: Command, values: Values, positionals: string[],
     if (positionals.length > 0 || values["targets-file"] || selection)
       usage("--resume takes its targets from the journal; give no ids, -f or Resource Graph options with it");
     if (values.journal !== undefined) usage("--resume appends to the journal it resumes; --journal does not apply");
+    // Locked before it is read, so the state read is the state this run owns.
+    const lock = await lockJournal(values.resume);
+    if (!lock.ok) usage(lock.message);
+    held.release = lock.release;
     const read = await readJournal(values.resume);
     if (!read.ok) usage(read.message);
     resumed = read.contents;

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import lockfile from "proper-lockfile";
 import { armFlags, deployArgs, parseReport, runArm, withArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
 
 let ws: Workspace;
@@ -95,6 +96,29 @@ describe("machines that are not Linux", () => {
       const plan = await runArm(arm, ["plan", "--settings", `@${ws.settings}`, ...armFlags(arm), win]);
       assert.equal(plan.code, 0, plan.stderr);
       assert.match(plan.stdout, /1 skipped/);
+    }));
+});
+
+describe("one run per journal", () => {
+  test("a second run resuming a journal that another run holds is refused, and sends nothing", () =>
+    withArm({}, async (arm) => {
+      const vm = arm.addMachine("vm", "locked1", { serverErrors: 1 });
+      const journal = join(ws.dir, "locked.jsonl");
+      const first = await runArm(arm, [...deployArgs(ws, arm, "--journal", journal, "--retries", "0"), vm]);
+      assert.equal(first.code, 1, first.stderr);
+      // Another process resuming it right now holds its lock.
+      const release = await lockfile.lock(journal, { lockfilePath: `${journal}.lock`, realpath: false, retries: 0 });
+      try {
+        const puts = arm.machine(vm)!.puts;
+        const second = await runArm(arm, [...deployArgs(ws, arm), "--resume", journal]);
+        assert.equal(second.code, 2, second.stderr);
+        assert.match(second.stderr, /another omsagent-fleet run is using the journal .*locked\.jsonl/);
+        assert.equal(arm.machine(vm)!.puts, puts, "nothing was sent");
+      } finally {
+        await release();
+      }
+      const third = await runArm(arm, [...deployArgs(ws, arm), "--resume", journal]);
+      assert.equal(third.code, 0, third.stderr);
     }));
 });
 
