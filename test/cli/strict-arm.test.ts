@@ -122,4 +122,36 @@ describe("one run per journal", () => {
     }));
 });
 
+describe("pacing per bucket, as Compute and ARM have them", () => {
+  test("a VM's own small bucket paces writes to that VM only, never the rest of the fleet", () =>
+    withArm({ writeBucket: null }, async (arm) => {
+      const ids = Array.from({ length: 12 }, (_, i) => arm.addMachine("vm", `own${i}`));
+      const r = await runArm(arm, [...deployArgs(ws, arm, "--concurrency", "4"), ...ids]);
+      assert.equal(r.code, 0, r.stderr);
+      // Each VM's bucket (12) has 11 left after its one PUT: far above its own reserve, and no reason to slow
+      // the other machines down.
+      assert.doesNotMatch(r.stderr, /paced \d+ writes/);
+    }));
+
+  test("remove is paced by ARM's deletes counter instead of running into 429s", () =>
+    withArm({ writeBucket: null, deleteBucket: { capacity: 14, refillPerMinute: 1200 } }, async (arm) => {
+      const ids = Array.from({ length: 30 }, (_, i) => arm.addMachine("vm", `del${i}`));
+      const r = await runArm(arm, ["remove", ...armFlags(arm), "--retries", "0", "--concurrency", "8", ...ids], {
+        pacing: { reserve: 2, minSpanMs: 100, probeMs: 50 },
+      });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(arm.stats.throttled, 0, "no delete met an empty bucket");
+      assert.match(r.stderr, /paced \d+ writes/);
+    }));
+
+  test("a Resource Graph 429 waits for x-ms-user-quota-resets-after (it sends no Retry-After)", () =>
+    withArm({ graphQuota: { queries: 2, windowMs: 1000 } }, async (arm) => {
+      for (let i = 0; i < 5; i++) arm.addMachine("vm", `graph${i}`, { tags: { fleet: "q" } });
+      const r = await runArm(arm, ["status", ...armFlags(arm), "--tag", "fleet=q", "--dry-run"], { graphPageSize: 1 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /Resource Graph: 5 machines in 5 pages/);
+      assert.ok(arm.stats.graphThrottled > 0, "the quota was reached");
+    }));
+});
+
 void WORKSPACE_ID;
