@@ -70,6 +70,8 @@ export interface MachineConfig {
   doctorOutput?: string;
   /** Scale sets: what doctor prints on particular instances (by instance id). */
   instanceDoctorOutput?: Record<string, string>;
+  /** Scale sets: instances whose Run Command never finishes (the script hangs). */
+  hangingInstances?: string[];
 }
 
 /** A token bucket: `capacity` requests, refilled continuously at `refillPerMinute`. */
@@ -715,7 +717,7 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
       machine: m,
       extension: "runCommand",
       action: "runCommand",
-      pollsLeft: inProgressPolls,
+      pollsLeft: instanceId !== undefined && m.config.hangingInstances?.includes(instanceId) ? Number.POSITIVE_INFINITY : inProgressPolls,
       status: "InProgress",
       rawBody: "",
       instance: key,

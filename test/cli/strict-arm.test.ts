@@ -155,3 +155,51 @@ describe("pacing per bucket, as Compute and ARM have them", () => {
 });
 
 void WORKSPACE_ID;
+
+describe("diagnose as Run Command really behaves", () => {
+  const failing = (n: number): string =>
+    JSON.stringify({
+      healthy: false,
+      total: 60,
+      checks: Array.from({ length: n }, (_, i) => ({
+        area: "machine",
+        name: `check-${String(i).padStart(2, "0")}`,
+        ok: false,
+        detail: `finding number ${i}: ${"x".repeat(120)}`,
+        fix: "do something about it",
+      })),
+    });
+
+  test("output cut to its last 4,096 bytes still gives a verdict from the checks whole in the tail, and says it was cut", () =>
+    withArm({}, async (arm) => {
+      const vm = arm.addMachine("vm", "chatty", { doctorOutput: failing(40) });
+      const r = await runArm(arm, ["diagnose", ...armFlags(arm), "--json", vm]);
+      assert.equal(r.code, 1, r.stderr);
+      const row = parseReport(r.stdout).results[0]!;
+      assert.equal(row.errorCode, "DoctorFailed", row.message);
+      assert.match(row.message, /more checks failed than Run Command's 4,096 bytes of output hold; the last \d+ seen: .*machine check-39/);
+    }));
+
+  test("the Arc run command has a name unique to the run and is deleted even when polling fails", () =>
+    withArm({}, async (arm) => {
+      const arc = arm.addMachine("arc", "flaky-poll", { pollErrors: 1 });
+      const failed = await runArm(arm, ["diagnose", ...armFlags(arm), "--retries", "0", arc]);
+      assert.equal(failed.code, 1, failed.stderr);
+      const machine = arm.machine(arc)!;
+      assert.deepEqual([...machine.arcRunCommandNames], [], "nothing left behind on the machine");
+      const ok = await runArm(arm, ["diagnose", ...armFlags(arm), arc]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(new Set(machine.arcRunCommandHistory).size, 2, `two runs, two names: ${machine.arcRunCommandHistory.join(", ")}`);
+      assert.deepEqual([...machine.arcRunCommandNames], []);
+    }));
+
+  test("scale-set instances run in parallel, and verdicts gathered before the deadline are kept", () =>
+    withArm({}, async (arm) => {
+      const set = arm.addMachine("vmss", "big", { instances: 6, hangingInstances: ["4"], instanceDoctorOutput: { "1": failing(1) } });
+      const r = await runArm(arm, ["diagnose", ...armFlags(arm), "--timeout", "3s", "--json", set]);
+      assert.equal(r.code, 1, r.stderr);
+      const row = parseReport(r.stdout).results[0]!;
+      assert.match(row.message, /^1\/6 instances unhealthy \(1\); 1\/6 not diagnosed before the deadline \(4\)/);
+      assert.equal(arm.machine(set)!.runCommands.length, 6, "every instance was started");
+    }));
+});
