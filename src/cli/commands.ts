@@ -16,6 +16,7 @@ import { Journal, JOURNAL_VERSION, lockJournal, readJournal, settingsHash, type 
 import { Redactor } from "../shared/redact.ts";
 import { jsonReport, Output, planReport, planTable, progressLine, summaryLine, table, writeJsonDocument, type Sink } from "./report.ts";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.ts";
+import { checkEndpoint, tlsTrustError } from "./preflight.ts";
 import { runFleet, type FleetRun, type Row } from "./rollout.ts";
 import { checkSettings, fleetSettingsProblems, readJsonInput } from "./settings-input.ts";
 import { buildTargetList, loadTargetSources, type Target } from "./targets.ts";
@@ -170,7 +171,10 @@ async function dispatchHeld(command: Command, values: Values, positionals: strin
     try {
       found = await queryMachines(clients!.graph(), selection, deps.signal, fleet.graphPageSize);
     } catch (e) {
-      out.err(`error: ${explainError(e, "Resource Graph query", 0).message}`);
+      const tls = tlsTrustError(e);
+      out.err(
+        `error: ${tls ? `the TLS certificate of ${fleet.connection.endpoint} is not trusted (${tls}); nothing was sent — if the endpoint uses its own CA, pass it with --ca-cert <pem>` : explainError(e, "Resource Graph query", 0).message}`,
+      );
       return EXIT_FAILED;
     }
     for (const m of found.machines) {
@@ -248,6 +252,13 @@ async function dispatchHeld(command: Command, values: Values, positionals: strin
   }
 
   if (!clients && !(await connect())) return EXIT_FAILED;
+  // Trust and api-versions once, before any machine: otherwise every machine fails the same way.
+  const endpointCheck = await checkEndpoint(clients!, fleet.connection.endpoint, actionable, command === "diagnose", deps.signal);
+  for (const w of endpointCheck.warnings) out.err(`warning: ${w}`);
+  if (endpointCheck.problem) {
+    out.err(`error: ${endpointCheck.problem}`);
+    return EXIT_FAILED;
+  }
   const ops = new MachineOps(clients!, { pollIntervalMs: fleet.pollIntervalMs });
 
   let journal: Journal | undefined;

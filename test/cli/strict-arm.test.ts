@@ -203,3 +203,31 @@ describe("diagnose as Run Command really behaves", () => {
       assert.equal(arm.machine(set)!.runCommands.length, 6, "every instance was started");
     }));
 });
+
+describe("the endpoint, checked once up front", () => {
+  test("an endpoint whose Compute lags the SDK's api-version is one clear error, and no machine is sent anything", () =>
+    withArm({ apiVersions: { "Microsoft.Compute": ["2023-09-01", "2024-03-01"] } }, async (arm) => {
+      const ids = Array.from({ length: 5 }, (_, i) => arm.addMachine("vm", `stack${i}`));
+      const r = await runArm(arm, [...deployArgs(ws, arm), ...ids]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        /serves Microsoft\.Compute\/virtualMachines\/extensions up to api-version 2024-03-01, but this CLI sends 2026-03-01; nothing was sent/,
+      );
+      assert.equal(r.stdout, "", "no per-machine table");
+      assert.equal(arm.stats.puts, 0);
+      assert.equal(arm.stats.badApiVersions, 0, "no request went out at a version the endpoint refuses");
+    }));
+
+  test("an untrusted TLS certificate is reported once with the --ca-cert hint, not once per machine", () =>
+    withArm({}, async (arm) => {
+      const ids = Array.from({ length: 4 }, (_, i) => arm.addMachine("vm", `tls${i}`));
+      const flags = armFlags(arm).filter((f, i, all) => f !== "--ca-cert" && all[i - 1] !== "--ca-cert");
+      const r = await runArm(arm, ["status", ...flags, ...ids]);
+      assert.equal(r.code, 1, r.stderr);
+      const errors = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.match(errors[0]!, /TLS certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\).*--ca-cert/);
+      assert.equal(r.stdout, "");
+    }));
+});
