@@ -672,7 +672,8 @@ function report(
 
 /** The usual table (or JSON rows with each machine's failing checks), then which checks fail where. */
 function reportDiagnose(rows: Row[], verdicts: Map<string, DoctorVerdict>, seconds: number, duplicates: string[], values: Values, out: Output): void {
-  const failing = failingChecks(verdicts);
+  // In the targets' order, not the order the machines finished in: the same run prints the same report.
+  const failing = failingChecks(new Map(rows.filter((r) => verdicts.has(r.machine)).map((r) => [r.machine, verdicts.get(r.machine)!])));
   if (values.json) {
     const { results, ...head } = jsonReport("diagnose", rows, seconds, duplicates);
     const withChecks = results.map((row) => ({ ...row, failedChecks: (verdicts.get(row.machine)?.checks ?? []).filter((c) => !c.ok) }));

@@ -125,10 +125,16 @@ function vmStdout(message: string): string {
   return message.slice(start + "[stdout]".length, end < 0 ? undefined : end);
 }
 
-async function runOnVm(clients: ArmClients, t: Target, script: string, signal: AbortSignal): Promise<string> {
+async function runOnVm(clients: ArmClients, t: Target, script: string, signal: AbortSignal, pollMs: number): Promise<string> {
+  // Compute answers 202 and the result is polled for (VirtualMachines_RunCommand is a long-running operation).
   const result = await clients
     .compute(t.subscriptionId)
-    .virtualMachines.beginRunCommandAndWait(t.resourceGroup, t.name, { commandId: "RunShellScript", script: [script] }, { abortSignal: signal });
+    .virtualMachines.beginRunCommandAndWait(
+      t.resourceGroup,
+      t.name,
+      { commandId: "RunShellScript", script: [script] },
+      { abortSignal: signal, updateIntervalInMs: pollMs },
+    );
   return (result.value ?? []).map((status) => vmStdout(status.message ?? "")).join("\n");
 }
 
@@ -186,7 +192,7 @@ export interface DiagnoseResult {
  * worst. Instances not done when the machine's deadline strikes are reported as such, with the verdicts of
  * those that finished kept.
  */
-async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, signal: AbortSignal): Promise<DiagnoseResult> {
+async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, signal: AbortSignal, pollMs: number): Promise<DiagnoseResult> {
   const compute = clients.compute(t.subscriptionId);
   const instances: string[] = [];
   for await (const vm of compute.virtualMachineScaleSetVMs.list(t.resourceGroup, t.name, { abortSignal: signal }))
@@ -203,7 +209,7 @@ async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, 
           t.name,
           instanceId,
           { commandId: "RunShellScript", script: [script] },
-          { abortSignal: signal },
+          { abortSignal: signal, updateIntervalInMs: pollMs },
         );
         verdicts.set(instanceId, parseVerdict((result.value ?? []).map((status) => vmStdout(status.message ?? "")).join("\n")));
       } catch (e) {
@@ -262,8 +268,8 @@ export async function diagnose(
   pollMs: number,
 ): Promise<DiagnoseResult> {
   const script = doctorScript(offline);
-  if (t.kind === "vmss") return diagnoseScaleSet(clients, t, script, signal);
-  const output = t.kind === "vm" ? await runOnVm(clients, t, script, signal) : await runOnArc(clients, t, script, await arcLocation(), signal, pollMs);
+  if (t.kind === "vmss") return diagnoseScaleSet(clients, t, script, signal, pollMs);
+  const output = t.kind === "vm" ? await runOnVm(clients, t, script, signal, pollMs) : await runOnArc(clients, t, script, await arcLocation(), signal, pollMs);
   const verdict = parseVerdict(output);
   if (typeof verdict === "string") return { outcome: { result: "failed", code: null, errorCode: "NoVerdict", message: verdict } };
   return { outcome: outcomeOf(verdict), verdict };
