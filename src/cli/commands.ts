@@ -16,6 +16,7 @@ import { Journal, JOURNAL_VERSION, lockJournal, readJournal, settingsHash, type 
 import { Redactor } from "../shared/redact.ts";
 import { jsonReport, Output, planReport, planTable, progressLine, summaryLine, table, writeJsonDocument, type Sink } from "./report.ts";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.ts";
+import { CLI_VERSION, commandHelp } from "./help.ts";
 import { checkEndpoint, tlsTrustError } from "./preflight.ts";
 import { runFleet, type FleetRun, type Row } from "./rollout.ts";
 import { checkSettings, fleetSettingsProblems, readJsonInput } from "./settings-input.ts";
@@ -67,13 +68,26 @@ async function readStdinDefault(): Promise<string> {
 
 export async function run(argv: string[], deps: RunDeps): Promise<number> {
   const out = new Output(deps.stdout, deps.stderr, Redactor.none());
+  if (argv.length === 0) {
+    // Nothing asked: the usage goes to stderr and the exit says it was not a successful run.
+    out.err(USAGE.trimEnd());
+    return EXIT_USAGE;
+  }
+  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
+    out.out(`omsagent-fleet ${CLI_VERSION}`);
+    return EXIT_OK;
+  }
   const parsed = parseCommandLine(argv);
   if (!parsed.ok) {
     out.err(`error: ${parsed.message}`);
     return EXIT_USAGE;
   }
-  if (parsed.command === "help" || parsed.values.help) {
+  if (parsed.command === "help") {
     out.out(USAGE.trimEnd());
+    return EXIT_OK;
+  }
+  if (parsed.values.help) {
+    out.out(commandHelp(parsed.command));
     return EXIT_OK;
   }
   try {
@@ -499,7 +513,23 @@ async function readSettings(values: Values, command: Command, deps: RunDeps, out
   }
   if (values.settings !== undefined) {
     const input = await readJsonInput(values.settings, "settings", readStdin);
-    if (input.ok) {
+    const combined = input.ok ? combinedDocument(input.value) : undefined;
+    if (input.ok && combined) {
+      // {settings, protectedSettings} in one document, as an ARM template's extension properties hold them.
+      if (command !== "validate")
+        usage(
+          `--settings ${input.source} is a combined {settings, protectedSettings} document; ${command} sends the two separately: pass its "settings" with --settings and its "protectedSettings" with --protected-settings`,
+        );
+      if (values["protected-settings"] !== undefined)
+        usage(`--settings ${input.source} already holds protectedSettings; give --protected-settings or the combined document, not both`);
+      if (combined.protected !== undefined) {
+        out.redactor = Redactor.fromProtectedSettings(combined.protected);
+        deps.onRedactor?.(out.redactor);
+        result.protected = combined.protected;
+      }
+      result.public = combined.public;
+      result.sources.push(`a combined {settings, protectedSettings} document from ${input.source} (both parts checked)`);
+    } else if (input.ok) {
       result.public = input.value;
       result.sources.push(`settings from ${input.source}`);
     } else {
@@ -508,6 +538,15 @@ async function readSettings(values: Values, command: Command, deps: RunDeps, out
   }
   if (errors.length > 0) usage(errors.join("\n"));
   return result;
+}
+
+/** `{settings, protectedSettings}` (and nothing that public settings have): the two parts, else undefined. */
+function combinedDocument(value: unknown): { public?: unknown; protected?: unknown } | undefined {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length === 0 || !keys.every((k) => k === "settings" || k === "protectedSettings")) return undefined;
+  const doc = value as { settings?: unknown; protectedSettings?: unknown };
+  return { ...("settings" in doc ? { public: doc.settings } : {}), ...("protectedSettings" in doc ? { protected: doc.protectedSettings } : {}) };
 }
 
 function validate(settings: SettingsValues, values: Values, out: Output): number {

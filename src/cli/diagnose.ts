@@ -4,7 +4,6 @@
 // (learn.microsoft.com virtual-machines/linux/run-command), and when even they do not fit, the verdict is read
 // from the checks whole in the tail and the report says it was cut.
 import { randomBytes } from "node:crypto";
-import { createHttpHeaders, createPipelineRequest } from "@azure/core-rest-pipeline";
 import { EXTENSION_FULL_NAME } from "../shared/identity.ts";
 import type { ArmClients } from "./clients.ts";
 import { sleep } from "./retry.ts";
@@ -152,6 +151,7 @@ interface ArcRunCommand {
  * may already be aborted.
  */
 async function runOnArc(clients: ArmClients, t: Target, script: string, location: string, signal: AbortSignal, pollMs: number): Promise<string> {
+  const { createHttpHeaders, createPipelineRequest } = await import("@azure/core-rest-pipeline");
   const client = clients.hybrid(t.subscriptionId);
   const name = `omsagent-doctor-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
   const url = `${client.$host.replace(/\/+$/, "")}${t.id}/runCommands/${name}?api-version=${ARC_RUN_COMMAND_API}`;

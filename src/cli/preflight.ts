@@ -1,7 +1,6 @@
 // Once per run, before any machine: is the endpoint trusted, and does it serve the api-versions this CLI's SDKs
 // send? A sovereign cloud or an Azure Stack Hub may lag the public cloud (Compute's SDK pins 2026-03-01), and a
 // missing --ca-cert fails TLS: either way every machine would fail with the same error, so it is said once.
-import { createPipelineRequest } from "@azure/core-rest-pipeline";
 import type { ArmClients } from "./clients.ts";
 import type { Target } from "./targets.ts";
 
@@ -67,6 +66,7 @@ export async function checkEndpoint(
   const subscription = targets[0]?.subscriptionId;
   if (!subscription) return { warnings: [] };
   const warnings: string[] = [];
+  const { createPipelineRequest } = await import("@azure/core-rest-pipeline");
   const client = clients.hybrid(subscription);
   const byNamespace = new Map<string, Needed[]>();
   for (const n of needed(targets, diagnose)) byNamespace.set(n.namespace, [...(byNamespace.get(n.namespace) ?? []), n]);
