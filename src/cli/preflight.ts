@@ -5,7 +5,7 @@ import type { ArmClients } from "./clients.ts";
 import type { Target } from "./targets.ts";
 
 /** What the SDKs in package.json send (@azure/arm-compute 24.1.0, @azure/arm-hybridcompute 3.0.0) and diagnose's Arc run commands. */
-export const SDK_API_VERSIONS = {
+const SDK_API_VERSIONS = {
   compute: "2026-03-01",
   hybrid: "2021-05-20",
   arcRunCommands: "2024-07-10",
