@@ -1,9 +1,9 @@
 // `omsagent-fleet <command> --help`: the parts of the usage text that apply to that command, cut from the one
 // USAGE in args.ts so the two never disagree.
 import { USAGE, type Command } from "./args.ts";
-import packageJson from "../../package.json" with { type: "json" };
+import packageJson from "../../cli/package.json" with { type: "json" };
 
-/** The CLI's own version (the npm package's, which a test holds equal to the repository's). */
+/** The CLI's own version: its npm package's (cli/package.json, which a test holds equal to the repository's). */
 export const CLI_VERSION: string = (packageJson as { version: string }).version;
 
 const SECTIONS: Record<Command, RegExp[]> = {

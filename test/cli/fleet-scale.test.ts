@@ -323,7 +323,7 @@ describe("Compute's write bucket", () => {
     }));
 
   test("writes are paced from the remaining-request headers: the rollout slows down and succeeds", () =>
-    withArm({ writeBucket: { capacity: 12, refillPerMinute: 1200 } }, async (arm) => {
+    withArm({ writeBucket: { capacity: 12, refillPerMinute: 300 } }, async (arm) => {
       const ids = Array.from({ length: 40 }, (_, i) => arm.addMachine("vm", `vm${i}`));
       const r = await runArm(arm, [...deployArgs(ws, arm, "--concurrency", "16"), ...ids], { pacing: { reserve: 2, minSpanMs: 100, probeMs: 50 } });
       assert.equal(r.code, 0, r.stderr);
