@@ -5,7 +5,16 @@
 //
 // Implemented: VM, scale-set and Arc machine GETs; extension PUT/GET/DELETE on all three; scale-set instance
 // lists with instance views; Run Command (VMs: the runCommand action; Arc: runCommands resources); long-running operations through Azure-AsyncOperation, Location, or the resource
-// body (provisioningState Creating/Updating → Succeeded/Failed); per-machine fault injection and latency.
+// body (provisioningState Creating/Updating → Succeeded/Failed); per-machine fault injection and latency;
+// provider registrations (GET /subscriptions/{s}/providers/{namespace}) with each type's api-versions.
+//
+// As strict as Azure where Azure is less kind than a naive fake (each cited where it is implemented):
+// - unknown api-versions are refused (400 NoRegisteredProviderFound), as ARM refuses them;
+// - Arc reports the full installed version ("1.10" PUT → "1.10.3") and a word status code ("success");
+// - VM Run Command answers 202 and is polled, refuses a second script while one runs (409), and keeps only the
+//   last 4,096 bytes of output; Arc runCommands answer 201 "Creating" and succeed later;
+// - VM extension writes, scale-set extension writes and each VM's own operations are separate buckets, Run
+//   Command counts against the VM; deletes carry ARM's deletes counter; Resource Graph throttles per user.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:https";
@@ -61,6 +70,8 @@ export interface MachineConfig {
   doctorOutput?: string;
   /** Scale sets: what doctor prints on particular instances (by instance id). */
   instanceDoctorOutput?: Record<string, string>;
+  /** Scale sets: instances whose Run Command never finishes (the script hangs). */
+  hangingInstances?: string[];
 }
 
 /** A token bucket: `capacity` requests, refilled continuously at `refillPerMinute`. */
@@ -88,19 +99,30 @@ interface Machine {
   instanceViews: Map<string, Map<string, { state: "succeeded" | "failed"; message: string; code: number }>>;
   activeOp?: Operation;
   faults: { conflicts: number; throttles: number; serverErrors: number; pollErrors: number };
-  /** The last PUT body as received (protected settings included), for assertions. */
+  /** The last PUT body as received (protected settings included), for assertions; refused PUTs included. */
   lastPut?: Record<string, unknown>;
+  /** The protected settings of the last PUT ARM accepted: what the machine actually got. */
+  appliedProtectedSettings?: unknown;
   puts: number;
   deletes: number;
   /** Scripts run on this machine through Run Command. */
   runCommands: string[];
+  /** Arc: names of the run-command resources that exist on this machine now. */
+  arcRunCommandNames: Set<string>;
+  /** Arc: every run-command name ever PUT on this machine. */
+  arcRunCommandHistory: string[];
+  /** VM Run Command executing on this machine or instance (by instance id, "" for a VM). */
+  runningScripts: Set<string>;
 }
 
 interface Operation {
   id: string;
   machine: Machine;
   extension: string;
-  action: "put" | "delete";
+  action: "put" | "delete" | "runCommand";
+  /** Run Command: the result the Location URL returns once the script has run, and which instance ran it. */
+  result?: unknown;
+  instance?: string;
   pollsLeft: number;
   status: "InProgress" | "Succeeded" | "Failed";
   error?: { code: string; message: string };
@@ -125,11 +147,54 @@ export interface FakeArmOptions {
   writeBucket?: BucketConfig | null;
   /** Most rows per Resource Graph page, whatever $top asks for (Resource Graph's own maximum is 1,000). */
   graphPageSize?: number;
+  /** Scale-set extension writes: their own bucket per subscription and region (default as writeBucket; null: none). */
+  scaleSetWriteBucket?: BucketConfig | null;
+  /** Each VM's own bucket (extension writes and Run Command on that VM). Default 12 refilling 4/minute; null: none. */
+  vmBucket?: BucketConfig | null;
+  /** ARM's subscription deletes limit, reported in x-ms-ratelimit-remaining-subscription-deletes (default 15,000/hour). */
+  deleteBucket?: BucketConfig | null;
+  /** Resource Graph's per-user quota: `queries` per `windowMs` (default 15 per 5 s); null: none. */
+  graphQuota?: { queries: number; windowMs: number } | null;
+  /** The api-versions each provider accepts (an Azure Stack Hub or a lagging cloud accepts fewer). */
+  apiVersions?: Partial<Record<Provider, string[]>>;
+  /** Patch level Arc reports as installed for a PUT of `major.minor` (default 2: "1.19" → "1.19.2"). */
+  arcInstalledPatch?: number;
 }
 
+export type Provider = "Microsoft.Compute" | "Microsoft.HybridCompute" | "Microsoft.ResourceGraph" | "Microsoft.Resources";
+
+/**
+ * What each provider accepts. Compute: the SDK's 2026-03-01 and the stable versions before it
+ * (Azure/azure-rest-api-specs specification/compute/resource-manager/Microsoft.Compute/Compute/stable/);
+ * HybridCompute: the stable versions the CLI and the policies use (…/Microsoft.HybridCompute/stable/2021-05-20,
+ * 2022-12-27, 2024-07-10); Resource Graph 2021-03-01 (…/Microsoft.ResourceGraph/stable/2021-03-01);
+ * Microsoft.Resources (provider registrations) 2021-04-01.
+ */
+export const API_VERSIONS: Record<Provider, string[]> = {
+  "Microsoft.Compute": ["2023-09-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-04-01", "2026-03-01"],
+  "Microsoft.HybridCompute": ["2021-05-20", "2022-12-27", "2024-07-10"],
+  "Microsoft.ResourceGraph": ["2021-03-01"],
+  "Microsoft.Resources": ["2021-04-01", "2022-09-01"],
+};
+
 export const COMPUTE_WRITE_BUCKET: BucketConfig = { capacity: 1500, refillPerMinute: 500 };
-/** The counter name the fake reports in x-ms-ratelimit-remaining-resource. */
+/**
+ * A VM's own limit: Compute throttles operations on one VM separately from the subscription's buckets, and Run
+ * Command counts against the same VM ("Troubleshooting throttling errors in Azure", learn.microsoft.com
+ * troubleshoot/azure/virtual-machines/troubleshooting-throttling-errors; the issue's 12 refilling 4/minute).
+ */
+export const VM_BUCKET: BucketConfig = { capacity: 12, refillPerMinute: 4 };
+/** ARM's documented subscription deletes limit: 15,000 per hour (azure-resource-manager/management/request-limits-and-throttling). */
+export const DELETE_BUCKET: BucketConfig = { capacity: 15000, refillPerMinute: 250 };
+/** Resource Graph: 15 queries per 5-second window per user (governance/resource-graph/concepts/guidance-for-throttled-requests). */
+export const GRAPH_QUOTA = { queries: 15, windowMs: 5000 };
+/** The counter names the fake reports in x-ms-ratelimit-remaining-resource. */
 export const WRITE_COUNTER = "Microsoft.Compute/PutVMExtensionSubscriptionRegion";
+export const SCALE_SET_WRITE_COUNTER = "Microsoft.Compute/PutVMScaleSetExtensionSubscriptionRegion";
+/** Per-VM: the name ends in PerVM, which is how the CLI's pacer knows the counter speaks for one machine only. */
+export const VM_COUNTER = "Microsoft.Compute/VMOperationsPerVM";
+/** Run Command keeps the last 4,096 bytes of a script's output (learn.microsoft.com virtual-machines/linux/run-command: "Output is limited to the last 4,096 bytes"). */
+export const RUN_COMMAND_OUTPUT_LIMIT = 4096;
 
 export interface LoggedRequest {
   method: string;
@@ -155,6 +220,12 @@ export interface FakeArmStats {
   /** Lowest remaining count reported by any write bucket. */
   minRemaining: number;
   graphQueries: number;
+  /** Resource Graph queries answered 429 for the user's quota. */
+  graphThrottled: number;
+  /** Requests refused for an api-version the provider does not accept. */
+  badApiVersions: number;
+  /** VM Run Commands refused with 409 because another script was running on the machine. */
+  runCommandConflicts: number;
 }
 
 export interface FakeArm {
@@ -220,6 +291,12 @@ function loopbackCertificate(): { cert: string; key: Buffer; certPem: Buffer } {
   return certificate;
 }
 
+/** The last `limit` bytes of a text, as Run Command keeps them (a cut may land inside a line). */
+function lastBytes(text: string, limit: number): string {
+  const bytes = Buffer.from(text, "utf8");
+  return bytes.length <= limit ? text : bytes.subarray(bytes.length - limit).toString("utf8");
+}
+
 function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }
@@ -255,32 +332,69 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     throttled: 0,
     minRemaining: Number.POSITIVE_INFINITY,
     graphQueries: 0,
+    graphThrottled: 0,
+    badApiVersions: 0,
+    runCommandConflicts: 0,
   };
   const bucketConfig = options.writeBucket === undefined ? COMPUTE_WRITE_BUCKET : options.writeBucket;
+  const scaleSetBucketConfig = options.scaleSetWriteBucket === undefined ? bucketConfig : options.scaleSetWriteBucket;
+  const vmBucketConfig = options.vmBucket === undefined ? VM_BUCKET : options.vmBucket;
+  const deleteBucketConfig = options.deleteBucket === undefined ? DELETE_BUCKET : options.deleteBucket;
+  const graphQuota = options.graphQuota === undefined ? GRAPH_QUOTA : options.graphQuota;
+  const apiVersions: Record<Provider, string[]> = { ...API_VERSIONS, ...options.apiVersions };
   const buckets = new Map<string, { tokens: number; at: number }>();
 
-  /**
-   * Takes one token from the machine's subscription-and-region bucket. Returns the remaining count to report,
-   * or the Retry-After (seconds) when the bucket is empty.
-   */
-  function takeWriteToken(m: Machine): { remaining: number } | { retryAfter: number } | undefined {
-    if (!bucketConfig) return undefined;
-    const key = `${m.subscriptionId}|${m.config.location ?? "westeurope"}`.toLowerCase();
+  /** Takes one token from a bucket: the remaining count to report, or the Retry-After (seconds) when empty. */
+  function take(key: string, config: BucketConfig): { remaining: number } | { retryAfter: number } {
     const now = performance.now();
-    const perMs = bucketConfig.refillPerMinute / 60_000;
-    const bucket = buckets.get(key) ?? { tokens: bucketConfig.capacity, at: now };
-    bucket.tokens = Math.min(bucketConfig.capacity, bucket.tokens + (now - bucket.at) * perMs);
+    const perMs = config.refillPerMinute / 60_000;
+    const bucket = buckets.get(key) ?? { tokens: config.capacity, at: now };
+    bucket.tokens = Math.min(config.capacity, bucket.tokens + (now - bucket.at) * perMs);
     bucket.at = now;
     buckets.set(key, bucket);
     if (bucket.tokens < 1) return { retryAfter: Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000)) };
     bucket.tokens -= 1;
-    const remaining = Math.floor(bucket.tokens);
-    stats.minRemaining = Math.min(stats.minRemaining, remaining);
-    return { remaining };
+    return { remaining: Math.floor(bucket.tokens) };
   }
 
-  function rateLimitHeaders(remaining: number): Record<string, string> {
-    return { "x-ms-ratelimit-remaining-resource": `${WRITE_COUNTER};${remaining}`, "x-ms-ratelimit-remaining-subscription-writes": "11999" };
+  /**
+   * Takes a token from every bucket a write on this machine counts against: the subscription-and-region bucket
+   * of its kind (VM and scale-set extension writes are separate), the VM's own bucket, and for a DELETE ARM's
+   * subscription deletes counter. Returns the headers to report, or the refusal with the longest Retry-After.
+   */
+  function takeWriteTokens(m: Machine, verb: "PUT" | "DELETE" | "POST", instance?: string): { headers: Record<string, string>; retryAfter?: number } {
+    const region = `${m.subscriptionId}|${m.config.location ?? "westeurope"}`.toLowerCase();
+    const resource: string[] = [];
+    const headers: Record<string, string> = {};
+    let retryAfter: number | undefined;
+    const count = (counter: string, key: string, config: BucketConfig | null): number | undefined => {
+      if (!config) return undefined;
+      const got = take(key, config);
+      if ("retryAfter" in got) {
+        retryAfter = Math.max(retryAfter ?? 0, got.retryAfter);
+        resource.push(`${counter};0`);
+        return 0;
+      }
+      resource.push(`${counter};${got.remaining}`);
+      return got.remaining;
+    };
+    if (verb !== "POST") {
+      const remaining =
+        m.kind === "vmss" ? count(SCALE_SET_WRITE_COUNTER, `vmss|${region}`, scaleSetBucketConfig) : count(WRITE_COUNTER, `vm|${region}`, bucketConfig);
+      if (remaining !== undefined) stats.minRemaining = Math.min(stats.minRemaining, remaining);
+    }
+    // A scale-set instance is a VM of its own; Arc machines are not Compute's.
+    if (m.kind === "vm" || instance !== undefined) count(VM_COUNTER, `one|${m.id}|${instance ?? ""}`.toLowerCase(), vmBucketConfig);
+    if (verb === "DELETE" && deleteBucketConfig) {
+      // ARM's own counter (not a Compute policy), per subscription: x-ms-ratelimit-remaining-subscription-deletes.
+      const got = take(`deletes|${m.subscriptionId}`.toLowerCase(), deleteBucketConfig);
+      if ("retryAfter" in got) retryAfter = Math.max(retryAfter ?? 0, got.retryAfter);
+      headers["x-ms-ratelimit-remaining-subscription-deletes"] = String("remaining" in got ? got.remaining : 0);
+    } else if (verb !== "DELETE") {
+      headers["x-ms-ratelimit-remaining-subscription-writes"] = "11999";
+    }
+    if (resource.length > 0) headers["x-ms-ratelimit-remaining-resource"] = resource.join(",");
+    return { headers, ...(retryAfter !== undefined ? { retryAfter } : {}) };
   }
   let endpoint = "";
   let nextOp = 1;
@@ -318,7 +432,9 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
         type: ext.properties.type,
         typeHandlerVersion: ext.properties.typeHandlerVersion,
         status: {
-          code: String(v.code),
+          // A word on success, as Arc reports it (HybridCompute 2024-07-10 examples/extension/Extension_CreateOrUpdate.json:
+          // "code": "success"); the handler's number on failure.
+          code: v.state === "failed" ? String(v.code) : "success",
           level: v.state === "failed" ? "Error" : "Information",
           displayStatus: v.state === "failed" ? "Provisioning failed" : "Provisioning succeeded",
           message: v.message,
@@ -367,6 +483,11 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
   /** The operation reaches its end: apply the outcome to the machine, as the platform would. */
   function finish(op: Operation): void {
     const m = op.machine;
+    if (op.action === "runCommand") {
+      op.status = "Succeeded";
+      m.runningScripts.delete(op.instance ?? "");
+      return;
+    }
     const ext = m.extensions.get(op.extension.toLowerCase());
     if (op.action === "delete") {
       m.extensions.delete(op.extension.toLowerCase());
@@ -401,6 +522,10 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
         ext.instanceView = { state: "succeeded", code: 0, message: okMessage };
         op.status = "Succeeded";
       }
+      // Arc reports the version installed, not the one asked for: a PUT of "1.10" reads back "1.10.3"
+      // (HybridCompute 2024-07-10 examples/extension/Extension_CreateOrUpdate.json, request vs 200 body).
+      const asked = String(ext.properties.typeHandlerVersion ?? "");
+      if (m.kind === "arc" && /^\d+\.\d+$/.test(asked)) ext.properties.typeHandlerVersion = `${asked}.${options.arcInstalledPatch ?? 2}`;
     }
     m.activeOp = undefined;
     stats.activeOps--;
@@ -418,7 +543,9 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
 
   function operationUrls(m: Machine, op: Operation): { async: string; location: string } {
     const base = `${endpoint}/subscriptions/${m.subscriptionId}/providers/${TYPES[m.kind].provider}/locations/${m.config.location ?? "westeurope"}`;
-    return { async: `${base}/operations/${op.id}?api-version=fake`, location: `${base}/operationResults/${op.id}?api-version=fake` };
+    // Real operation URLs carry the provider's api-version (and are checked like any other request).
+    const version = apiVersions[TYPES[m.kind].provider as Provider].at(-1) ?? "";
+    return { async: `${base}/operations/${op.id}?api-version=${version}`, location: `${base}/operationResults/${op.id}?api-version=${version}` };
   }
 
   /** Injected faults for a write, in order: 409, 429, 500. Returns the status sent, or undefined to go on. */
@@ -446,15 +573,15 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
    * operation still in flight on the machine (409). Returns the status sent when the write is refused.
    */
   function admitWrite(m: Machine, res: ServerResponse, raw: string, verb: "PUT" | "DELETE"): number | undefined {
-    const token = takeWriteToken(m);
-    if (token && "retryAfter" in token) {
+    const token = takeWriteTokens(m, verb);
+    if (token.retryAfter !== undefined) {
       stats.throttled++;
       return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", {
         "retry-after": String(token.retryAfter),
-        ...rateLimitHeaders(0),
+        ...token.headers,
       });
     }
-    if (token) extraHeaders.set(res, rateLimitHeaders(token.remaining));
+    extraHeaders.set(res, token.headers);
     const fault = injectWriteFault(m, res, raw);
     if (fault !== undefined) return fault;
     if (m.activeOp) {
@@ -494,7 +621,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     }
     if (m.kind !== "vmss" && typeof body.location !== "string")
       return error(res, 400, "LocationRequired", "The location property is required for this definition.");
-    const { protectedSettings: _secret, ...visible } = props;
+    const { protectedSettings: secret, ...visible } = props;
+    m.appliedProtectedSettings = secret;
     const existing = m.extensions.get(name.toLowerCase());
     const ext: Extension = { name, properties: visible, provisioningState: existing ? "Updating" : "Creating" };
     m.extensions.set(name.toLowerCase(), ext);
@@ -536,6 +664,7 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
       return send(res, 200, { name: op.id, status: op.status, ...(op.error ? { error: op.error } : {}) });
     }
     if (op.status === "InProgress") return send(res, 202, undefined, { location: operationUrls(m, op).location });
+    if (op.action === "runCommand") return send(res, 200, op.result);
     if (op.action === "delete") return send(res, 204);
     const ext = m.extensions.get(op.extension.toLowerCase());
     return ext ? send(res, 200, extensionBody(m, ext, false)) : error(res, 404, "NotFound", "gone");
@@ -553,47 +682,108 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     } catch {
       // Not a verdict: a failed run.
     }
-    return { output: `${output}\n`, exitCode: healthy ? 0 : 1 };
+    return { output: lastBytes(`${output}\n`, RUN_COMMAND_OUTPUT_LIMIT), exitCode: healthy ? 0 : 1 };
   }
 
-  /** POST …/runCommand (RunShellScript) on a VM or a scale-set instance: finished at once, output as the real service formats it. */
+  /**
+   * POST …/runCommand (RunShellScript) on a VM or a scale-set instance. Like Compute: 202 with
+   * Azure-AsyncOperation and Location (VirtualMachines_RunCommand, x-ms-long-running-operation with final state
+   * via location, azure-rest-api-specs …/Microsoft.Compute/Compute/stable/2026-03-01), the result read from the
+   * Location URL once the script has run; a second script while one runs is refused with 409 ("Run command
+   * extension execution is in progress"); it counts against the VM's own bucket.
+   */
   function vmRunCommand(m: Machine, raw: string, res: ServerResponse, instanceId?: string): number {
     const body = JSON.parse(raw || "{}") as { commandId?: string; script?: string[] };
     if (body.commandId !== "RunShellScript") return error(res, 400, "InvalidParameter", `The fake serves RunShellScript only, not ${body.commandId}.`);
     if (instanceId !== undefined && !m.instanceViews.has(instanceId)) return error(res, 404, "NotFound", `No instance ${instanceId}.`);
+    const token = takeWriteTokens(m, "POST", instanceId);
+    if (token.retryAfter !== undefined) {
+      stats.throttled++;
+      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this VM.", {
+        "retry-after": String(token.retryAfter),
+        ...token.headers,
+      });
+    }
+    extraHeaders.set(res, token.headers);
+    const key = instanceId ?? "";
+    if (m.runningScripts.has(key)) {
+      stats.runCommandConflicts++;
+      return error(res, 409, "Conflict", "Run command extension execution is in progress. Please wait for completion before invoking a run command.");
+    }
     const { output } = runScript(m, (body.script ?? []).join("\n"), instanceId);
-    return send(res, 200, {
-      value: [
-        {
-          code: "ProvisioningState/succeeded",
-          level: "Info",
-          displayStatus: "Provisioning succeeded",
-          message: `Enable succeeded: \n[stdout]\n${output}\n[stderr]\n`,
-        },
-      ],
-    });
+    m.runningScripts.add(key);
+    const op: Operation = {
+      id: `op-${nextOp++}`,
+      machine: m,
+      extension: "runCommand",
+      action: "runCommand",
+      pollsLeft: instanceId !== undefined && m.config.hangingInstances?.includes(instanceId) ? Number.POSITIVE_INFINITY : inProgressPolls,
+      status: "InProgress",
+      rawBody: "",
+      instance: key,
+      result: {
+        value: [
+          {
+            code: "ProvisioningState/succeeded",
+            level: "Info",
+            displayStatus: "Provisioning succeeded",
+            message: `Enable succeeded: \n[stdout]\n${output}\n[stderr]\n`,
+          },
+        ],
+      },
+    };
+    operations.set(op.id, op);
+    if (op.pollsLeft <= 0) finish(op);
+    const urls = operationUrls(m, op);
+    return send(res, 202, undefined, { "azure-asyncoperation": urls.async, location: urls.location });
   }
 
-  /** Arc run commands are resources: PUT runs the script (finished at once), GET reads it, DELETE removes it. */
-  const arcCommands = new Map<string, Record<string, unknown>>();
-  function arcRunCommand(m: Machine, method: string, raw: string, res: ServerResponse): number {
+  /**
+   * Arc run commands are resources, one per name: PUT answers 201 with provisioningState "Creating" (HybridCompute
+   * 2024-07-10 examples/runCommand/RunCommands_CreateOrUpdate.json, response 201) and the script has run after a
+   * few GETs (Succeeded, with instanceView); DELETE removes it. A second PUT of the same name overwrites it.
+   */
+  const arcCommands = new Map<string, { resource: Record<string, unknown>; pollsLeft: number; output: string; exitCode: number }>();
+  function arcRunCommand(m: Machine, name: string, method: string, raw: string, res: ServerResponse): number {
+    const key = `${m.id}/runCommands/${name}`.toLowerCase();
     if (method === "PUT") {
       const body = JSON.parse(raw || "{}") as { location?: string; properties?: { source?: { script?: string } } };
       if (!body.location) return error(res, 400, "LocationRequired", "The location property is required for this definition.");
       const { output, exitCode } = runScript(m, body.properties?.source?.script ?? "");
       const resource = {
-        id: `${m.id}/runCommands/omsagent-doctor`,
+        id: `${m.id}/runCommands/${name}`,
+        name,
+        type: "Microsoft.HybridCompute/machines/runcommands",
         location: body.location,
-        properties: { provisioningState: "Succeeded", instanceView: { executionState: "Succeeded", exitCode, output, error: "" } },
+        properties: { ...body.properties, provisioningState: "Creating" },
       };
-      arcCommands.set(m.id.toLowerCase(), resource);
-      return send(res, 200, resource);
+      const existed = arcCommands.has(key);
+      arcCommands.set(key, { resource, pollsLeft: Math.max(1, inProgressPolls), output, exitCode });
+      m.arcRunCommandNames.add(name);
+      m.arcRunCommandHistory.push(name);
+      return send(res, existed ? 200 : 201, resource);
     }
-    const resource = arcCommands.get(m.id.toLowerCase());
-    if (method === "GET") return resource ? send(res, 200, resource) : error(res, 404, "NotFound", "No such run command.");
+    const entry = arcCommands.get(key);
+    if (method === "GET") {
+      if (!entry) return error(res, 404, "NotFound", "No such run command.");
+      if (m.faults.pollErrors > 0) {
+        m.faults.pollErrors--;
+        stats.injected.pollErrors++;
+        return error(res, 500, "InternalServerError", "Polling failed transiently.");
+      }
+      if (--entry.pollsLeft <= 0) {
+        entry.resource.properties = {
+          ...(entry.resource.properties as Record<string, unknown>),
+          provisioningState: "Succeeded",
+          instanceView: { executionState: "Succeeded", exitCode: entry.exitCode, output: entry.output, error: "" },
+        };
+      }
+      return send(res, 200, entry.resource);
+    }
     if (method === "DELETE") {
-      arcCommands.delete(m.id.toLowerCase());
-      return send(res, resource ? 200 : 204);
+      arcCommands.delete(key);
+      m.arcRunCommandNames.delete(name);
+      return send(res, entry ? 200 : 204);
     }
     return error(res, 405, "MethodNotAllowed", `${method} on a run command is not faked.`);
   }
@@ -624,8 +814,37 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
    * in~ (…)`, `tagsLower['k'] == 'v'`, `isnotempty(tagsLower['k'])` over lower-cased tags; rows ordered by id,
    * paged with $skipToken.
    */
+  const graphWindow = { start: 0, used: 0 };
+  /**
+   * Resource Graph's per-user quota: every answer carries x-ms-user-quota-remaining and
+   * x-ms-user-quota-resets-after (hh:mm:ss); past the quota it answers 429 with those headers and no
+   * Retry-After (governance/resource-graph/concepts/guidance-for-throttled-requests).
+   */
+  function graphThrottle(res: ServerResponse): number | undefined {
+    if (!graphQuota) return undefined;
+    const now = performance.now();
+    if (now - graphWindow.start >= graphQuota.windowMs) {
+      graphWindow.start = now;
+      graphWindow.used = 0;
+    }
+    const left = Math.max(0, graphQuota.windowMs - (now - graphWindow.start));
+    const resetsAfter = new Date(Math.ceil(left / 1000) * 1000).toISOString().slice(11, 19);
+    if (graphWindow.used >= graphQuota.queries) {
+      stats.graphThrottled++;
+      return error(res, 429, "RateLimiting", "Please provide below info when asking for support: timestamp = …, correlationId = …. Rate limit exceeded.", {
+        "x-ms-user-quota-remaining": "0",
+        "x-ms-user-quota-resets-after": resetsAfter,
+      });
+    }
+    graphWindow.used++;
+    extraHeaders.set(res, { "x-ms-user-quota-remaining": String(graphQuota.queries - graphWindow.used), "x-ms-user-quota-resets-after": resetsAfter });
+    return undefined;
+  }
+
   function graphQuery(raw: string, res: ServerResponse): number {
     stats.graphQueries++;
+    const throttled = graphThrottle(res);
+    if (throttled !== undefined) return throttled;
     let body: { query?: string; subscriptions?: string[]; options?: { $top?: number; $skipToken?: string; resultFormat?: string } };
     try {
       body = JSON.parse(raw) as typeof body;
@@ -675,6 +894,69 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     });
   }
 
+  /** The provider a path belongs to: the last `/providers/<namespace>` in it (Microsoft.Resources when none). */
+  function providerOf(lowerPath: string): Provider | undefined {
+    const namespaces = [...lowerPath.matchAll(/\/providers\/([^/]+)/g)].map((x) => x[1] ?? "");
+    const last = namespaces.at(-1);
+    if (last === undefined) return "Microsoft.Resources";
+    // GET /subscriptions/{s}/providers/{namespace} is Microsoft.Resources' own API.
+    if (/^\/subscriptions\/[^/]+\/providers\/[^/]+$/.test(lowerPath)) return "Microsoft.Resources";
+    return (Object.keys(apiVersions) as Provider[]).find((p) => p.toLowerCase() === last);
+  }
+
+  /**
+   * ARM refuses a request without an api-version or with one the provider does not serve, with the versions
+   * it does serve in the message (the error every caller of an unsupported version sees, e.g. on an Azure
+   * Stack Hub that lags the public cloud).
+   */
+  function checkApiVersion(lowerPath: string, version: string | null, m: Machine | undefined, res: ServerResponse): number | undefined {
+    const provider = providerOf(lowerPath);
+    if (!provider) return undefined;
+    if (!version) {
+      stats.badApiVersions++;
+      return error(res, 400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.");
+    }
+    const supported = apiVersions[provider];
+    if (supported.includes(version)) return undefined;
+    stats.badApiVersions++;
+    const type = m ? TYPES[m.kind].type : (lowerPath.split("/").at(-1) ?? "");
+    return error(
+      res,
+      400,
+      "NoRegisteredProviderFound",
+      `No registered resource provider found for location '${m?.config.location ?? "westeurope"}' and API version '${version}' for type '${type}'. The supported api-versions are '${supported.join(", ")}'. The supported locations are 'westeurope, eastus'.`,
+    );
+  }
+
+  /** GET /subscriptions/{s}/providers/{namespace}: the provider's resource types and their api-versions. */
+  function providerRegistration(namespace: string, res: ServerResponse): number {
+    const provider = (Object.keys(apiVersions) as Provider[]).find((p) => p.toLowerCase() === namespace);
+    if (!provider || provider === "Microsoft.Resources")
+      return error(res, 404, "InvalidResourceNamespace", `The resource namespace '${namespace}' is invalid.`);
+    const types: Record<Provider, string[]> = {
+      "Microsoft.Compute": [
+        "virtualMachines",
+        "virtualMachines/extensions",
+        "virtualMachineScaleSets",
+        "virtualMachineScaleSets/extensions",
+        "locations/operations",
+      ],
+      "Microsoft.HybridCompute": ["machines", "machines/extensions", "machines/runCommands", "locations/operationStatus"],
+      "Microsoft.ResourceGraph": ["resources"],
+      "Microsoft.Resources": [],
+    };
+    return send(res, 200, {
+      id: `/subscriptions/${SUBSCRIPTION}/providers/${provider}`,
+      namespace: provider,
+      registrationState: "Registered",
+      resourceTypes: types[provider].map((resourceType) => ({
+        resourceType,
+        locations: ["West Europe", "East US"],
+        apiVersions: [...apiVersions[provider]].reverse(),
+      })),
+    });
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<number> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -697,9 +979,13 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     if (req.headers.authorization !== `Bearer ${token}`) {
       return error(res, 401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing or invalid.");
     }
+    const refused = checkApiVersion(lower, url.searchParams.get("api-version"), m, res);
+    if (refused !== undefined) return refused;
     if (lower === "/providers/microsoft.resourcegraph/resources") {
       return method === "POST" ? graphQuery(raw, res) : error(res, 405, "MethodNotAllowed", `${method} on Resource Graph is not faked.`);
     }
+    const providerMatch = /^\/subscriptions\/[^/]+\/providers\/([^/]+)$/.exec(lower);
+    if (providerMatch && method === "GET") return providerRegistration(providerMatch[1] ?? "", res);
     if (opMatch) {
       if (!op || method !== "GET") return error(res, 404, "NotFound", `No operation ${opMatch[2]}.`);
       return poll(op, opMatch[1] as "operations" | "operationresults", res);
@@ -715,7 +1001,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     if (m.kind === "vm" && rest.toLowerCase() === "/runcommand" && method === "POST") return vmRunCommand(m, raw, res);
     const instanceRun = /^\/virtualmachines\/([^/]+)\/runcommand$/i.exec(rest);
     if (m.kind === "vmss" && instanceRun && method === "POST") return vmRunCommand(m, raw, res, instanceRun[1]);
-    if (m.kind === "arc" && /^\/runcommands\/[^/]+$/i.test(rest)) return arcRunCommand(m, method, raw, res);
+    const arcRun = /^\/runcommands\/([^/]+)$/i.exec(rest);
+    if (m.kind === "arc" && arcRun) return arcRunCommand(m, arcRun[1] ?? "", method, raw, res);
     const extMatch = /^\/extensions\/([^/]+)$/i.exec(rest);
     if (!extMatch) return error(res, 404, "NotFound", `The fake ARM server does not serve ${path}.`);
     const name = extMatch[1] ?? "";
@@ -785,6 +1072,9 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
         puts: 0,
         deletes: 0,
         runCommands: [],
+        arcRunCommandNames: new Set(),
+        arcRunCommandHistory: [],
+        runningScripts: new Set(),
       });
       return id;
     },

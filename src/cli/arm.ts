@@ -24,7 +24,10 @@ export interface ExtensionSpec {
   protectedSettings: Record<string, unknown>;
 }
 
-type OutcomeResult = "ok" | "failed" | "transitioning" | "not-installed";
+type OutcomeResult = "ok" | "failed" | "transitioning" | "not-installed" | "skipped";
+
+/** The errorCode of a machine left alone because it does not run Linux (plan, deploy, diagnose and Resource Graph alike). */
+export const NOT_LINUX = "NotLinux";
 
 export interface Outcome {
   result: OutcomeResult;
@@ -54,7 +57,7 @@ async function step<T>(what: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
-interface Parent {
+export interface Parent {
   location?: string;
   osType?: string;
   /** Arc: Connected / Disconnected / Expired. */
@@ -107,6 +110,14 @@ export interface PlanItem {
 
 const BUSY = new Set(["creating", "updating", "deleting"]);
 
+/**
+ * Arc reports the version it installed ("1.19.2" for a PUT of "1.19"; HybridCompute examples
+ * Extension_CreateOrUpdate.json), VMs and scale sets the one asked for: either is the version deployed.
+ */
+export function sameHandlerVersion(now: string | undefined, deploy: string): boolean {
+  return now === deploy || (now !== undefined && now.startsWith(`${deploy}.`));
+}
+
 /** Fields deploy sets that ARM reads back, compared the way ARM stores them. */
 function differences(current: CurrentExtension, spec: ExtensionSpec, kind: Target["kind"]): Change[] {
   const changes: Change[] = [];
@@ -115,7 +126,7 @@ function differences(current: CurrentExtension, spec: ExtensionSpec, kind: Targe
   };
   compare("publisher", current.publisher, PUBLISHER, current.publisher?.toLowerCase() === PUBLISHER.toLowerCase());
   compare("type", current.type, EXTENSION_TYPE, current.type?.toLowerCase() === EXTENSION_TYPE.toLowerCase());
-  compare("typeHandlerVersion", current.typeHandlerVersion, spec.typeHandlerVersion);
+  compare("typeHandlerVersion", current.typeHandlerVersion, spec.typeHandlerVersion, sameHandlerVersion(current.typeHandlerVersion, spec.typeHandlerVersion));
   compare("autoUpgradeMinorVersion", current.autoUpgradeMinorVersion, spec.autoUpgradeMinorVersion);
   // Not in the Arc API version the SDK uses (see put()).
   if (kind !== "arc")
@@ -145,6 +156,21 @@ function manualScaleSet(status: Outcome): Outcome {
   };
 }
 
+/**
+ * One rule for machines that are not Linux, in plan, deploy and diagnose: skipped with the reason, never failed
+ * and never sent anything. An unknown OS is not a reason (the handler's own checks will say).
+ */
+export function notLinuxOutcome(t: Target, parent: Parent): Outcome | undefined {
+  const os = parent.osType?.toLowerCase();
+  if (!os || os === "linux") return undefined;
+  return {
+    result: "skipped",
+    code: null,
+    errorCode: NOT_LINUX,
+    message: `${t.label} runs ${parent.osType}; OmsAgentForLinux only runs on Linux, so nothing was sent (Windows machines use Azure Monitor Agent)`,
+  };
+}
+
 export class MachineOps {
   constructor(
     private readonly clients: ArmClients,
@@ -170,7 +196,7 @@ export class MachineOps {
     };
   }
 
-  private async parent(t: Target, signal: AbortSignal): Promise<Parent> {
+  async parent(t: Target, signal: AbortSignal): Promise<Parent> {
     return step(`GET ${KIND_NAME[t.kind]}`, async () => {
       if (t.kind === "vm") {
         const vm = await this.clients.compute(t.subscriptionId).virtualMachines.get(t.resourceGroup, t.name, { abortSignal: signal });
@@ -194,14 +220,8 @@ export class MachineOps {
 
   /** Reasons not to send the PUT at all, each a cause and a fix. */
   private refuse(t: Target, parent: Parent): Outcome | undefined {
-    if (parent.osType && parent.osType.toLowerCase() === "windows") {
-      return {
-        result: "failed",
-        code: null,
-        errorCode: "WindowsMachine",
-        message: `${t.label} runs Windows; OmsAgentForLinux only runs on Linux — leave it out of the target list (Windows machines use MicrosoftMonitoringAgent or Azure Monitor Agent)`,
-      };
-    }
+    const notLinux = notLinuxOutcome(t, parent);
+    if (notLinux) return notLinux;
     const agent = parent.agentStatus?.toLowerCase();
     if (agent === "disconnected" || agent === "expired") {
       return {
@@ -244,8 +264,9 @@ export class MachineOps {
   /**
    * Finishes a deploy that an earlier, interrupted run had sent (or was about to send): an operation ARM
    * accepted is followed by polling the extension until it leaves Creating/Updating, never by a second PUT.
-   * Only when the PUT demonstrably never landed (no extension, or one that differs from the spec while the
-   * journal says the PUT was not yet answered) is it sent again.
+   * A PUT the journal never saw answered is sent again: what it carried cannot all be read back (ARM never
+   * returns protectedSettings, so a rotated key looks exactly like the old one), and an identical PUT is
+   * harmless. An operation still running is waited for first, so the second PUT does not meet a 409.
    */
   async resumeDeploy(
     t: Target,
@@ -256,19 +277,26 @@ export class MachineOps {
     state: "sending" | "accepted",
   ): Promise<Outcome> {
     const current = await this.current(t, spec.name, signal);
-    const landed = current !== undefined && (state === "accepted" || differences(current, spec, t.kind).length === 0);
-    if (!landed) return this.deploy(t, spec, location, signal, hooks);
-    hooks.onAccepted?.();
-    for (let provisioning = current.provisioningState; provisioning && BUSY.has(provisioning.toLowerCase());) {
-      await sleep(this.options.pollIntervalMs ?? 10_000, signal);
-      provisioning = (await this.current(t, spec.name, signal))?.provisioningState;
+    if (current === undefined || state === "sending") {
+      await this.settle(t, spec.name, current?.provisioningState, signal);
+      return this.deploy(t, spec, location, signal, hooks);
     }
+    hooks.onAccepted?.();
+    await this.settle(t, spec.name, current.provisioningState, signal);
     const status = await this.read(t, spec.name, signal);
     if (t.kind === "vmss" && status.result === "transitioning") {
       const parent = await this.parent(t, signal);
       if (parent.upgradeMode?.toLowerCase() === "manual") return manualScaleSet(status);
     }
     return status;
+  }
+
+  /** Waits while an operation on the extension is still running (Creating, Updating, Deleting). */
+  private async settle(t: Target, name: string, provisioning: string | undefined, signal: AbortSignal): Promise<void> {
+    while (provisioning && BUSY.has(provisioning.toLowerCase())) {
+      await sleep(this.options.pollIntervalMs ?? 10_000, signal);
+      provisioning = (await this.current(t, name, signal))?.provisioningState;
+    }
   }
 
   /** The extension as ARM has it now (no instance view), or undefined when it is not there. */

@@ -1,9 +1,9 @@
 // Building the ARM clients: endpoint, token audience, TLS trust and credential in one place, so a sovereign
 // cloud, an Azure Stack Hub endpoint, or the tests' loopback server differ only in these options.
 import type { TokenCredential } from "@azure/identity";
-import { ComputeManagementClient, type ComputeManagementClientOptionalParams } from "@azure/arm-compute";
-import { HybridComputeManagementClient, type HybridComputeManagementClientOptionalParams } from "@azure/arm-hybridcompute";
-import { ResourceGraphClient } from "@azure/arm-resourcegraph";
+import type { ComputeManagementClient, ComputeManagementClientOptionalParams } from "@azure/arm-compute";
+import type { HybridComputeManagementClient, HybridComputeManagementClientOptionalParams } from "@azure/arm-hybridcompute";
+import type { ResourceGraphClient } from "@azure/arm-resourcegraph";
 import { installRetryPolicy, type Pipeline, type RetryOptions } from "./retry.ts";
 import { installThrottlePolicy, Pacer, type PacingOptions } from "./throttle.ts";
 
@@ -63,6 +63,12 @@ async function defaultCredential(authorityHost: string | undefined): Promise<Tok
 
 export async function createArmClients(connection: ArmConnection): Promise<ArmClients> {
   const credential = connection.credential ?? (await defaultCredential(connection.authorityHost));
+  // The SDKs load only when a command talks to Azure: --help and validate never pay for them (~1–2 s, ~70 MB).
+  const [{ ComputeManagementClient }, { HybridComputeManagementClient }, { ResourceGraphClient }] = await Promise.all([
+    import("@azure/arm-compute"),
+    import("@azure/arm-hybridcompute"),
+    import("@azure/arm-resourcegraph"),
+  ]);
   const endpoint = connection.endpoint.replace(/\/+$/, "");
   // `ca` replaces the system roots for this client, which only talks to the one endpoint. Appending the ~140
   // Mozilla roots instead would cost a 200 KB string per request: https.Agent keys its socket pool by

@@ -7,15 +7,17 @@ import { join } from "node:path";
 import type { TokenCredential } from "@azure/identity";
 import { parseCommandLine, parseCountOrPercent, parseDuration, parseInteger, USAGE, type Command, type Values } from "./args.ts";
 import { EXTENSION_TYPE, PUBLISHER } from "../shared/identity.ts";
-import { MachineOps, type DeployHooks, type ExtensionSpec, type Outcome, type PlanItem } from "./arm.ts";
+import { MachineOps, NOT_LINUX, notLinuxOutcome, type DeployHooks, type ExtensionSpec, type Outcome, type PlanItem } from "./arm.ts";
 import { CLOUDS, createArmClients, defaultScope, type ArmClients, type ArmConnection } from "./clients.ts";
 import { diagnose, failingChecks, type DoctorVerdict } from "./diagnose.ts";
 import { explainError } from "./errors.ts";
 import { parseKinds, parseTag, notLinuxReason, queryMachines, type GraphSelection } from "./graph.ts";
-import { Journal, JOURNAL_VERSION, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "./journal.ts";
+import { Journal, JOURNAL_VERSION, lockJournal, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "./journal.ts";
 import { Redactor } from "../shared/redact.ts";
 import { jsonReport, Output, planReport, planTable, progressLine, summaryLine, table, writeJsonDocument, type Sink } from "./report.ts";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.ts";
+import { CLI_VERSION, commandHelp } from "./help.ts";
+import { checkEndpoint, tlsTrustError } from "./preflight.ts";
 import { runFleet, type FleetRun, type Row } from "./rollout.ts";
 import { checkSettings, fleetSettingsProblems, readJsonInput } from "./settings-input.ts";
 import { buildTargetList, loadTargetSources, type Target } from "./targets.ts";
@@ -66,13 +68,26 @@ async function readStdinDefault(): Promise<string> {
 
 export async function run(argv: string[], deps: RunDeps): Promise<number> {
   const out = new Output(deps.stdout, deps.stderr, Redactor.none());
+  if (argv.length === 0) {
+    // Nothing asked: the usage goes to stderr and the exit says it was not a successful run.
+    out.err(USAGE.trimEnd());
+    return EXIT_USAGE;
+  }
+  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
+    out.out(`omsagent-fleet ${CLI_VERSION}`);
+    return EXIT_OK;
+  }
   const parsed = parseCommandLine(argv);
   if (!parsed.ok) {
     out.err(`error: ${parsed.message}`);
     return EXIT_USAGE;
   }
-  if (parsed.command === "help" || parsed.values.help) {
+  if (parsed.command === "help") {
     out.out(USAGE.trimEnd());
+    return EXIT_OK;
+  }
+  if (parsed.values.help) {
+    out.out(commandHelp(parsed.command));
     return EXIT_OK;
   }
   try {
@@ -88,7 +103,19 @@ export async function run(argv: string[], deps: RunDeps): Promise<number> {
   }
 }
 
+/** What a run holds until it ends, whatever way it ends (the journal's lock). */
+type Held = { release?: () => Promise<void> };
+
 async function dispatch(command: Command, values: Values, positionals: string[], deps: RunDeps, out: Output): Promise<number> {
+  const held: Held = {};
+  try {
+    return await dispatchHeld(command, values, positionals, deps, out, held);
+  } finally {
+    await held.release?.().catch(() => undefined);
+  }
+}
+
+async function dispatchHeld(command: Command, values: Values, positionals: string[], deps: RunDeps, out: Output, held: Held): Promise<number> {
   const settings = await readSettings(values, command, deps, out);
   if (command === "validate") return validate(settings, values, out);
 
@@ -102,6 +129,10 @@ async function dispatch(command: Command, values: Values, positionals: string[],
     if (positionals.length > 0 || values["targets-file"] || selection)
       usage("--resume takes its targets from the journal; give no ids, -f or Resource Graph options with it");
     if (values.journal !== undefined) usage("--resume appends to the journal it resumes; --journal does not apply");
+    // Locked before it is read, so the state read is the state this run owns.
+    const lock = await lockJournal(values.resume);
+    if (!lock.ok) usage(lock.message);
+    held.release = lock.release;
     const read = await readJournal(values.resume);
     if (!read.ok) usage(read.message);
     resumed = read.contents;
@@ -154,7 +185,10 @@ async function dispatch(command: Command, values: Values, positionals: string[],
     try {
       found = await queryMachines(clients!.graph(), selection, deps.signal, fleet.graphPageSize);
     } catch (e) {
-      out.err(`error: ${explainError(e, "Resource Graph query", 0).message}`);
+      const tls = tlsTrustError(e);
+      out.err(
+        `error: ${tls ? `the TLS certificate of ${fleet.connection.endpoint} is not trusted (${tls}); nothing was sent — if the endpoint uses its own CA, pass it with --ca-cert <pem>` : explainError(e, "Resource Graph query", 0).message}`,
+      );
       return EXIT_FAILED;
     }
     for (const m of found.machines) {
@@ -232,6 +266,13 @@ async function dispatch(command: Command, values: Values, positionals: string[],
   }
 
   if (!clients && !(await connect())) return EXIT_FAILED;
+  // Trust and api-versions once, before any machine: otherwise every machine fails the same way.
+  const endpointCheck = await checkEndpoint(clients!, fleet.connection.endpoint, actionable, command === "diagnose", deps.signal);
+  for (const w of endpointCheck.warnings) out.err(`warning: ${w}`);
+  if (endpointCheck.problem) {
+    out.err(`error: ${endpointCheck.problem}`);
+    return EXIT_FAILED;
+  }
   const ops = new MachineOps(clients!, { pollIntervalMs: fleet.pollIntervalMs });
 
   let journal: Journal | undefined;
@@ -259,7 +300,11 @@ async function dispatch(command: Command, values: Values, positionals: string[],
     }
     if (command === "status") return ops.status(t, fleet.name, signal);
     if (command === "diagnose") {
-      const done = await diagnose(clients!, t, values.offline === true, signal, () => ops.location(t, signal), fleet.pollIntervalMs);
+      // A Linux script is never sent to a machine that does not run Linux.
+      const parent = await ops.parent(t, signal);
+      const skip = notLinuxOutcome(t, parent);
+      if (skip) return skip;
+      const done = await diagnose(clients!, t, values.offline === true, signal, async () => parent.location ?? ops.location(t, signal), fleet.pollIntervalMs);
       if (done.verdict) verdicts.set(t.label, done.verdict);
       return done.outcome;
     }
@@ -337,8 +382,6 @@ async function dispatch(command: Command, values: Values, positionals: string[],
 
 /** Rows whose outcome is final for the journal; timeouts and interrupts keep their last state (in flight). */
 const FINAL_STATE: Partial<Record<Row["result"], MachineState>> = { ok: "succeeded", failed: "failed", transitioning: "failed", "not-installed": "failed" };
-
-const NOT_LINUX = "NotLinux";
 
 function checkResumable(header: JournalHeader, spec: ExtensionSpec, path: string): void {
   const problems: string[] = [];
@@ -470,7 +513,23 @@ async function readSettings(values: Values, command: Command, deps: RunDeps, out
   }
   if (values.settings !== undefined) {
     const input = await readJsonInput(values.settings, "settings", readStdin);
-    if (input.ok) {
+    const combined = input.ok ? combinedDocument(input.value) : undefined;
+    if (input.ok && combined) {
+      // {settings, protectedSettings} in one document, as an ARM template's extension properties hold them.
+      if (command !== "validate")
+        usage(
+          `--settings ${input.source} is a combined {settings, protectedSettings} document; ${command} sends the two separately: pass its "settings" with --settings and its "protectedSettings" with --protected-settings`,
+        );
+      if (values["protected-settings"] !== undefined)
+        usage(`--settings ${input.source} already holds protectedSettings; give --protected-settings or the combined document, not both`);
+      if (combined.protected !== undefined) {
+        out.redactor = Redactor.fromProtectedSettings(combined.protected);
+        deps.onRedactor?.(out.redactor);
+        result.protected = combined.protected;
+      }
+      result.public = combined.public;
+      result.sources.push(`a combined {settings, protectedSettings} document from ${input.source} (both parts checked)`);
+    } else if (input.ok) {
       result.public = input.value;
       result.sources.push(`settings from ${input.source}`);
     } else {
@@ -479,6 +538,15 @@ async function readSettings(values: Values, command: Command, deps: RunDeps, out
   }
   if (errors.length > 0) usage(errors.join("\n"));
   return result;
+}
+
+/** `{settings, protectedSettings}` (and nothing that public settings have): the two parts, else undefined. */
+function combinedDocument(value: unknown): { public?: unknown; protected?: unknown } | undefined {
+  if (!value || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length === 0 || !keys.every((k) => k === "settings" || k === "protectedSettings")) return undefined;
+  const doc = value as { settings?: unknown; protectedSettings?: unknown };
+  return { ...("settings" in doc ? { public: doc.settings } : {}), ...("protectedSettings" in doc ? { protected: doc.protectedSettings } : {}) };
 }
 
 function validate(settings: SettingsValues, values: Values, out: Output): number {
@@ -643,7 +711,8 @@ function report(
 
 /** The usual table (or JSON rows with each machine's failing checks), then which checks fail where. */
 function reportDiagnose(rows: Row[], verdicts: Map<string, DoctorVerdict>, seconds: number, duplicates: string[], values: Values, out: Output): void {
-  const failing = failingChecks(verdicts);
+  // In the targets' order, not the order the machines finished in: the same run prints the same report.
+  const failing = failingChecks(new Map(rows.filter((r) => verdicts.has(r.machine)).map((r) => [r.machine, verdicts.get(r.machine)!])));
   if (values.json) {
     const { results, ...head } = jsonReport("diagnose", rows, seconds, duplicates);
     const withChecks = results.map((row) => ({ ...row, failedChecks: (verdicts.get(row.machine)?.checks ?? []).filter((c) => !c.ok) }));

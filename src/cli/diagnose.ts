@@ -1,9 +1,12 @@
 // `diagnose`: runs the handler's own `omsagent-shim doctor --json --failed-only` on each machine through Azure's
 // Run Command (VMs: the virtualMachines runCommand action; Arc: a machine runCommands resource), and reads its
-// verdict back. Only failing checks travel back: Run Command keeps the last 4 KB of a script's output.
-import { createHttpHeaders, createPipelineRequest } from "@azure/core-rest-pipeline";
+// verdict back. Only failing checks travel back: Run Command keeps the last 4,096 bytes of a script's output
+// (learn.microsoft.com virtual-machines/linux/run-command), and when even they do not fit, the verdict is read
+// from the checks whole in the tail and the report says it was cut.
+import { randomBytes } from "node:crypto";
 import { EXTENSION_FULL_NAME } from "../shared/identity.ts";
 import type { ArmClients } from "./clients.ts";
+import { sleep } from "./retry.ts";
 import type { Outcome } from "./arm.ts";
 import type { Target } from "./targets.ts";
 
@@ -20,10 +23,18 @@ export interface DoctorVerdict {
   healthy: boolean;
   total?: number;
   checks: DoctorCheck[];
+  /** Run Command cut the output: these are the failing checks whole in its last 4,096 bytes, not all of them. */
+  truncated?: boolean;
 }
 
+/** Run Command's limit on the output it keeps (the last this many bytes). */
+const RUN_COMMAND_OUTPUT_LIMIT = 4096;
+/** Scale-set instances diagnosed at once, within the one machine's slot of --concurrency. */
+const INSTANCE_CONCURRENCY = 8;
+/** The Arc run-command resource is deleted within this, even after a timeout or Ctrl-C. */
+const CLEANUP_DEADLINE_MS = 30_000;
+
 const ARC_RUN_COMMAND_API = "2024-07-10";
-const RUN_COMMAND_NAME = "omsagent-doctor";
 const NOT_INSTALLED = JSON.stringify({
   healthy: false,
   checks: [
@@ -60,8 +71,29 @@ export function parseVerdict(output: string): DoctorVerdict | string {
       // Not the verdict line.
     }
   }
+  const cut = checksInTail(output);
+  if (cut.length > 0) return { healthy: false, checks: cut, truncated: true };
   const tail = lines.slice(-1)[0] ?? "";
   return `doctor printed no verdict${tail ? ` (last line: ${tail.slice(0, 200)})` : " (no output)"}`;
+}
+
+/**
+ * The failing checks that are whole in output whose start Run Command cut off: doctor's JSON is one line
+ * `{"healthy":…,"total":…,"checks":[{…},{…}]}`, so the tail still holds complete check objects.
+ */
+function checksInTail(output: string): DoctorCheck[] {
+  if (Buffer.byteLength(output, "utf8") < RUN_COMMAND_OUTPUT_LIMIT - 64) return [];
+  const checks: DoctorCheck[] = [];
+  for (const match of output.matchAll(/\{(?:[^{}"]|"(?:[^"\\]|\\.)*")*\}/g)) {
+    try {
+      const check = JSON.parse(match[0]) as Partial<DoctorCheck>;
+      if (typeof check.area === "string" && typeof check.name === "string" && check.ok === false && typeof check.detail === "string")
+        checks.push(check as DoctorCheck);
+    } catch {
+      // A fragment, not a check.
+    }
+  }
+  return checks;
 }
 
 function outcomeOf(verdict: DoctorVerdict): Outcome {
@@ -69,6 +101,13 @@ function outcomeOf(verdict: DoctorVerdict): Outcome {
   if (verdict.healthy && failed.length === 0)
     return { result: "ok", code: null, message: `healthy${verdict.total ? `: all ${verdict.total} checks passed` : ""}` };
   const first = failed[0];
+  if (verdict.truncated)
+    return {
+      result: "failed",
+      code: null,
+      errorCode: "DoctorFailed",
+      message: `more checks failed than Run Command's 4,096 bytes of output hold; the last ${failed.length} seen: ${failed.map((c) => `${c.area} ${c.name}`).join(", ")}${first ? ` — first of those: ${first.detail}${first.fix ? ` — fix: ${first.fix}` : ""}` : ""} — run \`omsagent-shim doctor\` on the machine for the whole list`,
+    };
   return {
     result: "failed",
     code: null,
@@ -85,10 +124,16 @@ function vmStdout(message: string): string {
   return message.slice(start + "[stdout]".length, end < 0 ? undefined : end);
 }
 
-async function runOnVm(clients: ArmClients, t: Target, script: string, signal: AbortSignal): Promise<string> {
+async function runOnVm(clients: ArmClients, t: Target, script: string, signal: AbortSignal, pollMs: number): Promise<string> {
+  // Compute answers 202 and the result is polled for (VirtualMachines_RunCommand is a long-running operation).
   const result = await clients
     .compute(t.subscriptionId)
-    .virtualMachines.beginRunCommandAndWait(t.resourceGroup, t.name, { commandId: "RunShellScript", script: [script] }, { abortSignal: signal });
+    .virtualMachines.beginRunCommandAndWait(
+      t.resourceGroup,
+      t.name,
+      { commandId: "RunShellScript", script: [script] },
+      { abortSignal: signal, updateIntervalInMs: pollMs },
+    );
   return (result.value ?? []).map((status) => vmStdout(status.message ?? "")).join("\n");
 }
 
@@ -99,33 +144,42 @@ interface ArcRunCommand {
   };
 }
 
-/** Arc's run command is a resource: PUT it, poll it until it has run, read its output, delete it. */
+/**
+ * Arc's run command is a resource: PUT it (201 "Creating"), poll it until it has run, read its output, delete
+ * it. Its name is unique to this run, so two runs never overwrite each other's; the DELETE happens whatever
+ * happened before (a timeout, Ctrl-C, a failed poll), with its own short deadline since the machine's signal
+ * may already be aborted.
+ */
 async function runOnArc(clients: ArmClients, t: Target, script: string, location: string, signal: AbortSignal, pollMs: number): Promise<string> {
+  const { createHttpHeaders, createPipelineRequest } = await import("@azure/core-rest-pipeline");
   const client = clients.hybrid(t.subscriptionId);
-  const url = `${client.$host.replace(/\/+$/, "")}${t.id}/runCommands/${RUN_COMMAND_NAME}?api-version=${ARC_RUN_COMMAND_API}`;
-  const send = async (method: "PUT" | "GET" | "DELETE", body?: unknown): Promise<ArcRunCommand> => {
+  const name = `omsagent-doctor-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+  const url = `${client.$host.replace(/\/+$/, "")}${t.id}/runCommands/${name}?api-version=${ARC_RUN_COMMAND_API}`;
+  const send = async (method: "PUT" | "GET" | "DELETE", abortSignal: AbortSignal, body?: unknown): Promise<ArcRunCommand> => {
     const response = await client.sendRequest(
       createPipelineRequest({
         url,
         method,
-        abortSignal: signal,
+        abortSignal,
         ...(body ? { body: JSON.stringify(body), headers: createHttpHeaders({ "content-type": "application/json" }) } : {}),
       }),
     );
     if (response.status >= 400) throw new Error(`${method} run command: HTTP ${response.status} ${response.bodyAsText?.slice(0, 300) ?? ""}`);
     return response.bodyAsText ? (JSON.parse(response.bodyAsText) as ArcRunCommand) : {};
   };
-  let command = await send("PUT", { location, properties: { source: { script }, asyncExecution: false, timeoutInSeconds: 300 } });
-  const deadline = Date.now() + 10 * 60_000;
-  while (!/^(succeeded|failed|canceled)$/i.test(command.properties?.provisioningState ?? "") && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-    signal.throwIfAborted();
-    command = await send("GET");
+  try {
+    let command = await send("PUT", signal, { location, properties: { source: { script }, asyncExecution: false, timeoutInSeconds: 300 } });
+    const deadline = Date.now() + 10 * 60_000;
+    while (!/^(succeeded|failed|canceled)$/i.test(command.properties?.provisioningState ?? "") && Date.now() < deadline) {
+      await sleep(pollMs, signal);
+      command = await send("GET", signal);
+    }
+    const view = command.properties?.instanceView;
+    if (!view) throw new Error(`the run command ended ${command.properties?.provisioningState ?? "without a state"} and reported nothing`);
+    return view.output ?? "";
+  } finally {
+    await send("DELETE", AbortSignal.timeout(CLEANUP_DEADLINE_MS)).catch(() => undefined);
   }
-  await send("DELETE").catch(() => undefined);
-  const view = command.properties?.instanceView;
-  if (!view) throw new Error(`the run command ended ${command.properties?.provisioningState ?? "without a state"} and reported nothing`);
-  return view.output ?? "";
 }
 
 export interface DiagnoseResult {
@@ -133,25 +187,50 @@ export interface DiagnoseResult {
   verdict?: DoctorVerdict;
 }
 
-/** A scale set is each of its instances: doctor runs on every one, and the row speaks for the worst. */
-async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, signal: AbortSignal): Promise<DiagnoseResult> {
+/**
+ * A scale set is each of its instances: doctor runs on every one, a few at a time, and the row speaks for the
+ * worst. Instances not done when the machine's deadline strikes are reported as such, with the verdicts of
+ * those that finished kept.
+ */
+async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, signal: AbortSignal, pollMs: number): Promise<DiagnoseResult> {
   const compute = clients.compute(t.subscriptionId);
   const instances: string[] = [];
   for await (const vm of compute.virtualMachineScaleSetVMs.list(t.resourceGroup, t.name, { abortSignal: signal }))
     if (vm.instanceId) instances.push(vm.instanceId);
   if (instances.length === 0) return { outcome: { result: "ok", code: null, message: "the scale set has no instances" } };
+  const verdicts = new Map<string, DoctorVerdict | string>();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < instances.length && !signal.aborted) {
+      const instanceId = instances[next++]!;
+      try {
+        const result = await compute.virtualMachineScaleSetVMs.beginRunCommandAndWait(
+          t.resourceGroup,
+          t.name,
+          instanceId,
+          { commandId: "RunShellScript", script: [script] },
+          { abortSignal: signal, updateIntervalInMs: pollMs },
+        );
+        verdicts.set(instanceId, parseVerdict((result.value ?? []).map((status) => vmStdout(status.message ?? "")).join("\n")));
+      } catch (e) {
+        if (signal.aborted) return;
+        verdicts.set(instanceId, `Run Command failed: ${(e as Error).message.split("\n")[0]}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(INSTANCE_CONCURRENCY, instances.length) }, worker));
+  // Nothing finished before the deadline: nothing to keep, the rollout reports the timeout.
+  if (verdicts.size === 0) signal.throwIfAborted();
   const checks: DoctorCheck[] = [];
   const unhealthy: string[] = [];
+  const unfinished: string[] = [];
   let total = 0;
   for (const instanceId of instances) {
-    const result = await compute.virtualMachineScaleSetVMs.beginRunCommandAndWait(
-      t.resourceGroup,
-      t.name,
-      instanceId,
-      { commandId: "RunShellScript", script: [script] },
-      { abortSignal: signal },
-    );
-    const verdict = parseVerdict((result.value ?? []).map((status) => vmStdout(status.message ?? "")).join("\n"));
+    const verdict = verdicts.get(instanceId);
+    if (verdict === undefined) {
+      unfinished.push(instanceId);
+      continue;
+    }
     const failed =
       typeof verdict === "string"
         ? [{ area: "instance", name: "doctor", ok: false, detail: verdict, fix: "run doctor on the instance by hand" }]
@@ -161,7 +240,11 @@ async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, 
     // The instance goes into the area, so the report says where a check failed.
     checks.push(...failed.map((c) => ({ ...c, area: `instance ${instanceId}: ${c.area}` })));
   }
-  const verdict: DoctorVerdict = { healthy: unhealthy.length === 0, ...(total ? { total } : {}), checks };
+  const verdict: DoctorVerdict = { healthy: unhealthy.length === 0 && unfinished.length === 0, ...(total ? { total } : {}), checks };
+  const notDone =
+    unfinished.length > 0
+      ? `; ${unfinished.length}/${instances.length} not diagnosed before the deadline (${unfinished.join(", ")}) — raise --timeout or diagnose them again`
+      : "";
   if (verdict.healthy)
     return { outcome: { result: "ok", code: null, message: `healthy: ${instances.length}/${instances.length} instances passed every check` }, verdict };
   const first = checks[0];
@@ -169,8 +252,8 @@ async function diagnoseScaleSet(clients: ArmClients, t: Target, script: string, 
     outcome: {
       result: "failed",
       code: null,
-      errorCode: "DoctorFailed",
-      message: `${unhealthy.length}/${instances.length} instances unhealthy (${unhealthy.join(", ")})${first ? ` — first: ${first.area} ${first.name}: ${first.detail}${first.fix ? ` — fix: ${first.fix}` : ""}` : ""}`,
+      errorCode: unhealthy.length === 0 ? "Timeout" : "DoctorFailed",
+      message: `${unhealthy.length}/${instances.length} instances unhealthy${unhealthy.length > 0 ? ` (${unhealthy.join(", ")})` : ""}${notDone}${first ? ` — first: ${first.area} ${first.name}: ${first.detail}${first.fix ? ` — fix: ${first.fix}` : ""}` : ""}`,
     },
     verdict,
   };
@@ -185,8 +268,8 @@ export async function diagnose(
   pollMs: number,
 ): Promise<DiagnoseResult> {
   const script = doctorScript(offline);
-  if (t.kind === "vmss") return diagnoseScaleSet(clients, t, script, signal);
-  const output = t.kind === "vm" ? await runOnVm(clients, t, script, signal) : await runOnArc(clients, t, script, await arcLocation(), signal, pollMs);
+  if (t.kind === "vmss") return diagnoseScaleSet(clients, t, script, signal, pollMs);
+  const output = t.kind === "vm" ? await runOnVm(clients, t, script, signal, pollMs) : await runOnArc(clients, t, script, await arcLocation(), signal, pollMs);
   const verdict = parseVerdict(output);
   if (typeof verdict === "string") return { outcome: { result: "failed", code: null, errorCode: "NoVerdict", message: verdict } };
   return { outcome: outcomeOf(verdict), verdict };

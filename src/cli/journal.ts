@@ -7,6 +7,7 @@
 // same redactor as the CLI's output.
 import { createHash } from "node:crypto";
 import { open, readFile, type FileHandle } from "node:fs/promises";
+import lockfile from "proper-lockfile";
 
 export const JOURNAL_VERSION = 1;
 
@@ -179,4 +180,23 @@ export async function readJournal(path: string): Promise<{ ok: true; contents: J
   }
   if (!header) return { ok: false, message: `journal ${path} is empty` };
   return { ok: true, contents: { header, last } };
+}
+
+/**
+ * An exclusive lock beside the journal (`<journal>.lock`), held for the whole run: two runs resuming the same
+ * journal would each re-send what the other is sending and interleave their lines. A lock left by a process
+ * that died goes stale after `staleMs` (proper-lockfile keeps a live one fresh) and is taken over.
+ */
+export async function lockJournal(path: string, staleMs = 30_000): Promise<{ ok: true; release: () => Promise<void> } | { ok: false; message: string }> {
+  try {
+    const release = await lockfile.lock(path, { lockfilePath: `${path}.lock`, realpath: false, retries: 0, stale: staleMs });
+    return { ok: true, release };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ELOCKED")
+      return {
+        ok: false,
+        message: `another omsagent-fleet run is using the journal ${path} (lock ${path}.lock); let it finish, or if it was killed, wait ${Math.round(staleMs / 1000)} s for its lock to go stale and resume again`,
+      };
+    return { ok: false, message: `cannot lock the journal ${path}: ${(e as Error).message}` };
+  }
 }

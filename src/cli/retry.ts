@@ -97,6 +97,16 @@ export function retryAfterMs(get: (name: string) => string | undefined, now = Da
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/**
+ * Resource Graph's 429 carries no Retry-After: its quota header `x-ms-user-quota-resets-after` (hh:mm:ss) says
+ * when the user's quota refills (governance/resource-graph/concepts/guidance-for-throttled-requests).
+ */
+export function quotaResetMs(get: (name: string) => string | undefined): number | undefined {
+  const match = /^\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)\s*$/.exec(get("x-ms-user-quota-resets-after") ?? "");
+  if (!match) return undefined;
+  return Math.round((Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3])) * 1000);
+}
+
 /** Exponential backoff with jitter in [50 %, 100 %] so a fleet of retries does not arrive in lockstep. */
 export function backoffMs(attempt: number, options: RetryOptions, random = Math.random): number {
   const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** attempt);
@@ -167,7 +177,10 @@ export function fleetRetryPolicy(options: RetryOptions): PipelinePolicy {
           return response as PipelineResponse;
         }
 
-        const asked = response ? retryAfterMs((name) => response.headers.get(name)) : undefined;
+        const get = (name: string): string | undefined => response?.headers.get(name);
+        const quota = status === 429 ? quotaResetMs(get) : undefined;
+        // A quota that "resets after 00:00:00" has not reset yet when the answer arrives: wait a little anyway.
+        const asked = response ? (retryAfterMs(get) ?? (quota !== undefined ? Math.max(quota, 500) : undefined)) : undefined;
         const delayMs = asked !== undefined ? Math.min(asked, MAX_HONOURED_RETRY_AFTER_MS) : backoffMs(attempt, options);
         if (status === 429) pausedUntil = Math.max(pausedUntil, Date.now() + delayMs);
         retryScope.getStore()?.onRetry({

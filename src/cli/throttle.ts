@@ -6,6 +6,11 @@
 //
 // The refill rate is not announced: it is estimated from the responses themselves. Between two responses on
 // one bucket, refill = (remaining now − remaining then) + writes answered in between, over the time between.
+//
+// Buckets have scopes, as Compute has them: most counters speak for the subscription and region, but a VM's
+// own counter (a name ending in "PerVM"; 12 requests refilling 4 a minute, Run Command counting against it)
+// speaks for that machine only, so it paces writes to that machine and never the rest of the fleet. ARM's
+// `x-ms-ratelimit-remaining-subscription-deletes` paces deletes (remove) like the writes counter paces PUTs.
 import type { Pipeline, PipelinePolicy } from "./retry.ts";
 import { FLEET_RETRY_POLICY, retryScope, sleep } from "./retry.ts";
 
@@ -14,6 +19,8 @@ const FLEET_THROTTLE_POLICY = "fleetThrottlePolicy";
 export interface PacingOptions {
   /** Requests per bucket kept unused: other tools on the subscription share the same buckets. */
   reserve: number;
+  /** The same for a single machine's own bucket, which is small and rarely shared. */
+  machineReserve: number;
   /** How far back the refill estimate looks. */
   windowMs: number;
   /** Shortest span a refill estimate is made over (shorter spans are mostly noise). */
@@ -22,15 +29,39 @@ export interface PacingOptions {
   probeMs: number;
 }
 
-const DEFAULT_PACING: PacingOptions = { reserve: 20, windowMs: 60_000, minSpanMs: 2_000, probeMs: 1_000 };
+const DEFAULT_PACING: PacingOptions = { reserve: 20, machineReserve: 1, windowMs: 60_000, minSpanMs: 2_000, probeMs: 1_000 };
 
-const WRITE_METHODS = new Set(["PUT", "PATCH", "DELETE"]);
+// POST: Run Command, which counts against the VM's own bucket.
+const WRITE_METHODS = new Set(["PUT", "PATCH", "DELETE", "POST"]);
+
+/** A counter that speaks for one machine rather than the subscription and region. */
+export function isMachineCounter(name: string): boolean {
+  return /PerVM$/i.test(name);
+}
+
+/**
+ * The machine a request is about (a VM, a scale-set instance, a scale set or an Arc machine), lower-cased, from
+ * its URL; undefined for anything else.
+ */
+export function machineOf(url: string): string | undefined {
+  const path = url
+    .replace(/^https?:\/\/[^/]+/i, "")
+    .split("?")[0]!
+    .toLowerCase();
+  const match =
+    /^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/(?:microsoft\.compute\/virtualmachinescalesets\/[^/]+(?:\/virtualmachines\/[^/]+)?|microsoft\.compute\/virtualmachines\/[^/]+|microsoft\.hybridcompute\/machines\/[^/]+)/.exec(
+      path,
+    );
+  return match?.[0];
+}
 
 /** Every `remaining` counter in a response's headers, by name. */
 export function remainingCounters(get: (name: string) => string | undefined): Map<string, number> {
   const counters = new Map<string, number>();
-  const writes = get("x-ms-ratelimit-remaining-subscription-writes")?.trim();
-  if (writes && /^\d+$/.test(writes)) counters.set("subscription-writes", Number(writes));
+  for (const kind of ["writes", "deletes"]) {
+    const value = get(`x-ms-ratelimit-remaining-subscription-${kind}`)?.trim();
+    if (value && /^\d+$/.test(value)) counters.set(`subscription-${kind}`, Number(value));
+  }
   for (const part of (get("x-ms-ratelimit-remaining-resource") ?? "").split(",")) {
     const match = /^\s*([^;]+);\s*(\d+)\s*$/.exec(part);
     if (match) counters.set(match[1]!.trim(), Number(match[2]));
@@ -97,7 +128,7 @@ export class Pacer {
   }
 
   /** How long a write on this scope should wait before it is sent; 0 to send now. */
-  delayMs(key: string, now = Date.now()): number {
+  delayMs(key: string, now = Date.now(), reserve = this.options.reserve): number {
     const scope = this.scope(key);
     let delay = 0;
     for (const bucket of scope.buckets.values()) {
@@ -108,15 +139,21 @@ export class Pacer {
       const rate = bucket.rate(this.options);
       // Writes already sent have not been counted in `remaining` yet; assume each will be.
       const predicted = latest.remaining + (rate ?? 0) * (now - latest.at) - scope.inFlight;
-      if (predicted - 1 >= this.options.reserve) continue;
+      if (predicted - 1 >= reserve) continue;
       if (rate === undefined || rate === 0) {
         // No refill seen yet: one write at a time, spaced out, to learn the rate without reaching zero.
         delay = Math.max(delay, scope.inFlight > 0 ? this.options.probeMs : scope.lastSent + this.options.probeMs - now);
       } else {
-        delay = Math.max(delay, (this.options.reserve + 1 - predicted) / rate);
+        delay = Math.max(delay, (reserve + 1 - predicted) / rate);
       }
     }
     return Math.max(0, Math.ceil(delay));
+  }
+
+  /** The wait for a write to one machine: its subscription-and-region buckets and its own. */
+  delayForMachineMs(key: string, machine: string | undefined, now = Date.now()): number {
+    const own = machine ? this.delayMs(`${key}|${machine}`, now, this.options.machineReserve) : 0;
+    return Math.max(this.delayMs(key, now), own);
   }
 
   sent(key: string, now = Date.now()): void {
@@ -147,9 +184,11 @@ function throttlePolicy(pacer: Pacer, subscriptionId: string): PipelinePolicy {
     async sendRequest(request, next) {
       if (!WRITE_METHODS.has(request.method.toUpperCase())) return next(request);
       const key = `${subscriptionId.toLowerCase()}|${(retryScope.getStore()?.region ?? "").toLowerCase()}`;
+      const machine = machineOf(request.url);
+      const own = machine ? `${key}|${machine}` : undefined;
       const signal = request.abortSignal as AbortSignal | undefined;
       let waited = 0;
-      for (let delay = pacer.delayMs(key); delay > 0; delay = pacer.delayMs(key)) {
+      for (let delay = pacer.delayForMachineMs(key, machine); delay > 0; delay = pacer.delayForMachineMs(key, machine)) {
         await sleep(delay, signal);
         waited += delay;
       }
@@ -158,13 +197,16 @@ function throttlePolicy(pacer: Pacer, subscriptionId: string): PipelinePolicy {
         pacer.waitedMs += waited;
       }
       pacer.sent(key);
-      let counters = new Map<string, number>();
+      if (own) pacer.sent(own);
+      const shared = new Map<string, number>();
+      const mine = new Map<string, number>();
       try {
         const response = await next(request);
-        counters = remainingCounters((name) => response.headers.get(name));
+        for (const [name, remaining] of remainingCounters((name) => response.headers.get(name))) (isMachineCounter(name) ? mine : shared).set(name, remaining);
         return response;
       } finally {
-        pacer.answered(key, counters);
+        pacer.answered(key, shared);
+        if (own) pacer.answered(own, mine);
       }
     },
   };

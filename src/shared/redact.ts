@@ -45,6 +45,15 @@ function variants(secret: string): string[] {
  */
 const SHORT_SECRET = 6;
 
+/**
+ * A short secret that is a plain lower-case word ("pass", "to") is only replaced where it stands as a value:
+ * after `:`, `=` or a quote, or before `@` or a quote (a URL's userinfo, a JSON or shell value). Anywhere else
+ * it is the program's own wording ("pass a JSON file"): rewriting that would garble the message and, worse,
+ * show which word the password is.
+ */
+const VALUE_CONTEXT_BEFORE = `(?<=[:="'])`;
+const VALUE_CONTEXT_AFTER = `(?=[@"'])`;
+
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
@@ -64,7 +73,15 @@ export class Redactor {
     const sorted = [...all].sort((a, b) => b.length - a.length);
     this.needles = sorted.filter((s) => s.length >= SHORT_SECRET);
     const short = sorted.filter((s) => s.length < SHORT_SECRET);
-    this.short = short.length > 0 ? new RegExp(`(?<![A-Za-z0-9])(?:${short.map(escapeRegExp).join("|")})(?![A-Za-z0-9])`, "g") : undefined;
+    const words = short.filter((s) => /^[a-z]+$/.test(s));
+    const others = short.filter((s) => !/^[a-z]+$/.test(s));
+    const alternatives: string[] = [];
+    if (others.length > 0) alternatives.push(`(?:${others.map(escapeRegExp).join("|")})`);
+    if (words.length > 0) {
+      const word = `(?:${words.map(escapeRegExp).join("|")})`;
+      alternatives.push(`${VALUE_CONTEXT_BEFORE}${word}`, `${word}${VALUE_CONTEXT_AFTER}`);
+    }
+    this.short = alternatives.length > 0 ? new RegExp(`(?<![A-Za-z0-9])(?:${alternatives.join("|")})(?![A-Za-z0-9])`, "g") : undefined;
   }
 
   static none(): Redactor {

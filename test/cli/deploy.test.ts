@@ -190,7 +190,7 @@ describe("deploy", () => {
       assert.ok(r.seconds < 1.4, `took ${r.seconds}s`);
     }));
 
-  test("--location skips the GET of each machine; Windows and disconnected Arc machines are refused before the PUT", () =>
+  test("--location skips the GET of each machine; Windows machines are skipped and disconnected Arc machines refused before the PUT", () =>
     withArm({}, async (arm) => {
       const vm = arm.addMachine("vm", "vm1", { location: "eastus" });
       const win = arm.addMachine("vm", "win1", { os: "Windows" });
@@ -202,7 +202,7 @@ describe("deploy", () => {
 
       const r2 = await runArm(arm, [...deployArgs(ws, arm), win, off]);
       assert.equal(r2.code, 1);
-      assert.match(r2.stdout, /rg-fleet\/win1\s+failed\s+WindowsMachine\s+rg-fleet\/win1 runs Windows; OmsAgentForLinux only runs on Linux/);
+      assert.match(r2.stdout, /rg-fleet\/win1\s+skipped\s+NotLinux\s+rg-fleet\/win1 runs Windows; OmsAgentForLinux only runs on Linux/);
       assert.match(r2.stdout, /rg-fleet\/off1 \(arc\)\s+failed\s+AgentDisconnected\s+the Arc agent on .* is Disconnected/);
       assert.equal(arm.machine(win)!.puts, 0);
       assert.equal(arm.machine(off)!.puts, 0);

@@ -59,7 +59,8 @@ test("a per-machine table from Run Command on VMs and Arc machines, and which ch
     assert.match(scripts[0]!, /omsagent-shim" doctor --json --failed-only$/);
   }
   assert.ok(
-    arm.log.some((e) => e.method === "DELETE" && /\/runCommands\/omsagent-doctor$/i.test(e.path)),
+    arm.log.some((e) => e.method === "DELETE" && /\/runCommands\/omsagent-doctor-[0-9a-z]+-[0-9a-f]{8}$/i.test(e.path)) &&
+      arm.machine(arc)!.arcRunCommandNames.size === 0,
     "the Arc run command is deleted after it ran",
   );
 });

@@ -145,8 +145,18 @@ describe("waves and the failure budget", () => {
     }));
 });
 
+/** Machines whose last journal state is `sending`: their PUT went out (or was about to) and was never answered. */
+async function unansweredIn(journal: string): Promise<Set<string>> {
+  const last = new Map<string, string>();
+  for (const line of (await readFile(journal, "utf8")).trim().split("\n")) {
+    const entry = JSON.parse(line) as { type: string; id?: string; state?: string };
+    if (entry.type === "machine") last.set(entry.id!.toLowerCase(), entry.state!);
+  }
+  return new Set([...last].filter(([, state]) => state === "sending").map(([id]) => id));
+}
+
 describe("journal and --resume", () => {
-  test("an interrupted 1,000-machine deploy resumes without sending any machine's PUT twice", () =>
+  test("an interrupted 1,000-machine deploy resumes without sending a PUT ARM answered twice", () =>
     withArm({ writeBucket: null, inProgressPolls: 1 }, async (arm) => {
       const ids = Array.from({ length: 1000 }, (_, i) => arm.addMachine(i % 10 === 8 ? "vmss" : i % 10 === 9 ? "arc" : "vm", `m${i}`));
       const targets = await ws.file("fleet-1000.txt", ids.join("\n"));
@@ -173,14 +183,17 @@ describe("journal and --resume", () => {
       );
       assert.match(first.stderr, new RegExp(`resume with: omsagent-fleet deploy --resume ${journal.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
       const putsBefore = arm.stats.puts;
+      // A PUT journaled `sending` was never seen answered: the resume sends it again (protected settings cannot
+      // be read back to tell whether it landed). Every other machine gets exactly one PUT across both runs.
+      const unanswered = await unansweredIn(journal);
 
       const second = await runArm(arm, [...deployArgs(ws, arm), "--concurrency", "32", "--resume", journal, "--json"]);
       assert.equal(second.code, 0, second.stderr);
       const report = parseReport(second.stdout);
       assert.equal(report.summary.succeeded, 1000);
-      const twice = ids.filter((id) => arm.machine(id)!.puts !== 1);
-      assert.deepEqual(twice, [], "every machine got exactly one PUT across both runs");
-      assert.equal(arm.stats.puts, 1000);
+      const twice = ids.filter((id) => arm.machine(id)!.puts !== 1 && !unanswered.has(id.toLowerCase()));
+      assert.deepEqual(twice, [], "every machine whose PUT was answered got exactly one PUT across both runs");
+      assert.ok(arm.stats.puts <= 1000 + unanswered.size, `${arm.stats.puts} PUTs`);
       assert.ok(arm.stats.puts > putsBefore, "the resumed run sent the PUTs the first one never did");
       assert.equal(arm.stats.overlappingWrites, 0);
       const earlier = report.results.filter((row) => /succeeded in an earlier run/.test(row.message)).length;
@@ -278,8 +291,9 @@ describe("plan", () => {
       assert.deepEqual(byMachine.get("rg-fleet/same")!.changes, [{ field: "enableAutomaticUpgrade", now: false, deploy: true }]);
       const arc = byMachine.get("rg-fleet/old (arc)")!;
       assert.equal(arc.action, "update");
-      assert.deepEqual(arc.changes, [{ field: "typeHandlerVersion", now: "1.18", deploy: "1.19" }]);
-      assert.deepEqual([arc.current?.typeHandlerVersion, arc.current?.provisioningState], ["1.18", "Succeeded"]);
+      // Arc reads back the full version it installed.
+      assert.deepEqual(arc.changes, [{ field: "typeHandlerVersion", now: "1.18.2", deploy: "1.19" }]);
+      assert.deepEqual([arc.current?.typeHandlerVersion, arc.current?.provisioningState], ["1.18.2", "Succeeded"]);
       assert.deepEqual(arc.current?.settings, { workspaceId: WORKSPACE_ID, stopOnMultipleConnections: "true" });
       assert.equal(byMachine.get("rg-fleet/win")!.action, "skip");
       assert.deepEqual(plan.summary, { total: 5, create: 1, update: 3, unchanged: 0, skip: 1, error: 0, seconds: plan.summary.seconds });
@@ -309,7 +323,7 @@ describe("Compute's write bucket", () => {
     }));
 
   test("writes are paced from the remaining-request headers: the rollout slows down and succeeds", () =>
-    withArm({ writeBucket: { capacity: 12, refillPerMinute: 1200 } }, async (arm) => {
+    withArm({ writeBucket: { capacity: 12, refillPerMinute: 300 } }, async (arm) => {
       const ids = Array.from({ length: 40 }, (_, i) => arm.addMachine("vm", `vm${i}`));
       const r = await runArm(arm, [...deployArgs(ws, arm, "--concurrency", "16"), ...ids], { pacing: { reserve: 2, minSpanMs: 100, probeMs: 50 } });
       assert.equal(r.code, 0, r.stderr);

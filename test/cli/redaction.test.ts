@@ -82,19 +82,28 @@ describe("Redactor", () => {
     const r = Redactor.fromProtectedSettings({ workspaceKey: "abc/def+ghi==", proxy: "http://u:pw@proxy:3128", nested: { list: ["s3cr3t-value"] } });
     const text = [
       "key abc/def+ghi== json abc\\/def+ghi== url abc%2Fdef%2Bghi%3D%3D",
-      "proxy http://u:pw@proxy:3128 userinfo u:pw@elsewhere password alone: pw.",
+      'proxy http://u:pw@proxy:3128 userinfo u:pw@elsewhere password alone: "pw".',
       "nested s3cr3t-value",
     ].join("\n");
     const out = r.redact(text);
     for (const secret of ["abc/def+ghi==", "abc\\/def+ghi==", "abc%2Fdef%2Bghi%3D%3D", "http://u:pw@proxy:3128", "u:pw", "s3cr3t-value"]) {
       assert.ok(!out.includes(secret), `${secret} left in: ${out}`);
     }
-    assert.match(out, /password alone: \*\*\*\./);
+    // A lower-case word standing alone is the program's wording; as a value (after ":") it is replaced.
+    assert.match(out, /password alone: "\*\*\*"\./);
   });
 
   test("short secrets are only replaced where they stand alone, so messages stay readable", () => {
-    const r = Redactor.fromProtectedSettings({ proxy: "http://me:p@proxy:8080" });
-    assert.equal(r.redact("proxy me:p@proxy failed; p is wrong; apple"), "proxy ***@proxy failed; *** is wrong; apple");
+    const r = Redactor.fromProtectedSettings({ proxy: "http://me:P1@proxy:8080" });
+    assert.equal(r.redact("proxy me:P1@proxy failed; P1 is wrong; aP1e"), "proxy ***@proxy failed; *** is wrong; aP1e");
+  });
+
+  test("a short password that is a plain word is replaced as a value, never in the program's own words", () => {
+    const r = Redactor.fromProtectedSettings({ workspaceKey: "abcd", proxy: "http://user:pass@proxy:3128" });
+    assert.equal(
+      r.redact('cannot read settings: no such file; pass a JSON file, @file or - (proxy user:pass@proxy, "pass", key="abcd")'),
+      'cannot read settings: no such file; pass a JSON file, @file or - (proxy ***@proxy, "***", key="***")',
+    );
   });
 
   test("no secrets, no change", () => {

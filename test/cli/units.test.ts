@@ -16,7 +16,9 @@ import {
 import { buildTargetList, parseTargetId, parseTargetsFile } from "../../src/cli/targets.ts";
 import { parseCountOrPercent } from "../../src/cli/args.ts";
 import { graphQuery, kqlString } from "../../src/cli/graph.ts";
-import { Pacer, remainingCounters } from "../../src/cli/throttle.ts";
+import { isMachineCounter, machineOf, Pacer, remainingCounters } from "../../src/cli/throttle.ts";
+import { quotaResetMs } from "../../src/cli/retry.ts";
+import { sameHandlerVersion } from "../../src/cli/arm.ts";
 import { fakeCredential } from "../../simulator/arm/fake-arm.ts";
 
 type Policy = ReturnType<typeof fleetRetryPolicy>;
@@ -296,6 +298,46 @@ describe("write pacing", () => {
     assert.equal(pacer.delayMs("k", 600), 500, "a probe in flight: wait for its answer");
     pacer.answered("k", new Map(), 700);
     assert.equal(pacer.delayMs("k", 60_001), 0, "a counter not seen for a whole window no longer holds writes back");
+  });
+});
+
+describe("buckets and versions as Azure reports them", () => {
+  test("a VM's own counter paces only writes to that machine; ARM's deletes counter is read", () => {
+    assert.equal(isMachineCounter("Microsoft.Compute/VMOperationsPerVM"), true);
+    assert.equal(isMachineCounter("Microsoft.Compute/PutVMExtensionSubscriptionRegion"), false);
+    const vm = "https://management.azure.com/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1";
+    assert.equal(machineOf(`${vm}/extensions/OmsAgentForLinux?api-version=2026-03-01`), vm.slice("https://management.azure.com".length).toLowerCase());
+    assert.equal(
+      machineOf("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines/3/runCommand"),
+      "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/virtualmachinescalesets/web/virtualmachines/3",
+    );
+    assert.equal(machineOf("/providers/Microsoft.ResourceGraph/resources"), undefined);
+    const pacer = new Pacer({ reserve: 20, machineReserve: 1, probeMs: 500 });
+    pacer.sent("sub|westeurope|vm1", 0);
+    pacer.answered("sub|westeurope|vm1", new Map([["Microsoft.Compute/VMOperationsPerVM", 1]]), 0);
+    assert.ok(pacer.delayForMachineMs("sub|westeurope", "vm1", 10) > 0, "vm1's own bucket is at its reserve");
+    assert.equal(pacer.delayForMachineMs("sub|westeurope", "vm2", 10), 0, "vm2 is not held back by vm1's bucket");
+    const headers: Record<string, string> = { "x-ms-ratelimit-remaining-subscription-deletes": "14998" };
+    assert.deepEqual([...remainingCounters((name) => headers[name])], [["subscription-deletes", 14998]]);
+  });
+
+  test("Resource Graph's x-ms-user-quota-resets-after (hh:mm:ss) and Arc's full versions", () => {
+    assert.equal(
+      quotaResetMs((name) => (name === "x-ms-user-quota-resets-after" ? "00:00:03" : undefined)),
+      3000,
+    );
+    assert.equal(
+      quotaResetMs((name) => (name === "x-ms-user-quota-resets-after" ? "01:02:03.5" : undefined)),
+      3_723_500,
+    );
+    assert.equal(
+      quotaResetMs(() => "soon"),
+      undefined,
+    );
+    assert.equal(sameHandlerVersion("1.19.2", "1.19"), true);
+    assert.equal(sameHandlerVersion("1.19", "1.19"), true);
+    assert.equal(sameHandlerVersion("1.190.1", "1.19"), false);
+    assert.equal(sameHandlerVersion(undefined, "1.19"), false);
   });
 });
 
