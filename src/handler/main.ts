@@ -14,10 +14,13 @@ process.on("uncaughtException", (error) => {
 
 if (process.argv[2] === "doctor") {
   const { runDoctor } = await import("./doctor/index.ts");
-  process.exitCode = await runDoctor(process.argv.slice(3), extensionDir, process.env, {
+  const code = await runDoctor(process.argv.slice(3), extensionDir, process.env, {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
   });
+  process.exitCode = code;
+  // doctor has printed its verdict; a probe still pending past its budget must not keep the process alive.
+  setTimeout(() => process.exit(code), 2000).unref();
 } else {
   invoke(process.argv[2], extensionDir, process.env, {
     stdout: (line) => process.stdout.write(`${line}\n`),
