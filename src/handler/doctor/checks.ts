@@ -372,7 +372,7 @@ export function historyChecks(statuses: LastStatuses, logFolder: string): Check[
     checks.push(skip(HISTORY, "extension.log", `${logPath} does not exist yet: the handler has not logged anything`));
     return checks;
   }
-  let errors: string[] = [];
+  let errors: string[];
   try {
     errors = readFileSync(logPath, "utf8")
       .split("\n")
