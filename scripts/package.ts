@@ -138,8 +138,9 @@ export async function buildPackage(options: BuildPackageOptions = {}): Promise<B
   }
 }
 
-function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+/** MiB, the unit of the README's figures (and of npm run bench). */
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 async function main(): Promise<void> {
@@ -176,7 +177,7 @@ async function main(): Promise<void> {
   console.log(`  version ${built.version}, bundle ${built.bundleName}${built.simulated ? " (SIMULATED — not for production)" : ""}`);
   console.log(`  bundle sha256 ${built.bundleSha256}`);
   console.log(
-    `  zip ${mb(built.zipSize)} (${built.zipSize} bytes), unpacked ${mb(built.unpackedSize)} (${built.unpackedSize} bytes), ${built.entries.length} files`,
+    `  zip ${mib(built.zipSize)} (${built.zipSize} bytes), unpacked ${mib(built.unpackedSize)} (${built.unpackedSize} bytes), ${built.entries.length} files`,
   );
 }
 

@@ -296,7 +296,7 @@ export async function agentChecks(context: DoctorContext, statuses?: LastStatuse
   return { checks, workspaces };
 }
 
-export interface StatusEntry {
+interface StatusEntry {
   seq: number;
   operation: string;
   status: string;
