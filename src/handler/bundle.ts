@@ -179,7 +179,9 @@ const BUNDLE_FAILURES: FailureTable<BundleExit> = {
     }),
     55: (exit) =>
       OPENSSL.test(exit.output)
-        ? unsupportedOpenSsl("the agent bundle accepts OpenSSL 1.0.1+, 1.1.x and 3.0.x; use a distribution release that ships one or move to the Azure Monitor Agent")(exit)
+        ? unsupportedOpenSsl(
+            "the agent bundle accepts OpenSSL 1.0.1+, 1.1.x and 3.0.x; use a distribution release that ships one or move to the Azure Monitor Agent",
+          )(exit)
         : {
             reason: "CurlInstallFailed",
             problem: "the OMS bundle could not find curl and could not install it (are the package repositories reachable?)",
