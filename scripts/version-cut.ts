@@ -4,7 +4,7 @@
 //
 // Changes together everything that names the extension's version: manifest.xml's <Version> (the package's single
 // source), the root and cli/ package.json, package-lock.json, the artefact names in the documents
-// (omsagent-fleet-<v>.tgz, <publisher>.<type>-<v>[-simulated].zip), and CHANGELOG.md (its "Unreleased" section
+// (omsagent-fleet-<v>.tgz, <publisher>.OmsAgentForLinux-<v>[-simulated].zip), and CHANGELOG.md (its "Unreleased" section
 // becomes the new version's, dated today, with a fresh empty "Unreleased" above it). When major.minor changes, the
 // typeHandlerVersion that deployments ask for follows too: the fleet CLI's default, the Policy definitions'
 // default and the documents' deployment examples. The OMS bundle's own version (omsagent-1.19.0-0.universal.x64.sh)
@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compareVersions } from "../src/shared/versions.ts";
-import { EXTENSION_FULL_NAME } from "../src/shared/identity.ts";
+import { EXTENSION_TYPE } from "../src/shared/identity.ts";
 import { readManifestXmlVersion, REPO_ROOT, VERSION_PATTERN } from "./stage.ts";
 
 /** Documents that show artefact names or deployment examples. */
@@ -71,7 +71,8 @@ export function cutVersion(to: string, options: { repoRoot?: string; date?: stri
     return `${JSON.stringify(lock, null, 2)}\n`;
   });
 
-  const artefacts = new RegExp(`(omsagent-fleet-|${escape(EXTENSION_FULL_NAME)}-)${escape(from)}(?=(-simulated)?\\.(tgz|zip)\\b)`, "g");
+  // Any namespace: the documents also show packages built with --publisher.
+  const artefacts = new RegExp(`(omsagent-fleet-|${escape(EXTENSION_TYPE)}-)${escape(from)}(?=(-simulated)?\\.(tgz|zip)\\b)`, "g");
   const fromMinor = majorMinor(from);
   const toMinor = majorMinor(to);
   const minorChanged = fromMinor !== toMinor;
