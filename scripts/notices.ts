@@ -103,8 +103,10 @@ const BUN_COMPONENTS: ReadonlyArray<readonly [string, string, string]> = [
 
 export function runtimeComponentsNotice(runtime: { packageName: string; version: string; integrity: string }): string {
   const lines = [
-    `runtime/bun is Bun ${runtime.version} (baseline x64 build), taken unmodified from the npm registry package`,
-    `${runtime.packageName}@${runtime.version} (integrity ${runtime.integrity}).`,
+    `runtime/bun is Bun ${runtime.version} for x64 Linux, taken unmodified from the npm registry package`,
+    `${runtime.packageName}@${runtime.version} (integrity ${runtime.integrity}). Despite the package's name its`,
+    "binary is the same as the regular @oven/bun-linux-x64's; it needs glibc 2.17, Linux 3.10 and an x86-64 CPU",
+    "with SSE4.2 (Nehalem or later).",
     "Bun itself is MIT-licensed; its source is https://github.com/oven-sh/bun (tag bun-v" + runtime.version + ").",
     "",
     "The binary statically links the libraries below. JavaScriptCore/WebKit (LGPL-2.0) and tinycc (LGPL-2.1):",

@@ -4,7 +4,7 @@
 //
 // → <out>/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-<version>[-simulated].zip (out defaults to dist/).
 // Without --bundle the simulator's fake OMS bundle is packaged and the name ends in -simulated; such a package is
-// for tests and demos only (its manifest.xml label says so). The runtime is always the pinned Bun baseline binary
+// for tests and demos only (its manifest.xml label says so). The runtime is always the pinned Bun binary
 // (scripts/runtime.ts). Entries sit at the zip ROOT, which is where the guest agent looks for HandlerManifest.json.
 // Deflate only: the guest agent on RHEL/CentOS 7 unzips with Python 2.7's zipfile, which reads nothing else.
 //

@@ -4,7 +4,7 @@
 //   manifest.xml                    ExtensionImage, <Version> = the version; <Label> marks a simulated bundle
 //   omsagent-shim                   POSIX sh entry point (arch/glibc preflight, then exec runtime/bun)
 //   bin/handler.mjs, bin/chunks/    the esbuild bundle of src/handler (dist/handler/)
-//   runtime/bun                     Bun's baseline x64 build (scripts/runtime.ts), or for tests a symlink to it
+//   runtime/bun                     Bun for x64 Linux (scripts/runtime.ts), or for tests a symlink to it
 //   runtime/NOTICE                  where the runtime came from (package, version, integrity) and what it links
 //                                   statically, under which licences, with where their sources are
 //   LICENSE                         this project's licence (MIT)

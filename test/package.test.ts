@@ -589,6 +589,7 @@ describe("licences", () => {
     assert.match(notice, /BoringSSL/);
     assert.match(notice, new RegExp(`${BUN_RUNTIME.packageName}@${BUN_RUNTIME.version} \\(integrity ${BUN_RUNTIME.integrity.replace(/[+/=]/g, "\\$&")}\\)`));
     assert.doesNotMatch(notice, /differs|AVX2/);
+    assert.match(notice, /the same as the regular @oven\/bun-linux-x64's; it needs glibc 2\.17, Linux 3\.10 and an x86-64 CPU\nwith SSE4\.2/);
   });
 });
 
