@@ -253,7 +253,9 @@ export async function endpointChecks(area: string, label: string, host: string, 
   } catch (error) {
     checks.push(fail(area, `${label} clock`, `no HTTP answer from ${host} (${(error as Error).message})`, unreachable));
   } finally {
+    // The TLS socket and the TCP (or proxy tunnel) socket under it: neither may outlive the check.
     secure.destroy();
+    tunnel.socket.destroy();
   }
   return checks;
 }
