@@ -31,7 +31,7 @@ function printStep(step: StepRecord, index: number, total: number): void {
 
 async function main(): Promise<void> {
   const work = makeTempDir("omsagent-demo-");
-  console.log("Building the extension packages (first run downloads the pinned Node runtime from the npm registry)…");
+  console.log("Building the extension packages (with the Bun runtime npm ci installed from the npm registry)…");
   const packages = [];
   for (const version of [A, B]) {
     const built = await buildPackage({ version, outDir: join(work, "packages") });

@@ -4,8 +4,11 @@
 //   manifest.xml                    ExtensionImage, <Version> = the version; <Label> marks a simulated bundle
 //   omsagent-shim                   POSIX sh entry point (arch/glibc preflight, then exec runtime/bun)
 //   bin/handler.mjs, bin/chunks/    the esbuild bundle of src/handler (dist/handler/)
-//   runtime/bun                     Bun's baseline x64 build (scripts/runtime.ts), or for tests a symlink to it
-//   runtime/NOTICE                  where the runtime came from: package, version, integrity, license
+//   runtime/bun                     Bun for x64 Linux (scripts/runtime.ts), or for tests a symlink to it
+//   runtime/NOTICE                  where the runtime came from (package, version, integrity) and what it links
+//                                   statically, under which licences, with where their sources are
+//   LICENSE                         this project's licence (MIT)
+//   THIRD-PARTY-NOTICES.txt         licence text of every npm package bundled into bin/ (scripts/notices.ts)
 //   schemas/*.json                  public and protected settings schemas
 //   packages/<bundle>.sh            the OMS shell bundle
 //   packages/<bundle>.sha256sums    `<hex>  <bundle>.sh`, as `sha256sum` writes it (`cd packages; sha256sum -c`)
@@ -15,7 +18,8 @@
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import { REPO_ROOT, shippedRuntime, type ShippedRuntime } from "./runtime.ts";
+import { bundledPackages, npmNotice, runtimeComponentsNotice } from "./notices.ts";
+import { REPO_ROOT, shippedRuntime } from "./runtime.ts";
 
 export { REPO_ROOT };
 
@@ -39,6 +43,13 @@ export interface StageOptions {
   handlerDir?: string;
   /** Where handler/, manifest.xml, schemas/ and dist/ are read from; default this repository. */
   repoRoot?: string;
+  /**
+   * The extension's namespace and type, for a builder publishing under a namespace of their own; default what
+   * manifest.xml says (Microsoft.EnterpriseCloud.Monitoring / OmsAgentForLinux). manifest.xml, HandlerManifest.json
+   * (name and signingInfo) and therefore the status name the handler reports follow.
+   */
+  publisher?: string;
+  type?: string;
 }
 
 export interface StagedExtension {
@@ -50,6 +61,9 @@ export interface StagedExtension {
   simulated: boolean;
   /** sha256 (hex) of the bundle, as written to packages/<bundle>.sha256sums. */
   bundleSha256: string;
+  /** The namespace and type the package's manifest.xml and HandlerManifest.json name. */
+  publisher: string;
+  type: string;
   /** Every file and symlink, relative to dir, sorted. */
   files: string[];
 }
@@ -64,6 +78,10 @@ export interface BundleName {
 
 const BUNDLE_PATTERN = /^omsagent-(\d+\.\d+\.\d+)-(\d+|sim)\.universal\.x64\.sh$/;
 export const VERSION_PATTERN = /^\d+\.\d+\.\d+$/;
+/** ProviderNameSpace: dot-separated names (Azure requires a namespace the publisher owns, e.g. Contoso.Monitoring). */
+export const PUBLISHER_PATTERN = /^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+$/;
+/** Type: one name (letters, digits), as Azure's extension type names are. */
+export const TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9]*$/;
 
 /** Parses `omsagent-<MAJ>.<MIN>.<PATCH>-<BUILD>.universal.x64.sh` (BUILD is a number, or `sim`). */
 export function parseBundleName(name: string): BundleName | null {
@@ -80,8 +98,20 @@ export function readManifestXmlVersion(repoRoot: string = REPO_ROOT): string {
   return versions[0]![1]!.trim();
 }
 
-/** manifest.xml text with the version replaced and, for a simulated bundle, the label marked. */
-export function renderManifestXml(template: string, version: string, simulated: boolean): string {
+function replaceOne(xml: string, tag: string, value: string): string {
+  let count = 0;
+  const out = xml.replace(new RegExp(`<${tag}>[^<]*</${tag}>`, "g"), () => {
+    count++;
+    return `<${tag}>${value}</${tag}>`;
+  });
+  if (count !== 1) throw new Error(`manifest.xml must contain exactly one <${tag}>, found ${count}`);
+  return out;
+}
+
+/** manifest.xml text with the version (and a builder's own publisher/type) replaced and, for a simulated bundle, the label marked. */
+export function renderManifestXml(template: string, version: string, simulated: boolean, identity: { publisher?: string; type?: string } = {}): string {
+  if (identity.publisher !== undefined) template = replaceOne(template, "ProviderNameSpace", identity.publisher);
+  if (identity.type !== undefined) template = replaceOne(template, "Type", identity.type);
   let count = 0;
   let xml = template.replace(/<Version>[^<]*<\/Version>/g, () => {
     count++;
@@ -120,6 +150,7 @@ export function renderHandlerManifest(template: string, version: string, manifes
     throw new Error("handler/HandlerManifest.json must be a JSON array whose first element is an object (guest agent reads [0])");
   }
   const { publisher, type } = readExtensionIdentity(manifestXml);
+  manifest[0].name = type;
   manifest[0].version = version;
   manifest[0].signingInfo = { type, publisher, version };
   return `${JSON.stringify(manifest, null, 2)}\n`;
@@ -137,15 +168,6 @@ function listFiles(dir: string, prefix = ""): string[] {
     else out.push(rel);
   }
   return out.sort();
-}
-
-function runtimeNotice(runtime: ShippedRuntime): string {
-  return [
-    `runtime/bun is Bun ${runtime.version} (baseline x64 build), license ${runtime.license}.`,
-    `Taken unmodified from the npm registry package ${runtime.packageName}@${runtime.version}`,
-    `(integrity ${runtime.integrity}); source: https://github.com/oven-sh/bun.`,
-    "",
-  ].join("\n");
 }
 
 function copy(src: string, dest: string, mode: number): void {
@@ -188,15 +210,33 @@ export function stageExtension(options: StageOptions): StagedExtension {
     throw new Error(`runtime.binPath must be absolute, got ${options.runtime.binPath}`);
   }
 
+  for (const [option, value, pattern, example] of [
+    ["publisher", options.publisher, PUBLISHER_PATTERN, "Contoso.Monitoring"],
+    ["type", options.type, TYPE_PATTERN, "OmsAgentForLinux"],
+  ] as const) {
+    if (value !== undefined && !pattern.test(value)) throw new Error(`--${option} must look like ${example}, got ${JSON.stringify(value)}`);
+  }
+
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`outDir ${dir} exists and is not empty`);
   for (const sub of ["bin", "runtime", "schemas", "packages"]) mkdirSync(join(dir, sub), { recursive: true });
 
+  const manifestXml = renderManifestXml(readFileSync(join(repo, "manifest.xml"), "utf8"), version, bundle.simulated, {
+    publisher: options.publisher,
+    type: options.type,
+  });
   writeFileSync(
     join(dir, "HandlerManifest.json"),
-    renderHandlerManifest(readFileSync(join(repo, "handler", "HandlerManifest.json"), "utf8"), version, readFileSync(join(repo, "manifest.xml"), "utf8")),
-    { mode: 0o644 },
+    renderHandlerManifest(readFileSync(join(repo, "handler", "HandlerManifest.json"), "utf8"), version, manifestXml),
+    {
+      mode: 0o644,
+    },
   );
-  writeFileSync(join(dir, "manifest.xml"), renderManifestXml(readFileSync(join(repo, "manifest.xml"), "utf8"), version, bundle.simulated), { mode: 0o644 });
+  writeFileSync(join(dir, "manifest.xml"), manifestXml, { mode: 0o644 });
+  copy(join(repo, "LICENSE"), join(dir, "LICENSE"), 0o644);
+  const dependencies = Object.keys(
+    (JSON.parse(readFileSync(join(repo, "package.json"), "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {},
+  );
+  writeFileSync(join(dir, "THIRD-PARTY-NOTICES.txt"), npmNotice("bin/ (the handler)", bundledPackages(dependencies, repo)), { mode: 0o644 });
   copy(join(repo, "handler", "omsagent-shim"), join(dir, "omsagent-shim"), 0o755);
   for (const name of listFiles(handlerDir)) {
     mkdirSync(dirname(join(dir, "bin", name)), { recursive: true });
@@ -206,7 +246,7 @@ export function stageExtension(options: StageOptions): StagedExtension {
   if (options.runtime.kind === "copy") {
     const runtime = shippedRuntime(repo);
     copy(runtime.binPath, join(dir, "runtime", "bun"), 0o755);
-    writeFileSync(join(dir, "runtime", "NOTICE"), runtimeNotice(runtime), { mode: 0o644 });
+    writeFileSync(join(dir, "runtime", "NOTICE"), runtimeComponentsNotice(runtime), { mode: 0o644 });
   } else {
     symlinkSync(options.runtime.binPath ?? shippedRuntime(repo).binPath, join(dir, "runtime", "bun"));
   }
@@ -224,5 +264,5 @@ export function stageExtension(options: StageOptions): StagedExtension {
   const sums = `${bundleSha256}  ${bundleName}\n`;
   writeFileSync(join(dir, "packages", bundleName.replace(/\.sh$/, ".sha256sums")), sums, { mode: 0o644 });
 
-  return { dir, version, bundleName, simulated: bundle.simulated, bundleSha256, files: listFiles(dir) };
+  return { dir, version, bundleName, simulated: bundle.simulated, bundleSha256, ...readExtensionIdentity(manifestXml), files: listFiles(dir) };
 }

@@ -1,14 +1,17 @@
 // The extension package: version agreement, staged layout, the shim's preflight, and the zip itself.
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { buildPackage, zipFileName } from "../scripts/package.ts";
+import { createHash } from "node:crypto";
+import { verifyBundle } from "../scripts/bundle-check.ts";
+import { buildPackage, entryTime, zipFileName } from "../scripts/package.ts";
 import { checkMachineFloor, isElf } from "../scripts/elf.ts";
 import { BUN_RUNTIME, lockedIntegrity, shippedRuntime } from "../scripts/runtime.ts";
 import { parseBundleName, readManifestXmlVersion, REPO_ROOT, SIMULATED_LABEL_SUFFIX, stageExtension, type StagedExtension } from "../scripts/stage.ts";
+import { packageFullName } from "../src/handler/environment.ts";
 import { FakeGuestAgent } from "../simulator/agent/index.ts";
 
 const temps: string[] = [];
@@ -33,6 +36,38 @@ process.stdout.write(JSON.stringify({
 }) + "\\n");
 `;
 
+/**
+ * A shell bundle in the real format (microsoft/OMS-Agent-for-Linux installer/bundle/create_bundle.sh: the skeleton
+ * with SCRIPT_LEN, SCRIPT_LEN_PLUS_ONE, TAR_FILE and OMS_PKG filled in, then `gzip -c <tar>` appended), holding
+ * 100/<OMS_PKG>.rpm and 110/<OMS_PKG>.deb like the real one's OpenSSL directories.
+ */
+function realFormatBundle(dir: string, name = "omsagent-1.19.0-0.universal.x64.sh"): string {
+  const pkg = name.replace(/\.sh$/, "");
+  const work = mkdtempSync(join(dir, "bundle-src-"));
+  for (const sub of ["100", "110"]) mkdirSync(join(work, sub));
+  writeFileSync(join(work, "100", `${pkg}.rpm`), "rpm bytes\n".repeat(200));
+  writeFileSync(join(work, "110", `${pkg}.deb`), "deb bytes\n".repeat(200));
+  const tgz = execFileSync("tar", ["czf", "-", "-C", work, "100", "110"]);
+  const body = [
+    "#! /bin/sh",
+    "PATH=/sbin:/bin:/usr/sbin:/usr/bin",
+    `TAR_FILE=${pkg}.tar`,
+    `OMS_PKG=${pkg}`,
+    "SCRIPT_LEN=@LEN@",
+    "SCRIPT_LEN_PLUS_ONE=@LEN1@",
+    'tail -n +${SCRIPT_LEN_PLUS_ONE} "$0" | tar xzf -',
+    "exit 0",
+  ];
+  const script =
+    body
+      .join("\n")
+      .replace("@LEN@", String(body.length))
+      .replace("@LEN1@", String(body.length + 1)) + "\n";
+  const path = join(dir, name);
+  writeFileSync(path, Buffer.concat([Buffer.from(script), tgz]));
+  return path;
+}
+
 /** A temp dir holding a stand-in handler dir and fake bundles (simulated and "real"-named). */
 function fixtures(): { handler: string; simBundle: string; realBundle: string; dir: string } {
   const dir = tempDir("pkg-fixtures-");
@@ -41,8 +76,7 @@ function fixtures(): { handler: string; simBundle: string; realBundle: string; d
   writeFileSync(join(handler, "handler.mjs"), STAND_IN_HANDLER);
   const simBundle = join(dir, "omsagent-0.0.0-sim.universal.x64.sh");
   writeFileSync(simBundle, '#!/bin/sh\necho simulated bundle "$@"\n');
-  const realBundle = join(dir, "omsagent-1.19.0-0.universal.x64.sh");
-  writeFileSync(realBundle, "#!/bin/sh\necho pretend real bundle\n");
+  const realBundle = realFormatBundle(dir);
   return { handler, simBundle, realBundle, dir };
 }
 
@@ -63,6 +97,8 @@ function handlerManifestVersion(dir: string): unknown {
 
 const EXPECTED_ROOT = [
   "HandlerManifest.json",
+  "LICENSE",
+  "THIRD-PARTY-NOTICES.txt",
   "bin/handler.mjs",
   "manifest.xml",
   "omsagent-shim",
@@ -406,5 +442,229 @@ describe("the zip", () => {
     const r3 = cli(["--bundle", join(f.dir, "missing.sh")]);
     assert.equal(r3.status, 1);
     assert.match(r3.stderr, /no such file/);
+  });
+});
+
+describe("publishing under the builder's own namespace", () => {
+  test("--publisher and --type flow into manifest.xml, HandlerManifest.json (name, signingInfo) and the status name", () => {
+    const f = fixtures();
+    const staged = stageExtension({
+      outDir: join(tempDir("stage-"), "ext"),
+      handlerDir: f.handler,
+      bundlePath: f.simBundle,
+      runtime: { kind: "link" },
+      publisher: "Contoso.Monitoring",
+      type: "OmsAgentContoso",
+      version: "2.0.1",
+    });
+    const xml = readFileSync(join(staged.dir, "manifest.xml"), "utf8");
+    assert.match(xml, /<ProviderNameSpace>Contoso\.Monitoring<\/ProviderNameSpace>/);
+    assert.match(xml, /<Type>OmsAgentContoso<\/Type>/);
+    const [entry] = JSON.parse(readFileSync(join(staged.dir, "HandlerManifest.json"), "utf8")) as Array<{ name: string; signingInfo: Record<string, string> }>;
+    assert.equal(entry!.name, "OmsAgentContoso");
+    assert.deepEqual(entry!.signingInfo, { type: "OmsAgentContoso", publisher: "Contoso.Monitoring", version: "2.0.1" });
+    assert.equal(packageFullName(staged.dir), "Contoso.Monitoring.OmsAgentContoso");
+    assert.deepEqual([staged.publisher, staged.type], ["Contoso.Monitoring", "OmsAgentContoso"]);
+    // The default stays Microsoft's namespace.
+    assert.equal(packageFullName(stageLinked().dir), "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux");
+    assert.equal(zipFileName("2.0.1", false, "Contoso.Monitoring.OmsAgentContoso"), "Contoso.Monitoring.OmsAgentContoso-2.0.1.zip");
+    for (const [publisher, type, message] of [
+      ["Contoso", undefined, /--publisher must look like Contoso\.Monitoring/],
+      ["Contoso.Monitoring", "Oms Agent", /--type must look like OmsAgentForLinux/],
+      ["Contoso.<x>", undefined, /--publisher/],
+    ] as const) {
+      assert.throws(
+        () =>
+          stageExtension({
+            outDir: join(tempDir("stage-"), "ext"),
+            handlerDir: f.handler,
+            bundlePath: f.simBundle,
+            runtime: { kind: "link" },
+            publisher,
+            type,
+          }),
+        message,
+      );
+    }
+  });
+});
+
+describe("the real OMS bundle is verified before it ships", () => {
+  test("a bundle in the real format passes, with and without its published sha256", async () => {
+    const f = fixtures();
+    const facts = await verifyBundle(f.realBundle);
+    assert.equal(facts.omsPackage, "omsagent-1.19.0-0.universal.x64");
+    assert.ok(facts.entries.includes("100/omsagent-1.19.0-0.universal.x64.rpm"), facts.entries.join(","));
+    const sha = createHash("sha256").update(readFileSync(f.realBundle)).digest("hex");
+    assert.equal((await verifyBundle(f.realBundle, sha.toUpperCase())).sha256, sha);
+    // The bundle really is what the real skeleton's extraction line reads.
+    const extracted = tempDir("extract-");
+    execFileSync("sh", ["-c", `tail -n +${facts.scriptLines + 1} "$1" | tar xzf - -C "$2"`, "sh", f.realBundle, extracted]);
+    assert.ok(existsSync(join(extracted, "110", "omsagent-1.19.0-0.universal.x64.deb")));
+  });
+
+  test("a wrong sha256, #!/bin/sh plus random bytes, a truncated download and a wrong SCRIPT_LEN are refused", async () => {
+    const f = fixtures();
+    await assert.rejects(verifyBundle(f.realBundle, "0".repeat(64)), /has sha256 [0-9a-f]{64}, not the expected 0{64}/);
+    await assert.rejects(verifyBundle(f.realBundle, "abc"), /--bundle-sha256 must be 64 hexadecimal digits/);
+
+    const random = join(tempDir("rnd-"), "omsagent-1.19.0-0.universal.x64.sh");
+    writeFileSync(random, Buffer.concat([Buffer.from("#!/bin/sh\n"), Buffer.from(Array.from({ length: 2000 }, (_, i) => (i * 7919 + 13) % 256))]));
+    await assert.rejects(verifyBundle(random), /not a complete OMS shell bundle: no SCRIPT_LEN=<number> line/);
+
+    const bytes = readFileSync(f.realBundle);
+    for (const cut of [40, Math.floor(bytes.length / 2)]) {
+      const truncated = join(tempDir("cut-"), "omsagent-1.19.0-0.universal.x64.sh");
+      writeFileSync(truncated, bytes.subarray(0, bytes.length - cut));
+      await assert.rejects(verifyBundle(truncated), /damaged or cut short|end-of-archive/, `cut ${cut}`);
+    }
+
+    const shifted = join(tempDir("len-"), "omsagent-1.19.0-0.universal.x64.sh");
+    writeFileSync(
+      shifted,
+      Buffer.from(
+        bytes
+          .toString("latin1")
+          .replace(
+            /SCRIPT_LEN=(\d+)\nSCRIPT_LEN_PLUS_ONE=(\d+)/,
+            (_m, a: string, b: string) => `SCRIPT_LEN=${Number(a) - 1}\nSCRIPT_LEN_PLUS_ONE=${Number(b) - 1}`,
+          ),
+        "latin1",
+      ),
+    );
+    await assert.rejects(verifyBundle(shifted), /no gzip stream starts after line/);
+
+    const renamed = join(tempDir("name-"), "omsagent-1.20.0-0.universal.x64.sh");
+    writeFileSync(renamed, bytes);
+    await assert.rejects(verifyBundle(renamed), /OMS_PKG \(omsagent-1\.19\.0-0\.universal\.x64\) is not the package its name says/);
+  });
+
+  test("npm run package refuses a bad bundle or a sha256 mismatch before building", () => {
+    const f = fixtures();
+    const random = join(tempDir("rnd-"), "omsagent-1.19.0-0.universal.x64.sh");
+    writeFileSync(random, "#!/bin/sh\n" + "x".repeat(2000));
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, ["--import", "tsx", join(REPO_ROOT, "scripts", "package.ts"), ...args], { encoding: "utf8", cwd: REPO_ROOT });
+    const out = tempDir("pkg-out-");
+    const r1 = cli(["--bundle", random, "--out", out]);
+    assert.equal(r1.status, 1, r1.stderr);
+    assert.match(r1.stderr, /not a complete OMS shell bundle/);
+    const r2 = cli(["--bundle", f.realBundle, "--bundle-sha256", "f".repeat(64), "--out", out]);
+    assert.equal(r2.status, 1, r2.stderr);
+    assert.match(r2.stderr, /not the expected f{64}/);
+    assert.deepEqual(readdirSync(out), [], "nothing was built");
+  });
+});
+
+describe("licences", () => {
+  test("LICENSE and the third-party notice carry the licence text of every npm package esbuild bundles into the handler", async () => {
+    const staged = stageLinked();
+    assert.equal(readFileSync(join(staged.dir, "LICENSE"), "utf8"), readFileSync(join(REPO_ROOT, "LICENSE"), "utf8"));
+    assert.match(readFileSync(join(REPO_ROOT, "LICENSE"), "utf8"), /^MIT License/);
+    const notice = readFileSync(join(staged.dir, "THIRD-PARTY-NOTICES.txt"), "utf8");
+    // What esbuild actually puts into bin/ (the same entry and alias as scripts/build.mjs), package by package.
+    const { build } = await import("esbuild");
+    const result = await build({
+      entryPoints: [join(REPO_ROOT, "src/handler/main.ts")],
+      bundle: true,
+      splitting: true,
+      format: "esm",
+      platform: "node",
+      outdir: tempDir("esb-"),
+      write: false,
+      metafile: true,
+      alias: { "graceful-fs": join(REPO_ROOT, "src/handler/plain-fs.cjs") },
+      logLevel: "silent",
+    });
+    const bundled = new Set<string>();
+    for (const input of Object.keys(result.metafile.inputs)) {
+      const packages = [...input.matchAll(/node_modules\/((?:@[^/]+\/)?[^/]+)/g)];
+      if (packages.length > 0) bundled.add(packages.at(-1)![1]!);
+    }
+    assert.ok(bundled.has("ajv") && bundled.has("pino") && bundled.size > 10, [...bundled].join(","));
+    const sections = new Map<string, string>();
+    for (const part of notice.split(/^={78}\n/m).slice(1)) {
+      const [title = "", , ...text] = part.split("\n");
+      sections.set(title.slice(0, title.lastIndexOf("@")), text.join("\n"));
+    }
+    for (const name of bundled) {
+      assert.ok(sections.has(name), `${name} is bundled but has no section in THIRD-PARTY-NOTICES.txt`);
+      assert.match(sections.get(name)!, /permission|licen[cs]e|copyright/i, `${name}: licence text missing`);
+    }
+  });
+
+  test("runtime/NOTICE names Bun's statically linked LGPL components and where their sources are", () => {
+    const f = fixtures();
+    const staged = stageExtension({ outDir: join(tempDir("stage-"), "ext"), handlerDir: f.handler, bundlePath: f.simBundle, runtime: { kind: "copy" } });
+    const notice = readFileSync(join(staged.dir, "runtime", "NOTICE"), "utf8");
+    assert.match(notice, /JavaScriptCore and WebKit.*LGPL-2\.0.*https:\/\/github\.com\/oven-sh\/WebKit/);
+    assert.match(notice, /tinycc: LGPL-2\.1; source https:\/\/github\.com\/tinycc\/tinycc/);
+    assert.match(notice, /BoringSSL/);
+    assert.match(notice, new RegExp(`${BUN_RUNTIME.packageName}@${BUN_RUNTIME.version} \\(integrity ${BUN_RUNTIME.integrity.replace(/[+/=]/g, "\\$&")}\\)`));
+    assert.doesNotMatch(notice, /differs|AVX2/);
+    assert.match(notice, /the same as the regular @oven\/bun-linux-x64's; it needs glibc 2\.17, Linux 3\.10 and an x86-64 CPU\nwith SSE4\.2/);
+  });
+});
+
+describe("a reproducible zip", () => {
+  test(
+    "two builds of the same sources, minutes and time zones apart, are byte-identical; SOURCE_DATE_EPOCH sets the entries' time",
+    { timeout: 300_000 },
+    () => {
+      const build = (out: string, tz: string) =>
+        spawnSync(
+          process.execPath,
+          [
+            "--import",
+            "tsx",
+            join(REPO_ROOT, "scripts", "package.ts"),
+            "--out",
+            out,
+            "--version",
+            "1.19.9",
+            "--publisher",
+            "Contoso.Monitoring",
+            "--type",
+            "OmsAgentContoso",
+          ],
+          { encoding: "utf8", cwd: REPO_ROOT, env: { ...process.env, TZ: tz, SOURCE_DATE_EPOCH: "" } },
+        );
+      const outs = [tempDir("repro-a-"), tempDir("repro-b-")];
+      const first = build(outs[0]!, "UTC");
+      assert.equal(first.status, 0, first.stderr);
+      // A second later, on the other side of the world: neither may reach the bytes.
+      spawnSync("sleep", ["1.1"]);
+      const second = build(outs[1]!, "Pacific/Kiritimati");
+      assert.equal(second.status, 0, second.stderr);
+      const name = "Contoso.Monitoring.OmsAgentContoso-1.19.9-simulated.zip";
+      const sha = (dir: string) =>
+        createHash("sha256")
+          .update(readFileSync(join(dir, name)))
+          .digest("hex");
+      assert.equal(sha(outs[0]!), sha(outs[1]!));
+      const listing = execFileSync(
+        "python3",
+        ["-c", "import sys, zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist(): print(i.filename, i.date_time, len(i.extra))", join(outs[0]!, name)],
+        { encoding: "utf8" },
+      );
+      for (const line of listing.trim().split("\n")) assert.match(line, / \(1980, 1, 1, 0, 0, 0\) 0$/, line);
+      const signing = execFileSync(
+        "python3",
+        [
+          "-c",
+          "import sys, zipfile, json\nprint(json.loads(zipfile.ZipFile(sys.argv[1]).read('HandlerManifest.json'))[0]['signingInfo'])",
+          join(outs[0]!, name),
+        ],
+        { encoding: "utf8" },
+      );
+      assert.match(signing, /'type': 'OmsAgentContoso', 'publisher': 'Contoso.Monitoring'/);
+    },
+  );
+
+  test("SOURCE_DATE_EPOCH gives the same DOS time in every time zone, and a malformed one is refused", () => {
+    const at = entryTime("1700000000"); // 2023-11-14 22:13:20 UTC
+    assert.deepEqual([at.getFullYear(), at.getMonth(), at.getDate(), at.getHours(), at.getMinutes(), at.getSeconds()], [2023, 10, 14, 22, 13, 20]);
+    assert.equal(entryTime(undefined).getFullYear(), 1980);
+    assert.throws(() => entryTime("yesterday"), /SOURCE_DATE_EPOCH must be seconds/);
   });
 });

@@ -179,7 +179,9 @@ const BUNDLE_FAILURES: FailureTable<BundleExit> = {
     }),
     55: (exit) =>
       OPENSSL.test(exit.output)
-        ? unsupportedOpenSsl("the agent needs OpenSSL 1.0.x/1.1.x; use a distribution with a supported OpenSSL or move to the Azure Monitor Agent")(exit)
+        ? unsupportedOpenSsl(
+            "the agent bundle accepts OpenSSL 1.0.1+, 1.1.x and 3.0.x; use a distribution release that ships one or move to the Azure Monitor Agent",
+          )(exit)
         : {
             reason: "CurlInstallFailed",
             problem: "the OMS bundle could not find curl and could not install it (are the package repositories reachable?)",
@@ -187,7 +189,7 @@ const BUNDLE_FAILURES: FailureTable<BundleExit> = {
           },
     60: (exit) =>
       OPENSSL.test(exit.output)
-        ? unsupportedOpenSsl("use a distribution with OpenSSL 1.0.x/1.1.x or move to the Azure Monitor Agent")(exit)
+        ? unsupportedOpenSsl("use a distribution release with OpenSSL 1.0.1+, 1.1.x or 3.0.x or move to the Azure Monitor Agent")(exit)
         : { reason: "PythonMissing", problem: "the OMS bundle needs python, which is not installed", action: "install python3 (or python2), then retry" },
     61: () => ({
       reason: "PythonCtypesMissing",

@@ -48,6 +48,21 @@ function optionalFolder(settings: Record<string, unknown>, key: string): string 
   return typeof value === "string" && value.trim() !== "" ? value : undefined;
 }
 
+/**
+ * `<ProviderNameSpace>.<Type>` of the package's manifest.xml: a package built under a builder's own namespace
+ * (npm run package -- --publisher/--type) reports under that name when HandlerEnvironment.json names none.
+ */
+export function packageFullName(extensionDir: string): string {
+  try {
+    const xml = readFileSync(join(extensionDir, "manifest.xml"), "utf8");
+    const publisher = /<ProviderNameSpace>\s*([^<\s]+)\s*<\/ProviderNameSpace>/.exec(xml)?.[1];
+    const type = /<Type>\s*([^<\s]+)\s*<\/Type>/.exec(xml)?.[1];
+    return publisher && type ? `${publisher}.${type}` : EXTENSION_FULL_NAME;
+  } catch {
+    return EXTENSION_FULL_NAME;
+  }
+}
+
 /** Reads `<Version>` from manifest.xml; manifest.xml is the single source of our version. */
 function readManifestVersion(extensionDir: string): string | undefined {
   try {
@@ -72,7 +87,7 @@ export function loadEnvironment(extensionDir: string, processEnv: Pick<ProcessEn
 
   const configFolder = resolve(requiredFolder(settings, "configFolder", path));
   const libDir = resolve(configFolder, "..", "..");
-  const name = typeof entry.name === "string" && entry.name ? entry.name : EXTENSION_FULL_NAME;
+  const name = typeof entry.name === "string" && entry.name ? entry.name : packageFullName(extensionDir);
   const version = readManifestVersion(extensionDir) ?? processEnv.extensionVersion ?? /-(\d+(?:\.\d+)*)$/.exec(basename(extensionDir))?.[1] ?? "0.0.0";
   return {
     extensionDir,

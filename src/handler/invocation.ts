@@ -2,9 +2,8 @@
 // status, extension.log, telemetry and the exit code. The only place errors become a status and a code.
 import { join } from "node:path";
 import { AGENT_TIMEOUT_SECONDS, Deadline, monotonicNow, operationBudgetMs, type OperationName } from "./deadline.ts";
-import { EXTENSION_FULL_NAME } from "../shared/identity.ts";
 import { formatFailure } from "../shared/status-message.ts";
-import { loadEnvironment, type HandlerEnvironment } from "./environment.ts";
+import { loadEnvironment, packageFullName, type HandlerEnvironment } from "./environment.ts";
 import { ExtensionError, isExtensionCode, toExtensionError } from "./errors.ts";
 import { acquireLock, type Release } from "./lock.ts";
 import { hasNothingToDo } from "./fast-path.ts";
@@ -39,7 +38,7 @@ export function safeExitCode(code: number): number {
 /** Without HandlerEnvironment.json we still leave a status where the agent looks by default. */
 function fallbackStatus(extensionDir: string, processEnv: ProcessEnvironment, operation: string, error: ExtensionError): void {
   try {
-    writeStatus(join(extensionDir, "status"), processEnv.configSequenceNumber ?? 0, EXTENSION_FULL_NAME, {
+    writeStatus(join(extensionDir, "status"), processEnv.configSequenceNumber ?? 0, packageFullName(extensionDir), {
       operation: capitalized(operation),
       status: "error",
       code: error.code,

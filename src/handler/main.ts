@@ -39,6 +39,8 @@ if (process.argv[2] === "doctor") {
     )
     .then((code) => {
       process.exitCode = code;
+      // doctor has printed its verdict; a probe still pending past its budget must not keep the process alive.
+      setTimeout(() => process.exit(code), 2000).unref();
     })
     .catch((error: unknown) => {
       writeOut(2, redact(`OmsAgentForLinux: internal error (${(error as Error)?.message ?? String(error)})\n`));

@@ -109,7 +109,13 @@ async function fleet(
 describe("omsagent-fleet package", () => {
   test("the tarball holds the built bin and the package declares the Azure SDK as exact runtime dependencies", async () => {
     const listing = (await run("tar", ["tzf", tarball])).stdout.trim().split("\n").sort();
-    assert.deepEqual(listing, ["package/README.md", "package/dist/omsagent-fleet.mjs", "package/package.json"]);
+    assert.deepEqual(listing, [
+      "package/LICENSE",
+      "package/README.md",
+      "package/THIRD-PARTY-NOTICES.txt",
+      "package/dist/omsagent-fleet.mjs",
+      "package/package.json",
+    ]);
     const manifest = JSON.parse(await readFile(join(repo, "cli", "package.json"), "utf8")) as Manifest;
     const root = JSON.parse(await readFile(join(repo, "package.json"), "utf8")) as Manifest;
     assert.deepEqual(manifest.bin, { "omsagent-fleet": "dist/omsagent-fleet.mjs" });
@@ -134,6 +140,16 @@ describe("omsagent-fleet package", () => {
     assert.match(code, /import\("@azure\/arm-compute"\)/);
     assert.doesNotMatch(code, /from "@azure\//);
     assert.ok(!(await readdir(join(app, "node_modules", "omsagent-fleet"))).includes("node_modules"));
+  });
+
+  test("the tarball carries the project's LICENSE and the licence text of the npm packages bundled into the bin", async () => {
+    const installed = join(app, "node_modules", "omsagent-fleet");
+    assert.equal(await readFile(join(installed, "LICENSE"), "utf8"), await readFile(join(repo, "LICENSE"), "utf8"));
+    const notice = await readFile(join(installed, "THIRD-PARTY-NOTICES.txt"), "utf8");
+    // ajv and its dependencies are bundled (the SDK is not, and is not listed).
+    for (const name of ["ajv", "fast-deep-equal", "fast-uri", "json-schema-traverse"]) assert.match(notice, new RegExp(`^${name}@\\S+ — `, "m"), name);
+    assert.match(notice, /Copyright \(c\) 2015-\d+ Evgeny Poberezkin/);
+    assert.doesNotMatch(notice, /^@azure\//m);
   });
 
   test("the handler bundle that goes into the extension zip holds none of the Azure SDK", async () => {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chownSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
-import { connect, type AddressInfo } from "node:net";
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { after, before, test } from "node:test";
@@ -18,6 +18,7 @@ interface Check {
   area: string;
   name: string;
   ok: boolean;
+  skipped?: true;
   detail: string;
   fix?: string;
 }
@@ -124,6 +125,8 @@ test("a healthy machine is reported healthy: every check passes, exit 0", async 
   for (const expected of [
     "machine/runtime",
     "machine/architecture",
+    "machine/kernel",
+    "machine/cpu",
     "machine/glibc",
     "machine/distribution",
     "machine/free space",
@@ -138,6 +141,7 @@ test("a healthy machine is reported healthy: every check passes, exit 0", async 
     "agent/scom",
     "history/Enable",
     "history/extension.log",
+    `network ${WORKSPACE_ID}/target`,
     `network ${WORKSPACE_ID}/oms name`,
     `network ${WORKSPACE_ID}/oms tcp 443`,
     `network ${WORKSPACE_ID}/oms tls`,
@@ -157,8 +161,9 @@ test("a healthy machine is reported healthy: every check passes, exit 0", async 
   });
   assert.equal(text.status, 0, text.stdout);
   assert.match(text.stdout, /^PASS {2}machine +runtime +bun /m);
-  assert.match(text.stdout, /^healthy: all \d+ checks passed$/m);
-  assert.doesNotMatch(text.stdout, /network/, "--offline looks at no network");
+  assert.match(text.stdout, /^healthy: \d+ checks passed, 1 not checked \(SKIP\)$/m);
+  assert.match(text.stdout, /^SKIP {2}network +endpoints +--offline: name resolution, TCP 443, TLS and the clock against the service were not checked$/m);
+  assert.doesNotMatch(text.stdout, /^PASS {2}network/m, "--offline looks at no network");
 });
 
 test("a broken onboarding: the failed enable is explained with its code, meaning and fix", async () => {
@@ -298,4 +303,118 @@ test("through the agent's proxy: CONNECT tunnels, and the proxy's credentials ar
   } finally {
     proxy.close();
   }
+});
+
+test("a proxy password with a malformed '%' is reported as such before anything connects, and doctor exits", async () => {
+  const { vm, version } = await healthyVm();
+  let connections = 0;
+  // A proxy that accepts and then says nothing: a socket left open by doctor would keep it alive.
+  const silent = createNetServer((socket) => {
+    connections++;
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  try {
+    const port = (silent.address() as AddressInfo).port;
+    writeFileSync(join(vm.root, "etc/opt/microsoft/omsagent/proxy.conf"), `http://doctor-user:50%off-Secret@127.0.0.1:${port}\n`);
+    const r = await doctor(vm, version, [], { OMS_HANDLER_SERVICE_ADDRESS: "" });
+    assert.equal(r.status, 1);
+    assert.deepEqual(
+      r.failed.map((c) => c.name),
+      ["oms proxy", "ods proxy"],
+    );
+    assert.match(r.failed[0]!.detail, /has a '%' that is not followed by two hexadecimal digits, so it cannot be decoded/);
+    assert.match(r.failed[0]!.fix!, /%25/);
+    assert.equal(connections, 0, "nothing connected with credentials that cannot be sent");
+    assert.doesNotMatch(r.text + r.stderr, /50%off-Secret|doctor-user/);
+  } finally {
+    silent.close();
+  }
+});
+
+test("the whole run is bounded: a proxy that never answers CONNECT cannot hold doctor past its budget", async () => {
+  const { vm, version } = await healthyVm();
+  const sockets = new Set<Socket>();
+  const silent = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.resume();
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  try {
+    const port = (silent.address() as AddressInfo).port;
+    writeFileSync(join(vm.root, "etc/opt/microsoft/omsagent/proxy.conf"), `http://127.0.0.1:${port}\n`);
+    const r = await doctor(vm, version, [], { OMS_HANDLER_SERVICE_ADDRESS: "", OMS_HANDLER_DEADLINE_SECONDS: "3" });
+    assert.equal(r.status, 1);
+    const stopped = r.failed.find((c) => c.area === "doctor" && c.name === "time");
+    assert.ok(stopped, JSON.stringify(r.failed));
+    assert.match(stopped.detail, /stopped after 3 s with checks still running/);
+    // The machine's own checks were still reported.
+    assert.ok(named(r.report.checks, "openssl"));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(sockets.size, 0, "no connection to the proxy outlives doctor");
+  } finally {
+    silent.close();
+  }
+});
+
+test("a failed onboarding: doctor probes the workspace the settings name, with the domain and proxy enable would use", async () => {
+  const { vm, version } = await healthyVm("5-key");
+  const r = await doctor(vm, version);
+  assert.equal(r.status, 1);
+  const target = r.report.checks.find((c) => c.area === `network ${WORKSPACE_ID}` && c.name === "target");
+  assert.ok(target, r.report.checks.map((c) => `${c.area}/${c.name}`).join(", "));
+  assert.match(target.detail, /not onboarded: .*(its onboarding failed|named by the settings)/);
+  assert.match(target.detail, /domain opinsights\.azure\.com/);
+  for (const name of ["oms tcp 443", "oms tls", "ods tls", "oms clock"]) {
+    const check = r.report.checks.find((c) => c.area === `network ${WORKSPACE_ID}` && c.name === name);
+    assert.equal(check?.ok, true, `${name}: ${JSON.stringify(check)}`);
+  }
+  // The failed onboarding's directory is explained with the enable status that exists.
+  assert.match(named(r.failed, "onboarded")!.fix!, /fix what the Enable status says \(history Enable below: error 53\)/);
+});
+
+test("what doctor cannot check is SKIP with the reason; fixes fit the fault", async () => {
+  const { vm, version } = await healthyVm();
+  const base = vm.agent.baseDir(version);
+  // No HandlerEnvironment.json: the history is not read, and says so.
+  const handlerEnvironment = readFileSync(join(base, "HandlerEnvironment.json"));
+  unlinkSync(join(base, "HandlerEnvironment.json"));
+  let r = await doctor(vm, version, ["--offline"]);
+  const history = r.report.checks.filter((c) => c.area === "history");
+  assert.deepEqual(
+    history.map((c) => [c.name, c.skipped ?? false, c.ok]),
+    [["status and log", true, true]],
+  );
+  assert.match(history[0]!.detail, /no HandlerEnvironment\.json in .* so the extension's status files and extension\.log were not read/);
+  writeFileSync(join(base, "HandlerEnvironment.json"), handlerEnvironment);
+
+  // A missing certificate is not fixed by chown.
+  unlinkSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "certs/oms.crt"));
+  r = await doctor(vm, version, ["--offline"]);
+  const identity = named(r.failed, "key and certificate")!;
+  assert.match(identity.detail, /certs\/oms\.crt is missing/);
+  assert.doesNotMatch(identity.fix!, /chown/);
+  assert.match(identity.fix!, /onboard the workspace again/);
+});
+
+test("--help exits 0, a bad option 2, and --failed-only works without --json", async () => {
+  const { vm, version } = await healthyVm();
+  const shim = join(vm.agent.baseDir(version), "omsagent-shim");
+  const env = vm.agent.launchSpec(version, "enable").env;
+  const help = spawnSync("/bin/sh", [shim, "doctor", "--help"], { env, encoding: "utf8" });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^usage: omsagent-shim doctor /);
+  const bad = spawnSync("/bin/sh", [shim, "doctor", "--jsno"], { env, encoding: "utf8" });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /unknown option --jsno/);
+
+  rmSync(join(vm.root, "usr/bin/curl"));
+  const brief = spawnSync("/bin/sh", [shim, "doctor", "--offline", "--failed-only"], { env, encoding: "utf8" });
+  assert.equal(brief.status, 1);
+  const lines = brief.stdout.trim().split("\n");
+  assert.equal(lines.length, 2, brief.stdout);
+  assert.match(lines[0]!, /^FAIL {2}machine {2}tools {2}.*curl/);
+  assert.match(lines[1]!, /^1 of \d+ checks failed, 1 not checked \(SKIP\)$/);
 });

@@ -1,6 +1,7 @@
 // What doctor looks at on the machine itself: the machine and its tools (the same preflight the install runs),
 // the agent and each workspace, and what the handler did last (status files and extension.log).
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { release } from "node:os";
 import { join } from "node:path";
 import { ErrorCodes, isExtensionCode } from "../errors.ts";
 import { splitAction } from "../../shared/status-message.ts";
@@ -13,7 +14,7 @@ import { proxyEndpoint } from "../secrets.ts";
 import { isAgentRunning } from "../service.ts";
 import { scomPortConfigured } from "../connections.ts";
 import type { ToolContext } from "../tool.ts";
-import { fail, fromPreflight, pass, type Check } from "./report.ts";
+import { fail, fromPreflight, pass, skip, type Check } from "./report.ts";
 
 export interface DoctorContext extends ToolContext {
   minFreeMb: number;
@@ -23,11 +24,51 @@ const MACHINE = "machine";
 const AGENT = "agent";
 const HISTORY = "history";
 const GLIBC_FLOOR = [2, 17];
+/** The bundled Bun's floor (README: "Supported machines"): Linux 3.10 (RHEL/CentOS 7). */
+const KERNEL_FLOOR = [3, 10];
+
+/** Linux 3.10 or later: what the bundled runtime needs. `kernelRelease` is `uname -r`. */
+export function kernelCheck(kernelRelease: string = release()): Check {
+  const match = /^(\d+)\.(\d+)/.exec(kernelRelease);
+  if (!match) return skip(MACHINE, "kernel", `could not read the kernel version from "${kernelRelease}"`);
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  return major > KERNEL_FLOOR[0]! || (major === KERNEL_FLOOR[0] && minor >= KERNEL_FLOOR[1]!)
+    ? pass(MACHINE, "kernel", `Linux ${kernelRelease} (the runtime needs 3.10 or later)`)
+    : fail(
+        MACHINE,
+        "kernel",
+        `Linux ${kernelRelease} is older than 3.10, which the extension's runtime needs`,
+        "use a supported distribution or the Azure Monitor Agent",
+      );
+}
+
+/** An x86-64 CPU with SSE4.2 (Nehalem, 2008, or later): the bundled Bun build uses it. */
+export function cpuCheck(cpuinfoPath: string): Check {
+  let cpuinfo: string;
+  try {
+    cpuinfo = readFileSync(cpuinfoPath, "utf8");
+  } catch {
+    return skip(MACHINE, "cpu", `${cpuinfoPath} is not readable, so the CPU's features were not checked`);
+  }
+  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1]?.trim().split(/\s+/) ?? [];
+  if (flags.length === 0) return skip(MACHINE, "cpu", `${cpuinfoPath} lists no CPU flags`);
+  return flags.includes("sse4_2")
+    ? pass(MACHINE, "cpu", "x86-64 with SSE4.2 (the runtime needs Nehalem or later)")
+    : fail(
+        MACHINE,
+        "cpu",
+        "the CPU has no SSE4.2 (older than Nehalem), which the extension's runtime needs",
+        "move the machine to a newer host (or a VM size on a newer CPU), or use the Azure Monitor Agent",
+      );
+}
 
 export async function machineChecks(context: DoctorContext): Promise<Check[]> {
   const { paths, minFreeMb, childEnv, deadline, log } = context;
   const checks: Check[] = [pass(MACHINE, "runtime", process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`)];
   checks.push(await fromPreflight(MACHINE, "architecture", () => (checkArchitecture(), "x86_64")));
+  checks.push(kernelCheck());
+  // The kernel's view of this CPU, whatever OMS_HANDLER_ROOT says: /proc is not part of the OMS tree.
+  checks.push(cpuCheck("/proc/cpuinfo"));
 
   const libc = await runChild({ label: "getconf", file: "getconf", args: ["GNU_LIBC_VERSION"], timeoutMs: 10_000, quiet: true, childEnv }, deadline, log);
   const glibc = /^glibc (\d+)\.(\d+)/.exec(libc.stdout.trim());
@@ -61,24 +102,30 @@ export async function machineChecks(context: DoctorContext): Promise<Check[]> {
   return checks;
 }
 
-/** The OMS bundle's own check: OpenSSL 1.0.1 or later 1.x (OpenSSL 3 is refused with 60). */
+/**
+ * The OMS bundle's own check (microsoft/OMS-Agent-for-Linux installer/bundle/bundle_skel.sh,
+ * ulinux_detect_openssl_version, in 1.19.0): `openssl version` must match ^1.0. but not ^1.0.0, or ^1.1., or ^3.0.
+ * (the bundle carries packages built for each); anything else — 1.0.0, 3.1, 3.2 and later — makes it exit 55 with
+ * "does not have a supported version of OpenSSL", which the handler reports as 60.
+ */
+export function bundleAcceptsOpenSsl(version: string): boolean {
+  return (/^1\.0\./.test(version) && !/^1\.0\.0/.test(version)) || /^1\.1\./.test(version) || /^3\.0\./.test(version);
+}
+
 async function opensslCheck({ paths, childEnv, deadline, log }: ToolContext): Promise<Check> {
   const openssl = findTool(paths, "openssl");
-  if (!openssl) return fail(MACHINE, "openssl", "openssl is not installed", "install openssl 1.x with the distribution's package manager");
+  if (!openssl) return fail(MACHINE, "openssl", "openssl is not installed", "install openssl with the distribution's package manager");
   const result = await runChild({ label: "openssl version", file: openssl, args: ["version"], timeoutMs: 10_000, quiet: true, childEnv }, deadline, log);
-  const version = /OpenSSL (\d+)\.(\d+)\.(\d+)(\S*)/.exec(result.stdout)?.slice(1);
+  const version = /OpenSSL (\d+\.\d+\.\d+\S*)/.exec(result.stdout)?.[1];
   if (!version)
-    return fail(MACHINE, "openssl", `openssl version printed no version (${result.stdout.trim() || `exit ${result.exitCode}`})`, "reinstall openssl 1.x");
-  const [major, minor, patch, letter] = version;
-  const text = `${major}.${minor}.${patch}${letter}`;
-  const supported = major === "1" && (minor === "1" || (minor === "0" && Number(patch) >= 1));
-  return supported
-    ? pass(MACHINE, "openssl", `${text} (the agent's bundle needs 1.0.1 or later 1.x)`)
+    return fail(MACHINE, "openssl", `openssl version printed no version (${result.stdout.trim() || `exit ${result.exitCode}`})`, "reinstall openssl");
+  return bundleAcceptsOpenSsl(version)
+    ? pass(MACHINE, "openssl", `${version} (the agent's bundle accepts 1.0.1 and later 1.0.x, 1.1.x and 3.0.x)`)
     : fail(
         MACHINE,
         "openssl",
-        `${text}; the agent's bundle needs OpenSSL 1.0.1 or later 1.x and fails with 60 otherwise`,
-        "use a distribution with OpenSSL 1.x (see the README's support matrix) or move to the Azure Monitor Agent",
+        `${version}; the agent's bundle accepts only 1.0.1 and later 1.0.x, 1.1.x and 3.0.x, and fails with 60 (UnsupportedOpenSsl) otherwise`,
+        "the Log Analytics agent cannot run with this OpenSSL: use a distribution release that ships a supported one (see the README's support matrix) or move to the Azure Monitor Agent",
       );
 }
 
@@ -109,6 +156,16 @@ export interface WorkspaceFacts {
   domain?: string;
 }
 
+/** The last status of each operation (Install, Enable, …), when doctor could read the status folder. */
+export type LastStatuses = Map<string, StatusEntry>;
+
+/** "look at the <operation> status" only when there is one to look at. */
+function statusHint(statuses: LastStatuses | undefined, operation: string, otherwise: string): string {
+  const entry = statuses?.get(operation);
+  if (entry?.status === "error") return `fix what the ${operation} status says (history ${operation} below: error ${entry.code})`;
+  return otherwise;
+}
+
 /** The proxy the agent uses, from its proxy.conf (the credentials are never shown). */
 export function agentProxy(paths: SystemPaths): string | undefined {
   try {
@@ -118,7 +175,7 @@ export function agentProxy(paths: SystemPaths): string | undefined {
   }
 }
 
-export async function agentChecks(context: DoctorContext): Promise<{ checks: Check[]; workspaces: WorkspaceFacts[] }> {
+export async function agentChecks(context: DoctorContext, statuses?: LastStatuses): Promise<{ checks: Check[]; workspaces: WorkspaceFacts[] }> {
   const { paths } = context;
   const checks: Check[] = [];
   let installed: string | undefined;
@@ -138,7 +195,11 @@ export async function agentChecks(context: DoctorContext): Promise<{ checks: Che
         AGENT,
         "installed",
         "the Log Analytics agent is not installed (no omsadmin.sh)",
-        "look at the install status below and fix its cause; the guest agent retries install on the next goal state",
+        statusHint(
+          statuses,
+          "Install",
+          "no install has failed on record: add the extension to the machine (or, if it is added, the guest agent has not run its install yet — see /var/log/waagent.log)",
+        ),
       ),
     );
     return { checks, workspaces: [] };
@@ -148,7 +209,14 @@ export async function agentChecks(context: DoctorContext): Promise<{ checks: Che
   const workspaces: WorkspaceFacts[] = [];
   const directories = workspaceDirectories(paths);
   if (directories.size === 0) {
-    checks.push(fail(AGENT, "workspaces", "no workspace is configured", "look at the enable status below and fix its cause; the guest agent retries enable"));
+    checks.push(
+      fail(
+        AGENT,
+        "workspaces",
+        "no workspace is configured",
+        statusHint(statuses, "Enable", "no enable has failed on record: deploy the extension with a workspaceId and workspaceKey"),
+      ),
+    );
   }
   const omsagentUid = userId(paths, "omsagent");
   for (const [id, dir] of directories) {
@@ -162,7 +230,7 @@ export async function agentChecks(context: DoctorContext): Promise<{ checks: Che
           area,
           "onboarded",
           `${dir.slice(paths.root.replace(/\/$/, "").length)} has no conf/omsadmin.conf: an onboarding that failed`,
-          "look at the enable status below and fix its cause; the next enable onboards again",
+          statusHint(statuses, "Enable", "see the network checks below for the cause; the next enable onboards again"),
         ),
       );
       workspaces.push({ id });
@@ -173,23 +241,34 @@ export async function agentChecks(context: DoctorContext): Promise<{ checks: Che
     workspaces.push({ id, domain });
 
     const owners: string[] = [];
+    const missing: string[] = [];
     for (const file of ["certs/oms.key", "certs/oms.crt"]) {
       try {
         const stats = statSync(join(dir, file));
         if (omsagentUid === undefined || stats.uid !== omsagentUid) owners.push(`${file} is owned by uid ${stats.uid}`);
       } catch {
-        owners.push(`${file} is missing`);
+        missing.push(file);
       }
     }
+    // A missing identity is re-created by onboarding again; only files that exist can be given back with chown.
     checks.push(
-      owners.length === 0
-        ? pass(area, "key and certificate", "certs/oms.key and certs/oms.crt belong to omsagent")
-        : fail(
+      missing.length > 0
+        ? fail(
             area,
             "key and certificate",
-            `${owners.join(", ")}${omsagentUid === undefined ? " (there is no omsagent user)" : ", not omsagent"}: the agent cannot read its identity`,
-            `run: chown -R omsagent:omiusers /etc/opt/microsoft/omsagent/${id}/certs, or remove and add the extension again`,
-          ),
+            `${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} missing: the agent has no identity to authenticate with`,
+            "onboard the workspace again: remove the extension and add it with the same settings (enable re-onboards and the service issues a new certificate)",
+          )
+        : owners.length === 0
+          ? pass(area, "key and certificate", "certs/oms.key and certs/oms.crt belong to omsagent")
+          : fail(
+              area,
+              "key and certificate",
+              `${owners.join(", ")}${omsagentUid === undefined ? " (there is no omsagent user)" : ", not omsagent"}: the agent cannot read its identity`,
+              omsagentUid === undefined
+                ? "the omsagent account is missing: reinstall the agent (remove and add the extension)"
+                : `run: chown -R omsagent:omiusers /etc/opt/microsoft/omsagent/${id}/certs`,
+            ),
     );
 
     const running = await isAgentRunning(context, id);
@@ -260,34 +339,50 @@ function readStatuses(statusFolder: string): StatusEntry[] {
   return entries.sort((a, b) => a.mtimeMs - b.mtimeMs);
 }
 
+/** The last status of each operation, by operation name, in the order they were written. */
+export function lastStatuses(statusFolder: string): LastStatuses {
+  const latest: LastStatuses = new Map();
+  for (const entry of readStatuses(statusFolder)) {
+    latest.delete(entry.operation);
+    latest.set(entry.operation, entry);
+  }
+  return latest;
+}
+
 /** The last status of each operation, explained, and the last errors in extension.log. */
-export function historyChecks(statusFolder: string | undefined, logFolder: string | undefined): Check[] {
+export function historyChecks(statuses: LastStatuses, logFolder: string): Check[] {
   const checks: Check[] = [];
-  const statuses = statusFolder ? readStatuses(statusFolder) : [];
-  if (statuses.length === 0) checks.push(pass(HISTORY, "last status", "no status written yet"));
-  const latest = new Map<string, StatusEntry>();
-  for (const entry of statuses) latest.set(entry.operation, entry);
-  for (const entry of latest.values()) {
+  if (statuses.size === 0) checks.push(pass(HISTORY, "last status", "no status written yet"));
+  for (const entry of statuses.values()) {
     const when = `seq ${entry.seq}${entry.at ? `, ${entry.at}` : ""}`;
     if (entry.status === "error") {
       const meaning = isExtensionCode(entry.code) ? ErrorCodes[entry.code] : "unknown code";
       const { statement, action } = splitAction(entry.message);
       checks.push(fail(HISTORY, entry.operation, `error ${entry.code} (${meaning}), ${when}: ${statement}`, action ?? "see extension.log"));
-    } else {
+    } else if (entry.status === "success") {
       checks.push(pass(HISTORY, entry.operation, `${entry.status}, ${when}: ${entry.message}`));
+    } else {
+      // transitioning (or anything else): the run has not finished, or died before it could say how it ended.
+      checks.push(skip(HISTORY, entry.operation, `${entry.status}, ${when}: not finished (or it stopped before writing its outcome): ${entry.message}`));
     }
   }
 
-  let errors: string[] = [];
+  const logPath = join(logFolder, LOG_FILE);
+  if (!existsSync(logPath)) {
+    checks.push(skip(HISTORY, "extension.log", `${logPath} does not exist yet: the handler has not logged anything`));
+    return checks;
+  }
+  let errors: string[];
   try {
-    errors = readFileSync(join(logFolder ?? "", LOG_FILE), "utf8")
+    errors = readFileSync(logPath, "utf8")
       .split("\n")
       .filter((line) => /^\S+ ERROR /.test(line))
       .slice(-3);
-  } catch {
-    // No log yet.
+  } catch (error) {
+    checks.push(skip(HISTORY, "extension.log", `${logPath} could not be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`));
+    return checks;
   }
-  const lastRunFailed = statuses.at(-1)?.status === "error";
+  const lastRunFailed = [...statuses.values()].sort((a, b) => a.mtimeMs - b.mtimeMs).at(-1)?.status === "error";
   checks.push(
     errors.length === 0
       ? pass(HISTORY, "extension.log", "no errors logged")

@@ -1,7 +1,8 @@
 // Can this machine reach the workspace's service the way the agent will? Name resolution, TCP 443 and a
 // verified TLS handshake to <workspace>.oms.<domain> and <workspace>.ods.<domain>, through the agent's proxy
 // when it has one, and the clock against the service's HTTP Date header (a skewed clock is one cause of the
-// service's 403). Every step has a short timeout.
+// service's 403). Every step has a short timeout, every socket is destroyed on every path (an open one would keep
+// doctor alive until the far end drops it), and the proxy's credentials are decoded before anything connects.
 import { lookup } from "node:dns/promises";
 import { readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
@@ -28,6 +29,39 @@ interface Endpoint {
   port: number;
 }
 
+/** The proxy's `user:password` is not valid percent-encoding (a `%` not followed by two hex digits). */
+export class ProxyCredentialsError extends Error {}
+
+export interface ProxyTarget {
+  endpoint: Endpoint;
+  /** `Basic …` for Proxy-Authorization, when the proxy URL carries credentials. */
+  authorization?: string;
+}
+
+/**
+ * `[scheme://][user:password@]host[:port]` → where to connect and what to authenticate with. Credentials are
+ * percent-decoded as a URL's userinfo is; a malformed escape throws ProxyCredentialsError (never quoting them).
+ */
+export function parseProxy(proxy: string): ProxyTarget {
+  const credentials = /^(?:[a-z]+:\/\/)?([^@/]+)@/i.exec(proxy)?.[1];
+  let authorization: string | undefined;
+  if (credentials !== undefined) {
+    let decoded: string;
+    try {
+      decoded = credentials
+        .split(":")
+        .map((part) => decodeURIComponent(part))
+        .join(":");
+    } catch {
+      throw new ProxyCredentialsError(
+        "the proxy's user name or password has a '%' that is not followed by two hexadecimal digits, so it cannot be decoded (a URL's user and password are percent-encoded)",
+      );
+    }
+    authorization = `Basic ${Buffer.from(decoded).toString("base64")}`;
+  }
+  return { endpoint: parseHostPort(proxyEndpoint(proxy), 3128), ...(authorization ? { authorization } : {}) };
+}
+
 function parseHostPort(text: string, defaultPort: number): Endpoint {
   const match = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(text);
   return { host: match?.[1] ?? text, port: match?.[2] ? Number(match[2]) : defaultPort };
@@ -48,6 +82,8 @@ function withTimeout<T>(promise: Promise<T>, what: string, onTimeout: () => void
 
 function tcp(endpoint: Endpoint): Promise<Socket> {
   const socket = netConnect(endpoint.port, endpoint.host);
+  // A late error (after the step gave up, or after the caller took the socket) must not crash doctor.
+  socket.on("error", () => {});
   return withTimeout(
     new Promise<Socket>((resolve, reject) => {
       socket.once("connect", () => resolve(socket));
@@ -55,7 +91,10 @@ function tcp(endpoint: Endpoint): Promise<Socket> {
     }),
     `TCP ${endpoint.host}:${endpoint.port}`,
     () => socket.destroy(),
-  );
+  ).catch((error: unknown) => {
+    socket.destroy();
+    throw error;
+  });
 }
 
 /** Reads an HTTP response head (status line and headers) from a socket. */
@@ -87,35 +126,43 @@ async function openTunnel(host: string, options: NetworkOptions): Promise<{ sock
     const target = options.serviceAddress ? parseHostPort(options.serviceAddress, 443) : { host, port: 443 };
     return { socket: await tcp(target), via: `${target.host}:${target.port}` };
   }
-  const credentials = /^(?:[a-z]+:\/\/)?([^@/]+)@/i.exec(options.proxy)?.[1];
-  const proxy = parseHostPort(proxyEndpoint(options.proxy), 3128);
+  // Parsed before connecting: nothing below may throw with a socket left open.
+  const { endpoint: proxy, authorization } = parseProxy(options.proxy);
   const socket = await tcp(proxy);
-  const target = options.serviceAddress ?? `${host}:443`;
-  socket.write(
-    `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n` +
-      (credentials ? `Proxy-Authorization: Basic ${Buffer.from(decodeURIComponent(credentials)).toString("base64")}\r\n` : "") +
-      "\r\n",
-  );
-  const answer = await withTimeout(readHead(socket), `CONNECT through the proxy ${proxy.host}:${proxy.port}`, () => socket.destroy());
-  if (answer.status !== 200) {
+  try {
+    const target = options.serviceAddress ?? `${host}:443`;
+    socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n` + (authorization ? `Proxy-Authorization: ${authorization}\r\n` : "") + "\r\n");
+    const answer = await withTimeout(readHead(socket), `CONNECT through the proxy ${proxy.host}:${proxy.port}`);
+    if (answer.status !== 200) {
+      throw new Error(
+        `the proxy ${proxy.host}:${proxy.port} answered CONNECT with HTTP ${answer.status}${answer.status === 407 ? " (proxy authentication required)" : ""}`,
+      );
+    }
+    return { socket, via: `proxy ${proxy.host}:${proxy.port}` };
+  } catch (error) {
     socket.destroy();
-    throw new Error(
-      `the proxy ${proxy.host}:${proxy.port} answered CONNECT with HTTP ${answer.status}${answer.status === 407 ? " (proxy authentication required)" : ""}`,
-    );
+    throw error;
   }
-  return { socket, via: `proxy ${proxy.host}:${proxy.port}` };
 }
 
 function tls(socket: Socket, host: string, options: NetworkOptions): Promise<TLSSocket> {
-  const secure = tlsConnect({ socket, servername: host, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) });
+  let secure: TLSSocket;
+  try {
+    secure = tlsConnect({ socket, servername: host, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) });
+  } catch (error) {
+    return Promise.reject(error as Error);
+  }
+  secure.on("error", () => {});
   return withTimeout(
     new Promise<TLSSocket>((resolve, reject) => {
       secure.once("secureConnect", () => resolve(secure));
       secure.once("error", reject);
     }),
     `TLS with ${host}`,
-    () => secure.destroy(),
-  );
+  ).catch((error: unknown) => {
+    secure.destroy();
+    throw error;
+  });
 }
 
 /** The checks for one service host: resolution (direct only), TCP 443, TLS, and the clock against its Date header. */
@@ -124,6 +171,19 @@ export async function endpointChecks(area: string, label: string, host: string, 
   const unreachable =
     "allow outbound TCP 443 to *.oms.<domain> and *.ods.<domain> (firewall, NSG) or configure the proxy in the extension's protected settings";
   if (options.proxy) {
+    try {
+      parseProxy(options.proxy);
+    } catch (error) {
+      checks.push(
+        fail(
+          area,
+          `${label} proxy`,
+          (error as Error).message,
+          "write a literal '%' in the proxy's user or password as %25 in the extension's protected settings (proxy), and redeploy",
+        ),
+      );
+      return checks;
+    }
     checks.push(pass(area, `${label} name`, `${host}: resolved by the proxy ${proxyEndpoint(options.proxy)}`));
   } else if (options.serviceAddress) {
     checks.push(pass(area, `${label} name`, `${host}: mapped to ${options.serviceAddress} (OMS_HANDLER_SERVICE_ADDRESS)`));
@@ -193,7 +253,9 @@ export async function endpointChecks(area: string, label: string, host: string, 
   } catch (error) {
     checks.push(fail(area, `${label} clock`, `no HTTP answer from ${host} (${(error as Error).message})`, unreachable));
   } finally {
+    // The TLS socket and the TCP (or proxy tunnel) socket under it: neither may outlive the check.
     secure.destroy();
+    tunnel.socket.destroy();
   }
   return checks;
 }
