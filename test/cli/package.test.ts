@@ -118,9 +118,12 @@ describe("omsagent-fleet package", () => {
     assert.deepEqual(Object.keys(manifest.dependencies).sort(), [
       "@azure/arm-compute",
       "@azure/arm-hybridcompute",
+      "@azure/arm-monitor",
+      "@azure/arm-operationalinsights",
       "@azure/arm-resourcegraph",
       "@azure/core-rest-pipeline",
       "@azure/identity",
+      "@azure/monitor-query-logs",
     ]);
     for (const [name, version] of Object.entries(manifest.dependencies)) {
       assert.match(version, /^\d+\.\d+\.\d+(-[\w.]+)?$/, `${name} is pinned exactly`);
