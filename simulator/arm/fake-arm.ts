@@ -14,6 +14,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TokenCredential } from "@azure/identity";
+import { armIdentity, createFakeMonitor, type AmaBehaviour, type FakeMonitor, type FakeMonitorOptions, type MachineIdentity } from "./fake-monitor.ts";
 
 export type Kind = "vm" | "vmss" | "arc";
 
@@ -61,6 +62,10 @@ export interface MachineConfig {
   doctorOutput?: string;
   /** Scale sets: what doctor prints on particular instances (by instance id). */
   instanceDoctorOutput?: Record<string, string>;
+  /** VMs and scale sets: the managed identity (none when absent). */
+  identity?: MachineIdentity;
+  /** How the Azure Monitor Agent extension behaves here (fake-monitor.ts). */
+  ama?: AmaBehaviour;
 }
 
 /** A token bucket: `capacity` requests, refilled continuously at `refillPerMinute`. */
@@ -69,14 +74,14 @@ export interface BucketConfig {
   refillPerMinute: number;
 }
 
-interface Extension {
+export interface Extension {
   name: string;
   properties: Record<string, unknown>;
   provisioningState: string;
   instanceView?: { state: "succeeded" | "failed"; message: string; code: number };
 }
 
-interface Machine {
+export interface Machine {
   kind: Kind;
   id: string;
   subscriptionId: string;
@@ -96,7 +101,7 @@ interface Machine {
   runCommands: string[];
 }
 
-interface Operation {
+export interface Operation {
   id: string;
   machine: Machine;
   extension: string;
@@ -125,6 +130,8 @@ export interface FakeArmOptions {
   writeBucket?: BucketConfig | null;
   /** Most rows per Resource Graph page, whatever $top asks for (Resource Graph's own maximum is 1,000). */
   graphPageSize?: number;
+  /** Workspaces, DCRs and the Log Analytics query API (fake-monitor.ts). */
+  monitor?: FakeMonitorOptions;
 }
 
 export const COMPUTE_WRITE_BUCKET: BucketConfig = { capacity: 1500, refillPerMinute: 500 };
@@ -168,6 +175,8 @@ export interface FakeArm {
   log: LoggedRequest[];
   addMachine(kind: Kind, name: string, config?: MachineConfig, where?: { subscriptionId?: string; resourceGroup?: string }): string;
   machine(id: string): Machine | undefined;
+  /** Workspaces, DCRs, associations and heartbeats (fake-monitor.ts). */
+  monitor: FakeMonitor;
   close(): Promise<void>;
 }
 
@@ -284,6 +293,10 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
   }
   let endpoint = "";
   let nextOp = 1;
+  const monitor = createFakeMonitor(
+    { machine: (id) => machines.get(id.toLowerCase()), send: (...a) => send(...a), error: (...a) => error(...a) },
+    options.monitor,
+  );
 
   /** Rate-limit headers for the response being written, set when a write took a token. */
   const extraHeaders = new WeakMap<ServerResponse, Record<string, string>>();
@@ -350,6 +363,7 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
   function parentBody(m: Machine): Record<string, unknown> {
     const base = { id: m.id, name: m.name, type: `${TYPES[m.kind].provider}/${TYPES[m.kind].type}`, location: m.config.location ?? "westeurope" };
     const osType = m.config.os ?? "Linux";
+    if (m.kind !== "arc" && m.config.identity) Object.assign(base, { identity: armIdentity(m.config.identity) });
     if (m.kind === "vm") return { ...base, properties: { provisioningState: "Succeeded", storageProfile: { osDisk: { osType } } } };
     if (m.kind === "vmss") {
       return {
@@ -372,6 +386,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
       m.extensions.delete(op.extension.toLowerCase());
       for (const views of m.instanceViews.values()) views.delete(op.extension.toLowerCase());
       op.status = "Succeeded";
+    } else if (ext && monitor.isAma(ext.properties)) {
+      monitor.finishAma(m, ext, op);
     } else if (ext) {
       const workspace = String((ext.properties.settings as { workspaceId?: unknown } | undefined)?.workspaceId ?? "?");
       const okMessage = `Enable succeeded: onboarded to workspace ${workspace}`;
@@ -484,7 +500,7 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     if (m.config.reject) return error(res, m.config.reject.status, m.config.reject.code, `${m.config.reject.message}${echo(m, raw)}`);
     const props = (body.properties ?? {}) as Record<string, unknown>;
     // What real ARM insists on; catches the SDK's flattened-name gotcha (typePropertiesType vs type).
-    if (props.type !== "OmsAgentForLinux" || props.publisher !== "Microsoft.EnterpriseCloud.Monitoring") {
+    if ((props.type !== "OmsAgentForLinux" || props.publisher !== "Microsoft.EnterpriseCloud.Monitoring") && !monitor.isAma(props)) {
       return error(
         res,
         400,
@@ -700,6 +716,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     if (lower === "/providers/microsoft.resourcegraph/resources") {
       return method === "POST" ? graphQuery(raw, res) : error(res, 405, "MethodNotAllowed", `${method} on Resource Graph is not faked.`);
     }
+    const monitorServed = monitor.route(req, url, raw, res);
+    if (monitorServed !== undefined) return monitorServed;
     if (opMatch) {
       if (!op || method !== "GET") return error(res, 404, "NotFound", `No operation ${opMatch[2]}.`);
       return poll(op, opMatch[1] as "operations" | "operationresults", res);
@@ -791,6 +809,7 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     machine(id) {
       return machines.get(id.toLowerCase());
     },
+    monitor,
     close() {
       return new Promise<void>((resolve) => {
         server.closeAllConnections();
