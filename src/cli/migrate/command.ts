@@ -83,7 +83,8 @@ const FLEET = [
 ] as const;
 const ALLOWED: Record<"dcr" | "plan" | "migrate", readonly string[]> = {
   dcr: [...CONNECTION, "workspace", "dcr", "location", "create"],
-  plan: FLEET,
+  // plan takes migrate's options too, so the same command line can be planned and then run.
+  plan: [...FLEET, "keep-legacy", "heartbeat-timeout", "heartbeat-interval", "ama-version"],
   migrate: [...FLEET, "batch", "max-failures", "journal", "resume", "keep-legacy", "heartbeat-timeout", "heartbeat-interval", "ama-version", "location"],
 };
 
@@ -174,7 +175,13 @@ export async function runMigrate(argv: string[], deps: RunDeps): Promise<number>
   }
 }
 
-async function connect(fleet: FleetOptions, values: Values, deps: RunDeps, out: Output): Promise<{ arm: ArmClients; monitor: MonitorClients } | undefined> {
+async function connect(
+  fleet: FleetOptions,
+  values: Values,
+  deps: RunDeps,
+  out: Output,
+  needLogs: boolean,
+): Promise<{ arm: ArmClients; monitor: MonitorClients } | undefined> {
   const arm = await createArmClients(fleet.connection);
   const problem = await checkToken(arm.credential, fleet.connection.scope, deps.signal);
   if (problem) {
@@ -182,7 +189,7 @@ async function connect(fleet: FleetOptions, values: Values, deps: RunDeps, out: 
     return undefined;
   }
   const endpoint = (values["logs-endpoint"] ?? LOGS_ENDPOINTS[fleet.connection.endpoint] ?? "").replace(/\/+$/, "");
-  if (!endpoint) usage(`no Log Analytics query endpoint is known for ${fleet.connection.endpoint}; give --logs-endpoint`);
+  if (!endpoint && needLogs) usage(`no Log Analytics query endpoint is known for ${fleet.connection.endpoint}; give --logs-endpoint`);
   const monitor = createMonitorClients(fleet.connection, arm.credential, { logsEndpoint: endpoint, logsScope: values["logs-scope"] ?? `${endpoint}/.default` });
   return { arm, monitor };
 }
@@ -190,7 +197,7 @@ async function connect(fleet: FleetOptions, values: Values, deps: RunDeps, out: 
 async function dcrCommand(values: Values, fleet: FleetOptions, deps: RunDeps, out: Output): Promise<number> {
   const ws = resourceId(values.workspace, "--workspace", "Microsoft.OperationalInsights/workspaces");
   const rule = values.dcr !== undefined || values.create ? resourceId(values.dcr, "--dcr", "Microsoft.Insights/dataCollectionRules") : undefined;
-  const clients = await connect(fleet, values, deps, out);
+  const clients = await connect(fleet, values, deps, out, false);
   if (!clients) return EXIT_FAILED;
   const signal = deps.signal ?? new AbortController().signal;
   let translation: ReturnType<typeof translate>;
@@ -216,9 +223,11 @@ async function dcrCommand(values: Values, fleet: FleetOptions, deps: RunDeps, ou
     return EXIT_OK;
   }
   try {
-    const created = await clients.monitor
-      .insights(rule!.subscriptionId)
-      .dataCollectionRules.create(rule!.resourceGroup, rule!.name, { body: translation.rule as never, abortSignal: signal });
+    const created = await clients.monitor.insights(rule!.subscriptionId).dataCollectionRules.create(rule!.resourceGroup, rule!.name, {
+      // The SDK flattens the rule's `properties` (x-ms-client-flatten): given nested, they would be dropped.
+      body: { location: translation.rule.location, kind: translation.rule.kind, ...translation.rule.properties },
+      abortSignal: signal,
+    });
     out.out(
       JSON.stringify(
         values.json ? { id: created.id, immutableId: created.immutableId, leftOut: translation.leftOut } : { id: created.id, immutableId: created.immutableId },
@@ -300,7 +309,7 @@ async function fleetCommand(parsed: Parsed, fleet: FleetOptions, deps: RunDeps, 
       "no targets: give resource ids as arguments, in a file with -f, or select them with --subscription/--resource-group/--tag (see: omsagent-fleet migrate --help)",
     );
 
-  const clients = await connect(fleet, values, deps, out);
+  const clients = await connect(fleet, values, deps, out, parsed.sub === "migrate");
   if (!clients) return EXIT_FAILED;
   const sources = [...hand.sources];
   if (selection) {

@@ -19,6 +19,7 @@ import {
   isAmaHealthy,
   isBusy,
   planFor,
+  resourceUri,
   type IdentityChoice,
   type MigrationTarget,
 } from "./machine.ts";
@@ -148,7 +149,7 @@ export async function migrateMachine(ctx: MigrateContext, t: Target, resumed: Re
     try {
       await ctx.monitor
         .insights(t.subscriptionId)
-        .dataCollectionRuleAssociations.create(t.id, ASSOCIATION_NAME, { body: { dataCollectionRuleId: ctx.goal.dcrId }, abortSignal: signal });
+        .dataCollectionRuleAssociations.create(resourceUri(t), ASSOCIATION_NAME, { body: { dataCollectionRuleId: ctx.goal.dcrId }, abortSignal: signal });
     } catch (e) {
       throw new StepError("PUT data collection rule association", e);
     }

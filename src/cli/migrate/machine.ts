@@ -40,6 +40,15 @@ export interface MachineView {
   associations: { name: string; dataCollectionRuleId: string }[];
 }
 
+/**
+ * The machine's id as the associations API's `{resourceUri}` wants it: without the leading slash (the path
+ * template is `/{resourceUri}/providers/…`; the spec's examples pass `subscriptions/…`). With it the request
+ * goes to `//subscriptions/…`, which a URL parser reads as a host name.
+ */
+export function resourceUri(t: Target): string {
+  return t.id.replace(/^\/+/, "");
+}
+
 export type Step = "install AMA" | "associate DCR" | "verify heartbeat" | "remove OmsAgentForLinux";
 
 export interface MigrationPlan {
@@ -127,7 +136,7 @@ export async function inspect(
   view.ama = await ops.current(t, AMA_NAME, signal);
   view.associations = await step("GET data collection rule associations", async () => {
     const found: { name: string; dataCollectionRuleId: string }[] = [];
-    for await (const a of monitor.insights(t.subscriptionId).dataCollectionRuleAssociations.listByResource(t.id, { abortSignal: signal }))
+    for await (const a of monitor.insights(t.subscriptionId).dataCollectionRuleAssociations.listByResource(resourceUri(t), { abortSignal: signal }))
       found.push({ name: a.name ?? "?", dataCollectionRuleId: a.dataCollectionRuleId ?? "" });
     return found;
   });
