@@ -88,7 +88,7 @@ const ALLOWED: Record<"dcr" | "plan" | "migrate", readonly string[]> = {
   migrate: [...FLEET, "batch", "max-failures", "journal", "resume", "keep-legacy", "heartbeat-timeout", "heartbeat-interval", "ama-version", "location"],
 };
 
-export const MIGRATE_USAGE = `omsagent-fleet migrate — move machines from OmsAgentForLinux to the Azure Monitor Agent (AMA)
+const MIGRATE_USAGE = `omsagent-fleet migrate — move machines from OmsAgentForLinux to the Azure Monitor Agent (AMA)
 
 Usage:
   omsagent-fleet migrate dcr  --workspace <workspace id> [--dcr <rule id> --create] [--location <region>]

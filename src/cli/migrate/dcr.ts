@@ -57,7 +57,7 @@ const FACILITIES = new Set([
   "*",
 ]);
 
-export interface LeftOut {
+interface LeftOut {
   kind: string;
   name: string;
   why: string;

@@ -25,7 +25,7 @@ import {
 } from "./machine.ts";
 
 /** The association's name; one per machine and rule, so a second run finds it instead of adding another. */
-export const ASSOCIATION_NAME = "omsagent-fleet-migration";
+const ASSOCIATION_NAME = "omsagent-fleet-migration";
 
 export interface MigrateContext {
   arm: ArmClients;
@@ -42,10 +42,6 @@ export interface MigrateContext {
 export type Resumed = MachineState | undefined;
 
 const BLOCKED = "Blocked";
-
-export function isBlocked(o: Outcome): boolean {
-  return o.errorCode === BLOCKED;
-}
 
 async function record(ctx: MigrateContext, t: Target, state: MachineState): Promise<void> {
   await ctx.journal?.record(t.id, state).catch(() => undefined);

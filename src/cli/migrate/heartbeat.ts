@@ -10,7 +10,7 @@ import type { LogsQueryClient } from "@azure/monitor-query-logs";
 import { explainError, isAbort } from "../errors.ts";
 import { sleep } from "../retry.ts";
 
-export const AMA_CATEGORY = "Azure Monitor Agent";
+const AMA_CATEGORY = "Azure Monitor Agent";
 /** Most ids in one query, to keep the query text well under the API's size limits. */
 const IDS_PER_QUERY = 400;
 /** Heartbeats come every minute; one this much older than the wait's start still proves the agent reports. */

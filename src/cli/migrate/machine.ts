@@ -9,7 +9,7 @@ import type { MonitorClients } from "./clients.ts";
 export const AMA_PUBLISHER = "Microsoft.Azure.Monitor";
 export const AMA_TYPE = "AzureMonitorLinuxAgent";
 /** AMA's extension resource name: the type, as the portal, `az vm extension set` and the built-in policies name it. */
-export const AMA_NAME = AMA_TYPE;
+export const AMA_NAME = "AzureMonitorLinuxAgent";
 
 export interface MigrationTarget {
   /** The workspace's ARM id (the DCR's destination) and customerId (what legacy settings and queries use). */
@@ -49,7 +49,7 @@ export function resourceUri(t: Target): string {
   return t.id.replace(/^\/+/, "");
 }
 
-export type Step = "install AMA" | "associate DCR" | "verify heartbeat" | "remove OmsAgentForLinux";
+type Step = "install AMA" | "associate DCR" | "verify heartbeat" | "remove OmsAgentForLinux";
 
 export interface MigrationPlan {
   action: "create" | "unchanged" | "blocked";
