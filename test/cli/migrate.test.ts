@@ -9,6 +9,7 @@ import { describe, test } from "node:test";
 import type { FakeArm } from "../../simulator/arm/fake-arm.ts";
 import { installLegacyAgent, type DataSource } from "../../simulator/arm/fake-monitor.ts";
 import { translate } from "../../src/cli/migrate/dcr.ts";
+import { createMonitorClients } from "../../src/cli/migrate/clients.ts";
 import { heartbeatQuery } from "../../src/cli/migrate/heartbeat.ts";
 import { armFlags, runArm, withArm } from "./helpers.ts";
 
@@ -261,6 +262,56 @@ describe("migrate plan and migrate", () => {
       for (const id of [silent, failing, later]) assert.ok(arm.machine(id)!.extensions.has("omsagentforlinux"), `${id} keeps the legacy agent`);
       assert.equal(arm.machine(later)!.puts, 0);
       assert.match(r.stderr, /resume with: omsagent-fleet migrate --resume /);
+    }));
+
+  test("an identity lost after AMA was installed: AMA succeeds but never reports, so the legacy agent stays", () =>
+    withArm({}, async (arm) => {
+      const { workspace, flags } = await setup(arm);
+      const id = arm.addMachine("vm", "identity-lost", { identity: { type: "SystemAssigned" } });
+      installLegacyAgent(arm.machine(id)!, workspace.customerId);
+      // Someone removes the identity while the migration runs, right after AMA's PUT.
+      const watch = setInterval(() => {
+        const m = arm.machine(id)!;
+        if (m.extensions.has("azuremonitorlinuxagent")) {
+          delete m.config.identity;
+          clearInterval(watch);
+        }
+      }, 1);
+      const r = await runArm(arm, ["migrate", ...flags, "--heartbeat-timeout", "300ms", id]);
+      clearInterval(watch);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(arm.machine(id)!.extensions.get("azuremonitorlinuxagent")?.provisioningState, "Succeeded");
+      assert.match(r.stdout, /identity-lost\s+failed\s+NoHeartbeat\s+no AMA heartbeat/);
+      assert.ok(arm.machine(id)!.extensions.has("omsagentforlinux"));
+    }));
+
+  test("the fake's query API: the legacy agent's Direct Agent heartbeats, AMA's only once it reports, other KQL refused", () =>
+    withArm({}, async (arm) => {
+      const { workspace } = await setup(arm);
+      const id = arm.addMachine("vm", "q1", { identity: { type: "SystemAssigned" } });
+      installLegacyAgent(arm.machine(id)!, workspace.customerId);
+      const clients = createMonitorClients(
+        {
+          endpoint: arm.endpoint,
+          scope: `${arm.endpoint}/.default`,
+          caCertPem: await readFile(arm.caCertFile, "utf8"),
+          retry: { maxRetries: 0, baseDelayMs: 1, maxDelayMs: 1 },
+        },
+        arm.credential,
+        { logsEndpoint: arm.endpoint, logsScope: `${arm.endpoint}/.default` },
+      );
+      const span = { startTime: new Date(Date.now() - 60_000), endTime: new Date(Date.now() + 1000) };
+      const rows = async (category: string): Promise<unknown[]> => {
+        const result = await clients.logs().queryWorkspace(workspace.customerId, heartbeatQuery([id], category), span);
+        return "tables" in result ? result.tables[0]!.rows : [];
+      };
+      assert.equal((await rows("Direct Agent")).length, 1);
+      assert.equal((await rows("Azure Monitor Agent")).length, 0);
+      await assert.rejects(clients.logs().queryWorkspace(workspace.customerId, "Heartbeat | take 10", span), /BadArgumentError|invalid properties/);
+      await assert.rejects(
+        clients.logs().queryWorkspace("00000000-0000-0000-0000-000000000000", heartbeatQuery([id]), span),
+        /WorkspaceNotFound|could not be found/,
+      );
     }));
 
   test("an interrupted 1,000-machine migration resumes without repeating a finished step", () =>

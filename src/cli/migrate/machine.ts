@@ -106,7 +106,7 @@ export async function inspect(
   signal: AbortSignal,
 ): Promise<MachineView> {
   const view: MachineView = { identity: { kind: "arc" }, associations: [] };
-  await step(`GET ${t.kind === "arc" ? "Arc machine" : t.kind === "vm" ? "virtual machine" : "scale set"}`, async () => {
+  const parent = step(`GET ${t.kind === "arc" ? "Arc machine" : t.kind === "vm" ? "virtual machine" : "scale set"}`, async () => {
     if (t.kind === "vm") {
       const vm = await arm.compute(t.subscriptionId).virtualMachines.get(t.resourceGroup, t.name, { abortSignal: signal });
       Object.assign(view, {
@@ -131,15 +131,27 @@ export async function inspect(
       Object.assign(view, { location: m.location, osType: m.properties?.osName, agentStatus: m.properties?.status, identity: { kind: "arc" } });
     }
   });
-  const legacy = await ops.current(t, goal.legacyName, signal);
-  if (legacy) view.legacy = { ...legacy, workspaceId: (legacy.settings as { workspaceId?: string } | undefined)?.workspaceId };
-  view.ama = await ops.current(t, AMA_NAME, signal);
-  view.associations = await step("GET data collection rule associations", async () => {
+  const legacy = ops.current(t, goal.legacyName, signal);
+  const ama = ops.current(t, AMA_NAME, signal);
+  const associations = step("GET data collection rule associations", async () => {
     const found: { name: string; dataCollectionRuleId: string }[] = [];
     for await (const a of monitor.insights(t.subscriptionId).dataCollectionRuleAssociations.listByResource(resourceUri(t), { abortSignal: signal }))
       found.push({ name: a.name ?? "?", dataCollectionRuleId: a.dataCollectionRuleId ?? "" });
     return found;
   });
+  // The four reads go out together (a machine's latency, not four); the machine's own error explains a 404
+  // of the others, so it is the one reported.
+  const settled = await Promise.allSettled([parent, legacy, ama, associations]);
+  for (const r of settled) if (r.status === "rejected") throw r.reason;
+  const [, l, a, list] = settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    unknown,
+    CurrentExtension | undefined,
+    CurrentExtension | undefined,
+    MachineView["associations"],
+  ];
+  if (l) view.legacy = { ...l, workspaceId: (l.settings as { workspaceId?: string } | undefined)?.workspaceId };
+  view.ama = a;
+  view.associations = list;
   return view;
 }
 
