@@ -209,6 +209,23 @@ describe("omsagent-fleet package", () => {
     assert.ok(!(await readFile(journal, "utf8")).includes(WORKSPACE_KEY));
   });
 
+  test("migrate dcr and migrate plan through the installed bin (the migration's SDKs resolve from the package's dependencies)", async () => {
+    const workspace = arm.monitor.addWorkspace("packaged-ws", [
+      { name: "kern", kind: "LinuxSyslog", properties: { syslogName: "kern", syslogSeverities: [{ severity: "err" }] } },
+    ]);
+    const dcr = `${workspace.id.split("/providers/")[0]}/providers/Microsoft.Insights/dataCollectionRules/packaged-dcr`;
+    const connection = ["--endpoint", arm.endpoint, "--ca-cert", arm.caCertFile];
+    const made = await fleet(["migrate", "dcr", "--workspace", workspace.id, "--dcr", dcr, "--create", ...connection]);
+    assert.equal(made.code, 0, made.stderr);
+    const vm = arm.addMachine("vm", "packaged-migrate", { identity: { type: "SystemAssigned" } });
+    const plan = await fleet(["migrate", "plan", "--workspace", workspace.id, "--dcr", dcr, ...connection, "--json", vm]);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.deepEqual(
+      (JSON.parse(plan.stdout) as { results: { action: string; steps: string[] }[] }).results.map((r) => [r.action, r.steps]),
+      [["create", ["install AMA", "associate DCR", "verify heartbeat"]]],
+    );
+  });
+
   test("plan against the fake ARM server, authenticated through DefaultAzureCredential", async () => {
     const vm = arm.addMachine("vm", "packaged-vm1");
     const set = arm.addMachine("vmss", "packaged-web");
