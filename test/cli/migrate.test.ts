@@ -326,12 +326,17 @@ describe("migrate plan and migrate", () => {
         const journal = join(dir, "migrate.jsonl");
         const targets = join(dir, "targets.txt");
         await import("node:fs/promises").then((fs) => fs.writeFile(targets, ids.join("\n")));
+        const warnings: string[] = [];
+        const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+        process.on("warning", onWarning);
         const interrupt = new AbortController();
         const watch = setInterval(() => {
           if (arm.stats.puts >= 400) interrupt.abort();
         }, 2);
         const first = await runArm(arm, ["migrate", ...flags, "--concurrency", "64", "--journal", journal, "-f", targets], { signal: interrupt.signal });
         clearInterval(watch);
+        process.off("warning", onWarning);
+        assert.deepEqual(warnings, [], "64 machines in flight listening for Ctrl-C is not a listener leak");
         assert.equal(first.code, 130, first.stderr);
         const amaPuts = (): number => ids.reduce((n, id) => n + arm.machine(id)!.puts, 0);
         assert.ok(amaPuts() < ids.length, "interrupted before every machine had AMA");
