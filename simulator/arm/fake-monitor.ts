@@ -202,7 +202,10 @@ export function createFakeMonitor(host: MonitorHost, options: FakeMonitorOptions
     const message = "Enable succeeded";
     ext.provisioningState = "Succeeded";
     ext.instanceView = { state: "succeeded", code: 0, message };
-    if (m.kind === "vmss") for (const views of m.instanceViews.values()) views.set(ext.name.toLowerCase(), { state: "succeeded", code: 0, message });
+    // As for any extension (fake-arm.ts finish()): with a Manual upgrade policy only the model changes, and the
+    // instances run the agent once they are upgraded.
+    if (m.kind === "vmss" && (m.config.upgradeMode ?? "Automatic") !== "Manual")
+      for (const views of m.instanceViews.values()) views.set(ext.name.toLowerCase(), { state: "succeeded", code: 0, message });
     op.status = "Succeeded";
     amaSince.set(key, Date.now());
   }
@@ -212,6 +215,8 @@ export function createFakeMonitor(host: MonitorHost, options: FakeMonitorOptions
     const m = host.machine(resourceId);
     if (!m) return undefined;
     const computers = m.kind === "vmss" ? m.instanceViews.size : 1;
+    // Scale sets: only instances running AMA send its heartbeat.
+    const amaComputers = m.kind === "vmss" ? [...m.instanceViews.values()].filter((v) => v.get(AMA_TYPE.toLowerCase())?.state === "succeeded").length : 1;
     if (category === "Direct Agent") {
       // The legacy agent reports to the workspace in its settings for as long as it is installed and succeeded.
       const oms = [...m.extensions.values()].find((x) => x.properties.type === "OmsAgentForLinux" && x.provisioningState === "Succeeded");
@@ -233,7 +238,7 @@ export function createFakeMonitor(host: MonitorHost, options: FakeMonitorOptions
     // Heartbeats come every minute from then on; the newest one inside the query's timespan is reported.
     const newest = Math.min(Date.now(), to);
     if (newest < first || newest < from) return undefined;
-    return { last: newest, computers };
+    return amaComputers > 0 ? { last: newest, computers: amaComputers } : undefined;
   }
 
   /**

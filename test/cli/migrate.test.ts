@@ -264,6 +264,33 @@ describe("migrate plan and migrate", () => {
       assert.match(r.stderr, /resume with: omsagent-fleet migrate --resume /);
     }));
 
+  test("a Resource Graph selection leaves Windows machines out, and a Manual scale set says how to finish", () =>
+    withArm({}, async (arm) => {
+      const { workspace, flags } = await setup(arm);
+      const prod = { tags: { env: "prod" }, identity: { type: "SystemAssigned" as const } };
+      const linux = arm.addMachine("vm", "lin1", prod);
+      arm.addMachine("vm", "win1", { ...prod, os: "Windows" });
+      const manual = arm.addMachine("vmss", "manual-pool", { ...prod, upgradeMode: "Manual" });
+      arm.addMachine("vm", "dev1", { ...prod, tags: { env: "dev" } });
+      for (const id of [linux, manual]) installLegacyAgent(arm.machine(id)!, workspace.customerId);
+      const r = await runArm(arm, ["migrate", ...flags, "--subscription", SUB, "--tag", "env=prod", "--json"]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /Resource Graph: 3 machines .*; 1 not Linux, left out/);
+      const report = JSON.parse(r.stdout) as { results: { machine: string; result: string; message: string }[] };
+      assert.deepEqual(
+        report.results.map((x) => [x.machine, x.result]),
+        [
+          ["rg-fleet/lin1", "ok"],
+          ["rg-fleet/manual-pool (vmss)", "failed"],
+        ],
+      );
+      assert.match(
+        report.results[1]!.message,
+        /AMA did not succeed \(transitioning\); OmsAgentForLinux kept: .*upgrade policy is Manual: upgrade its instances \(az vmss update-instances\), then resume/,
+      );
+      assert.ok(arm.machine(manual)!.extensions.has("omsagentforlinux"));
+    }));
+
   test("an identity lost after AMA was installed: AMA succeeds but never reports, so the legacy agent stays", () =>
     withArm({}, async (arm) => {
       const { workspace, flags } = await setup(arm);

@@ -31,7 +31,7 @@ import {
   type RunDeps,
 } from "../commands.ts";
 import { explainError } from "../errors.ts";
-import { queryMachines } from "../graph.ts";
+import { notLinuxReason, queryMachines } from "../graph.ts";
 import { Journal, JOURNAL_VERSION, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "../journal.ts";
 import { jsonReport, Output, progressLine, summaryLine, table, writeJsonDocument } from "../report.ts";
 import { runFleet, type Row } from "../rollout.ts";
@@ -316,8 +316,14 @@ async function fleetCommand(parsed: Parsed, fleet: FleetOptions, deps: RunDeps, 
   if (selection) {
     try {
       const found = await queryMachines(clients.arm.graph(), selection, deps.signal, fleet.graphPageSize);
-      for (const machine of found.machines) sources.push({ value: machine.id, where: "Resource Graph" });
-      out.err(`Resource Graph: ${found.machines.length} machines (${describeSelection(selection)})`);
+      // Windows machines run the Windows agents; a selection across a subscription finds them too. They are left
+      // out here rather than blocked one by one, which would spend the failure budget on them.
+      const linux = found.machines.filter((machine) => !notLinuxReason(machine));
+      for (const machine of linux) sources.push({ value: machine.id, where: "Resource Graph" });
+      const others = found.machines.length - linux.length;
+      out.err(
+        `Resource Graph: ${found.machines.length} machines (${describeSelection(selection)})${others > 0 ? `; ${others} not Linux, left out (Windows machines move to AzureMonitorWindowsAgent)` : ""}`,
+      );
     } catch (e) {
       out.err(`error: ${explainError(e, "Resource Graph query", 0).message}`);
       return EXIT_FAILED;

@@ -136,8 +136,13 @@ export async function migrateMachine(ctx: MigrateContext, t: Target, resumed: Re
       throw e;
     }
     const status = await ctx.ops.read(t, AMA_NAME, signal);
-    if (status.result !== "ok")
-      return { ...status, result: "failed", message: `AMA did not succeed (${status.result}); ${ctx.goal.legacyName} kept: ${status.message}` };
+    if (status.result !== "ok") {
+      const manual =
+        t.kind === "vmss" && view.upgradeMode?.toLowerCase() === "manual"
+          ? " — the scale set's upgrade policy is Manual: upgrade its instances (az vmss update-instances), then resume"
+          : "";
+      return { ...status, result: "failed", message: `AMA did not succeed (${status.result}); ${ctx.goal.legacyName} kept: ${status.message}${manual}` };
+    }
     done.push("AMA installed");
   }
 
