@@ -743,11 +743,13 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const ext = m.extensions.get(name.toLowerCase());
     if (!ext) return error(res, 404, "NotFound", `The entity '${name}' was not found in this Azure location.`);
     // The operation moves on whoever looks: in body-style LROs the SDK polls the resource itself, and a
-    // resumed run polls the resource of an operation an earlier process started.
-    if (m.activeOp?.status === "InProgress" && m.activeOp.action === "put") {
+    // resumed run polls the resource of an operation an earlier process started (a DELETE too: migrate --resume
+    // waits for an interrupted removal of the legacy agent by reading the extension until it is gone).
+    if (m.activeOp?.status === "InProgress" && (m.activeOp.action === "put" || m.activeOp.extension.toLowerCase() === name.toLowerCase())) {
       m.activeOp.pollsLeft--;
       if (m.activeOp.pollsLeft <= 0) finish(m.activeOp);
     }
+    if (!m.extensions.has(name.toLowerCase())) return error(res, 404, "NotFound", `The entity '${name}' was not found in this Azure location.`);
     const expand = url.searchParams.get("$expand") ?? "";
     return send(res, 200, extensionBody(m, ext, expand.toLowerCase() === "instanceview"));
   }

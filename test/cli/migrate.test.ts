@@ -341,6 +341,32 @@ describe("migrate plan and migrate", () => {
       );
     }));
 
+  test("a run interrupted while the legacy agent is being removed: the resume waits for that DELETE, never sends another", () =>
+    withArm({ inProgressPolls: 40 }, async (arm) => {
+      const { workspace, flags } = await setup(arm);
+      const id = arm.addMachine("vm", "deleting", { identity: { type: "SystemAssigned" } });
+      installLegacyAgent(arm.machine(id)!, workspace.customerId);
+      const dir = await mkdtemp(join(tmpdir(), "migrate-deleting-"));
+      try {
+        const journal = join(dir, "j.jsonl");
+        const interrupt = new AbortController();
+        const watch = setInterval(() => {
+          if (arm.machine(id)!.extensions.get("omsagentforlinux")?.provisioningState === "Deleting") interrupt.abort();
+        }, 1);
+        const first = await runArm(arm, ["migrate", ...flags, "--journal", journal, id], { signal: interrupt.signal });
+        clearInterval(watch);
+        assert.equal(first.code, 130, first.stderr);
+        assert.equal(arm.machine(id)!.extensions.get("omsagentforlinux")?.provisioningState, "Deleting");
+        const second = await runArm(arm, ["migrate", "--resume", journal, ...armFlags(arm), "--logs-endpoint", arm.endpoint, "--timeout", "10s"]);
+        assert.equal(second.code, 0, second.stdout + second.stderr);
+        assert.ok(!arm.machine(id)!.extensions.has("omsagentforlinux"));
+        assert.equal(arm.machine(id)!.deletes, 1);
+        assert.equal(arm.machine(id)!.puts, 1);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }));
+
   test("an interrupted 1,000-machine migration resumes without repeating a finished step", () =>
     withArm({ writeBucket: null, logRequests: false }, async (arm) => {
       const { workspace, flags } = await setup(arm);

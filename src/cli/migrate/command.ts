@@ -398,8 +398,8 @@ async function fleetCommand(parsed: Parsed, fleet: FleetOptions, deps: RunDeps, 
   const started = performance.now();
   const run = await runFleet(actionable, (t, s) => migrateMachine(ctx, t, resumed?.last.get(t.key)?.state, s), {
     concurrency: fleet.concurrency,
-    // The per-machine deadline covers the heartbeat wait too.
-    timeoutMs: Math.max(fleet.timeoutMs, heartbeatTimeoutMs + 15 * 60_000),
+    // The per-machine deadline covers the heartbeat wait too, unless --timeout says otherwise.
+    timeoutMs: values.timeout !== undefined ? fleet.timeoutMs : Math.max(fleet.timeoutMs, heartbeatTimeoutMs + 15 * 60_000),
     what: "migrate",
     ...waves,
     ...(deps.signal ? { signal: deps.signal } : {}),
