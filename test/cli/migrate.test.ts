@@ -413,6 +413,9 @@ describe("migrate plan and migrate", () => {
           "20ms",
           "--concurrency",
           "64",
+          // A machine stuck on an operation would otherwise wait out the default deadline (35 min here).
+          "--timeout",
+          "120s",
         ]);
         assert.equal(second.code, 0, second.stderr);
         assert.match(second.stdout, /^1000 succeeded, 0 failed$/m);
