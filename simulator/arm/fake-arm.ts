@@ -23,6 +23,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TokenCredential } from "@azure/identity";
+import { armIdentity, createFakeMonitor, type AmaBehaviour, type FakeMonitor, type FakeMonitorOptions, type MachineIdentity } from "./fake-monitor.ts";
 
 export type Kind = "vm" | "vmss" | "arc";
 
@@ -72,6 +73,10 @@ export interface MachineConfig {
   instanceDoctorOutput?: Record<string, string>;
   /** Scale sets: instances whose Run Command never finishes (the script hangs). */
   hangingInstances?: string[];
+  /** VMs and scale sets: the managed identity (none when absent). */
+  identity?: MachineIdentity;
+  /** How the Azure Monitor Agent extension behaves here (fake-monitor.ts). */
+  ama?: AmaBehaviour;
 }
 
 /** A token bucket: `capacity` requests, refilled continuously at `refillPerMinute`. */
@@ -80,14 +85,14 @@ export interface BucketConfig {
   refillPerMinute: number;
 }
 
-interface Extension {
+export interface Extension {
   name: string;
   properties: Record<string, unknown>;
   provisioningState: string;
   instanceView?: { state: "succeeded" | "failed"; message: string; code: number };
 }
 
-interface Machine {
+export interface Machine {
   kind: Kind;
   id: string;
   subscriptionId: string;
@@ -115,7 +120,7 @@ interface Machine {
   runningScripts: Set<string>;
 }
 
-interface Operation {
+export interface Operation {
   id: string;
   machine: Machine;
   extension: string;
@@ -159,6 +164,8 @@ export interface FakeArmOptions {
   apiVersions?: Partial<Record<Provider, string[]>>;
   /** Patch level Arc reports as installed for a PUT of `major.minor` (default 2: "1.19" → "1.19.2"). */
   arcInstalledPatch?: number;
+  /** Workspaces, DCRs and the Log Analytics query API (fake-monitor.ts). */
+  monitor?: FakeMonitorOptions;
 }
 
 export type Provider = "Microsoft.Compute" | "Microsoft.HybridCompute" | "Microsoft.ResourceGraph" | "Microsoft.Resources";
@@ -239,6 +246,8 @@ export interface FakeArm {
   log: LoggedRequest[];
   addMachine(kind: Kind, name: string, config?: MachineConfig, where?: { subscriptionId?: string; resourceGroup?: string }): string;
   machine(id: string): Machine | undefined;
+  /** Workspaces, DCRs, associations and heartbeats (fake-monitor.ts). */
+  monitor: FakeMonitor;
   close(): Promise<void>;
 }
 
@@ -398,6 +407,10 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
   }
   let endpoint = "";
   let nextOp = 1;
+  const monitor = createFakeMonitor(
+    { machine: (id) => machines.get(id.toLowerCase()), send: (...a) => send(...a), error: (...a) => error(...a) },
+    options.monitor,
+  );
 
   /** Rate-limit headers for the response being written, set when a write took a token. */
   const extraHeaders = new WeakMap<ServerResponse, Record<string, string>>();
@@ -466,6 +479,7 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
   function parentBody(m: Machine): Record<string, unknown> {
     const base = { id: m.id, name: m.name, type: `${TYPES[m.kind].provider}/${TYPES[m.kind].type}`, location: m.config.location ?? "westeurope" };
     const osType = m.config.os ?? "Linux";
+    if (m.kind !== "arc" && m.config.identity) Object.assign(base, { identity: armIdentity(m.config.identity) });
     if (m.kind === "vm") return { ...base, properties: { provisioningState: "Succeeded", storageProfile: { osDisk: { osType } } } };
     if (m.kind === "vmss") {
       return {
@@ -493,6 +507,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
       m.extensions.delete(op.extension.toLowerCase());
       for (const views of m.instanceViews.values()) views.delete(op.extension.toLowerCase());
       op.status = "Succeeded";
+    } else if (ext && monitor.isAma(ext.properties)) {
+      monitor.finishAma(m, ext, op);
     } else if (ext) {
       const workspace = String((ext.properties.settings as { workspaceId?: unknown } | undefined)?.workspaceId ?? "?");
       const okMessage = `Enable succeeded: onboarded to workspace ${workspace}`;
@@ -611,7 +627,7 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     if (m.config.reject) return error(res, m.config.reject.status, m.config.reject.code, `${m.config.reject.message}${echo(m, raw)}`);
     const props = (body.properties ?? {}) as Record<string, unknown>;
     // What real ARM insists on; catches the SDK's flattened-name gotcha (typePropertiesType vs type).
-    if (props.type !== "OmsAgentForLinux" || props.publisher !== "Microsoft.EnterpriseCloud.Monitoring") {
+    if ((props.type !== "OmsAgentForLinux" || props.publisher !== "Microsoft.EnterpriseCloud.Monitoring") && !monitor.isAma(props)) {
       return error(
         res,
         400,
@@ -986,6 +1002,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     }
     const providerMatch = /^\/subscriptions\/[^/]+\/providers\/([^/]+)$/.exec(lower);
     if (providerMatch && method === "GET") return providerRegistration(providerMatch[1] ?? "", res);
+    const monitorServed = monitor.route(req, url, raw, res);
+    if (monitorServed !== undefined) return monitorServed;
     if (opMatch) {
       if (!op || method !== "GET") return error(res, 404, "NotFound", `No operation ${opMatch[2]}.`);
       return poll(op, opMatch[1] as "operations" | "operationresults", res);
@@ -1012,11 +1030,13 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const ext = m.extensions.get(name.toLowerCase());
     if (!ext) return error(res, 404, "NotFound", `The entity '${name}' was not found in this Azure location.`);
     // The operation moves on whoever looks: in body-style LROs the SDK polls the resource itself, and a
-    // resumed run polls the resource of an operation an earlier process started.
-    if (m.activeOp?.status === "InProgress" && m.activeOp.action === "put") {
+    // resumed run polls the resource of an operation an earlier process started (a DELETE too: migrate --resume
+    // waits for an interrupted removal of the legacy agent by reading the extension until it is gone).
+    if (m.activeOp?.status === "InProgress" && (m.activeOp.action === "put" || m.activeOp.extension.toLowerCase() === name.toLowerCase())) {
       m.activeOp.pollsLeft--;
       if (m.activeOp.pollsLeft <= 0) finish(m.activeOp);
     }
+    if (!m.extensions.has(name.toLowerCase())) return error(res, 404, "NotFound", `The entity '${name}' was not found in this Azure location.`);
     const expand = url.searchParams.get("$expand") ?? "";
     return send(res, 200, extensionBody(m, ext, expand.toLowerCase() === "instanceview"));
   }
@@ -1081,6 +1101,7 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     machine(id) {
       return machines.get(id.toLowerCase());
     },
+    monitor,
     close() {
       return new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 const COMMANDS = ["validate", "plan", "deploy", "status", "remove", "diagnose"] as const;
 export type Command = (typeof COMMANDS)[number];
 
-const OPTIONS = {
+export const OPTIONS = {
   help: { type: "boolean", short: "h" },
   settings: { type: "string" },
   "protected-settings": { type: "string" },
@@ -185,6 +185,7 @@ Usage:
   omsagent-fleet status   [targets...] [-f targets.txt] [selection] [options]
   omsagent-fleet remove   [targets...] [-f targets.txt] [selection] [options]
   omsagent-fleet diagnose [targets...] [-f targets.txt] [selection] [--offline] [options]
+  omsagent-fleet migrate dcr|plan|… --workspace <id> …   move machines to the Azure Monitor Agent (omsagent-fleet migrate --help)
 
 Targets are ARM resource ids of virtual machines, scale sets or Arc machines:
   /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>

@@ -19,15 +19,16 @@ import { DEFAULT_RETRY, type RetryOptions } from "./retry.ts";
 import { CLI_VERSION, commandHelp } from "./help.ts";
 import { checkEndpoint, tlsTrustError } from "./preflight.ts";
 import { runFleet, type FleetRun, type Row } from "./rollout.ts";
+import { runMigrate } from "./migrate/command.ts";
 import { checkSettings, fleetSettingsProblems, readJsonInput } from "./settings-input.ts";
 import { buildTargetList, loadTargetSources, type Target } from "./targets.ts";
 import type { PacingOptions } from "./throttle.ts";
 
-const EXIT_OK = 0;
-const EXIT_FAILED = 1;
-const EXIT_USAGE = 2;
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
 /** The failure budget (--max-failures) stopped the run before every machine was started. */
-const EXIT_STOPPED = 3;
+export const EXIT_STOPPED = 3;
 export const EXIT_INTERRUPTED = 130;
 
 export const DEFAULT_TYPE_HANDLER_VERSION = "1.19";
@@ -54,9 +55,9 @@ export interface RunDeps {
   graphPageSize?: number;
 }
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
-function usage(message: string): never {
+export function usage(message: string): never {
   throw new UsageError(message);
 }
 
@@ -67,6 +68,7 @@ async function readStdinDefault(): Promise<string> {
 }
 
 export async function run(argv: string[], deps: RunDeps): Promise<number> {
+  if (argv[0] === "migrate") return runMigrate(argv.slice(1), deps);
   const out = new Output(deps.stdout, deps.stderr, Redactor.none());
   if (argv.length === 0) {
     // Nothing asked: the usage goes to stderr and the exit says it was not a successful run.
@@ -431,7 +433,7 @@ async function newJournal(values: Values, deps: RunDeps, fleet: FleetOptions, sp
   return Journal.create(path, header, (text) => out.redactor.redact(text));
 }
 
-function graphSelection(values: Values): GraphSelection | undefined {
+export function graphSelection(values: Values): GraphSelection | undefined {
   if (!values.subscription && !values["resource-group"] && !values.tag && values["machine-types"] === undefined) return undefined;
   const problems: string[] = [];
   const subscriptions = (values.subscription ?? [])
@@ -451,7 +453,7 @@ function graphSelection(values: Values): GraphSelection | undefined {
   return { subscriptions, resourceGroups: (values["resource-group"] ?? []).map((r) => r.trim()).filter(Boolean), tags, kinds: kinds.ok ? kinds.kinds : [] };
 }
 
-function describeSelection(s: GraphSelection): string {
+export function describeSelection(s: GraphSelection): string {
   const parts = [s.kinds.join(", ")];
   parts.push(s.subscriptions.length > 0 ? `subscriptions ${s.subscriptions.join(", ")}` : "every subscription you can read");
   if (s.resourceGroups.length > 0) parts.push(`resource groups ${s.resourceGroups.join(", ")}`);
@@ -459,7 +461,7 @@ function describeSelection(s: GraphSelection): string {
   return parts.join("; ");
 }
 
-function waveOptions(values: Values, total: number): { batch?: number; maxFailures?: number } {
+export function waveOptions(values: Values, total: number): { batch?: number; maxFailures?: number } {
   const problems: string[] = [];
   const result: { batch?: number; maxFailures?: number } = {};
   if (values.batch !== undefined) {
@@ -562,7 +564,7 @@ function validate(settings: SettingsValues, values: Values, out: Output): number
   return check.problems.length === 0 ? EXIT_OK : EXIT_USAGE;
 }
 
-interface FleetOptions {
+export interface FleetOptions {
   graphPageSize?: number;
   name: string;
   concurrency: number;
@@ -571,7 +573,7 @@ interface FleetOptions {
   connection: ArmConnection;
 }
 
-function fleetOptions(values: Values, deps: RunDeps): FleetOptions {
+export function fleetOptions(values: Values, deps: RunDeps): FleetOptions {
   const env = deps.env ?? process.env;
   const problems: string[] = [];
   const number = (text: string | undefined, flag: string, min: number, max: number, fallback: number): number => {
@@ -625,7 +627,7 @@ function fleetOptions(values: Values, deps: RunDeps): FleetOptions {
 }
 
 /** The PEM behind --ca-cert; a clear error now beats a TLS failure on every machine later. */
-async function readCaCert(path: string): Promise<string> {
+export async function readCaCert(path: string): Promise<string> {
   let pem: string;
   try {
     pem = await readFile(path, "utf8");
@@ -645,13 +647,13 @@ function typeHandlerVersion(values: Values): string {
   return v;
 }
 
-function countKinds(targets: Target[]): string {
+export function countKinds(targets: Target[]): string {
   const n = (kind: Target["kind"]): number => targets.filter((t) => t.kind === kind).length;
   return `${n("vm")} VM, ${n("vmss")} scale set, ${n("arc")} Arc`;
 }
 
 /** One token up front, so a login problem is one clear error instead of the same failure on every machine. */
-async function checkToken(credential: TokenCredential, scope: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+export async function checkToken(credential: TokenCredential, scope: string, signal: AbortSignal | undefined): Promise<string | undefined> {
   try {
     const timeout = AbortSignal.timeout(120_000);
     const token = await credential.getToken(scope, { abortSignal: signal ? AbortSignal.any([signal, timeout]) : timeout });

@@ -14,7 +14,7 @@ export const JOURNAL_VERSION = 1;
 export interface JournalHeader {
   type: "run";
   version: number;
-  command: "deploy";
+  command: "deploy" | "migrate";
   started: string;
   endpoint: string;
   extension: {
@@ -28,6 +28,8 @@ export interface JournalHeader {
   settingsSha256: string;
   /** Every target id of the run, in order. */
   targets: string[];
+  /** `migrate` runs: where the machines move to (src/cli/migrate/command.ts). */
+  migration?: Record<string, string | boolean>;
 }
 
 /**
@@ -35,7 +37,10 @@ export interface JournalHeader {
  * never sent anything); `accepted`: ARM answered the PUT with 2xx, the operation runs in Azure;
  * `succeeded` / `failed`: the machine's final result in that run.
  */
-export type MachineState = "sending" | "accepted" | "succeeded" | "failed";
+export type MachineState = "sending" | "accepted" | "succeeded" | "failed" | MigrationState;
+
+/** The steps of `migrate` (src/cli/migrate/deploy.ts), each recorded as it completes or before its write goes out. */
+type MigrationState = "ama-sending" | "ama-accepted" | "associated" | "verified" | "legacy-removing";
 
 export interface JournalEntry {
   type: "machine";

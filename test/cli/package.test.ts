@@ -124,9 +124,12 @@ describe("omsagent-fleet package", () => {
     assert.deepEqual(Object.keys(manifest.dependencies).sort(), [
       "@azure/arm-compute",
       "@azure/arm-hybridcompute",
+      "@azure/arm-monitor",
+      "@azure/arm-operationalinsights",
       "@azure/arm-resourcegraph",
       "@azure/core-rest-pipeline",
       "@azure/identity",
+      "@azure/monitor-query-logs",
     ]);
     for (const [name, version] of Object.entries(manifest.dependencies)) {
       assert.match(version, /^\d+\.\d+\.\d+(-[\w.]+)?$/, `${name} is pinned exactly`);
@@ -229,6 +232,23 @@ describe("omsagent-fleet package", () => {
       "one PUT per answered machine across both runs",
     );
     assert.ok(!(await readFile(journal, "utf8")).includes(WORKSPACE_KEY));
+  });
+
+  test("migrate dcr and migrate plan through the installed bin (the migration's SDKs resolve from the package's dependencies)", async () => {
+    const workspace = arm.monitor.addWorkspace("packaged-ws", [
+      { name: "kern", kind: "LinuxSyslog", properties: { syslogName: "kern", syslogSeverities: [{ severity: "err" }] } },
+    ]);
+    const dcr = `${workspace.id.split("/providers/")[0]}/providers/Microsoft.Insights/dataCollectionRules/packaged-dcr`;
+    const connection = ["--endpoint", arm.endpoint, "--ca-cert", arm.caCertFile];
+    const made = await fleet(["migrate", "dcr", "--workspace", workspace.id, "--dcr", dcr, "--create", ...connection]);
+    assert.equal(made.code, 0, made.stderr);
+    const vm = arm.addMachine("vm", "packaged-migrate", { identity: { type: "SystemAssigned" } });
+    const plan = await fleet(["migrate", "plan", "--workspace", workspace.id, "--dcr", dcr, ...connection, "--json", vm]);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.deepEqual(
+      (JSON.parse(plan.stdout) as { results: { action: string; steps: string[] }[] }).results.map((r) => [r.action, r.steps]),
+      [["create", ["install AMA", "associate DCR", "verify heartbeat"]]],
+    );
   });
 
   test("plan against the fake ARM server, authenticated through DefaultAzureCredential", async () => {
