@@ -1,6 +1,6 @@
 // Helpers for tests and the demo that drive the simulated OMS toolchain (see simulator/README.md).
 // Only node: built-ins; nothing here touches anything outside the simulated root it is given.
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,11 +46,16 @@ export function simPaths(root: string) {
   };
 }
 
-/** A fresh simulated root (a directory under os.tmpdir()) with nothing but a syslog socket (dev/log). */
+/**
+ * A fresh simulated root (a directory under os.tmpdir()) with what omsadmin.sh needs of the machine: a syslog
+ * socket (dev/log) and python3 (usr/bin/python3, which picks the metaconfig helper).
+ */
 export function makeSimRoot(prefix = "omssim-"): string {
   const root = mkdtempSync(join(tmpdir(), prefix));
   mkdirSync(join(root, "dev"));
   writeFileSync(join(root, "dev/log"), "");
+  mkdirSync(join(root, "usr/bin"), { recursive: true });
+  symlinkSync(process.env.OMSSIM_PYTHON3 ?? "/usr/bin/python3", join(root, "usr/bin/python3"));
   return root;
 }
 
