@@ -90,7 +90,8 @@ test("a new sequence with new settings runs enable fully; a failed enable record
   const { vm, version, agent } = await vmWithSettings();
   await agent.firstInstall(version);
   agent.writeSettings(1, { ...SETTINGS, publicSettings: { workspaceId: WORKSPACE_ID, skipDockerProviderInstall: "true" } });
-  vm.fault("omsadmin-onboard", "exit:4", 1);
+  // A failure omsadmin.sh reports before its check for a running agent (which would skip the onboarding).
+  vm.fault("omsadmin-onboard", "exit:3", 1);
   const failed = await agent.enable(version);
   assert.equal(failed.commands[0]!.exitCode, 53);
   assert.equal(agent.readStatus(version, 1).status, "error");
