@@ -1,7 +1,7 @@
 // Entry point, run by omsagent-shim as `runtime/bun bin/handler.mjs <operation>` (or `doctor [options]`,
 // which people run by hand). The extension directory is the one holding bin/, whatever the working directory is.
 import { dirname, resolve } from "node:path";
-import { invoke, safeExitCode } from "./invocation.ts";
+import { invoke, lastResortStatus, safeExitCode } from "./invocation.ts";
 import { redact } from "./secrets.ts";
 
 const script = process.argv[1] ?? ".";
@@ -9,6 +9,7 @@ const extensionDir = resolve(dirname(script), "..");
 
 process.on("uncaughtException", (error) => {
   process.stderr.write(redact(`OmsAgentForLinux: internal error (${error.message}); see extension.log\n`));
+  lastResortStatus(process.argv[2], extensionDir, process.env, error);
   process.exit(30);
 });
 

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { agentPid, killAgent, serviceState } from "../../simulator/oms/sim.ts";
+import { lastResortStatus } from "../../src/handler/invocation.ts";
 import { createSimulatedVm, OTHER_WORKSPACE_ID, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
 
 const vms: SimulatedVm[] = [];
@@ -166,4 +167,15 @@ test("4. uninstall leaves nothing of the agent's trees, and no directory owned b
   assert.ok(removal.ok, JSON.stringify(removal.commands.map((c) => c.output)));
   for (const tree of ["etc/opt/microsoft/omsagent", "var/opt/microsoft/omsagent"]) assert.ok(!existsSync(join(vm.root, tree)), `${tree} removed`);
   assert.doesNotMatch(readFileSync(join(vm.root, "etc/passwd"), "utf8"), /^omsagent:/m, "the package deleted its user");
+});
+
+test("7. the entry's last resort for an uncaught exception leaves a status with code 30", async () => {
+  const { version, agent } = await vmWith(settingsFor(WORKSPACE_ID));
+  assert.equal((await agent.run(version, "install")).exitCode, 0);
+  // What main.ts's uncaughtException handler calls before exiting 30.
+  lastResortStatus("enable", agent.baseDir(version), { ConfigSequenceNumber: "0" }, new Error("boom in a timer"));
+  const status = agent.readStatus(version, 0);
+  assert.equal(status.status, "error");
+  assert.equal(status.code, 30);
+  assert.match(status.message, /^Enable failed \(30 UnexpectedError\): the handler hit an unexpected error \(boom in a timer\)/);
 });
