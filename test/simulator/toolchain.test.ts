@@ -971,7 +971,8 @@ describe("fault injection", () => {
       assert.equal(shellPid, child.pid);
       assert.ok(alive(sleepPid), "sleep running");
       assert.equal(pgidOf(sleepPid), child.pid, "sleep is in the tool's process group");
-      assert.equal(readFileSync(`/proc/${sleepPid}/cmdline`, "utf8"), "sleep\u00003600\u0000");
+      // The child writes its pid, then execs sleep: on a loaded machine the exec may not have happened yet.
+      await waitFor(() => readFileSync(`/proc/${sleepPid}/cmdline`, "utf8") === "sleep\u00003600\u0000", "the child to exec sleep");
       await new Promise((r) => setTimeout(r, 150));
       assert.equal(child.exitCode, null, "still blocked");
 
