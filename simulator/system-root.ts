@@ -29,6 +29,10 @@ export function makeTempDir(prefix = "omsext-", keep = false): string {
 
 export function makeSystemRoot(dir: string, options: SystemRootOptions = {}): string {
   for (const sub of ["var/lib", "etc", "opt", "usr/bin", "run"]) mkdirSync(join(dir, sub), { recursive: true });
+  // The syslog socket omsadmin.sh's logger needs (simulator/README.md, "Syslog"); tests remove it to play a
+  // container without one.
+  mkdirSync(join(dir, "dev"), { recursive: true });
+  writeFileSync(join(dir, "dev/log"), "");
   const os = options.osRelease === undefined ? { id: "ubuntu", versionId: "20.04", prettyName: "Ubuntu 20.04.6 LTS" } : options.osRelease;
   if (os) {
     writeFileSync(

@@ -1,6 +1,6 @@
 // Helpers for tests and the demo that drive the simulated OMS toolchain (see simulator/README.md).
 // Only node: built-ins; nothing here touches anything outside the simulated root it is given.
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,15 +39,24 @@ export function simPaths(root: string) {
     fault: (point: FaultPoint) => join(root, ".omssim/faults", point),
     packagesDir: join(root, ".omssim/state/packages"),
     serviceState: (ws: string) => join(root, ".omssim/state/service", ws),
+    agentPidFile: (ws: string) => join(varOms, ws, "run/omsagent.pid"),
     onboardedKeyHash: join(root, ".omssim/state/onboarded-key.sha256"),
     lastKeyHash: join(root, ".omssim/state/last-key.sha256"),
     hangDir: join(root, ".omssim/state/hang"),
   };
 }
 
-/** A fresh, empty simulated root (a directory under os.tmpdir()). */
+/**
+ * A fresh simulated root (a directory under os.tmpdir()) with what omsadmin.sh needs of the machine: a syslog
+ * socket (dev/log) and python3 (usr/bin/python3, which picks the metaconfig helper).
+ */
 export function makeSimRoot(prefix = "omssim-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  mkdirSync(join(root, "dev"));
+  writeFileSync(join(root, "dev/log"), "");
+  mkdirSync(join(root, "usr/bin"), { recursive: true });
+  symlinkSync(process.env.OMSSIM_PYTHON3 ?? "/usr/bin/python3", join(root, "usr/bin/python3"));
+  return root;
 }
 
 export function removeSimRoot(root: string): void {
@@ -123,10 +132,40 @@ export function unquoteWords(text: string): string[] {
   return words;
 }
 
-/** `running`, `stopped` or `disabled`; undefined when the workspace's service was never started. */
+/**
+ * `running`, `stopped` or `disabled`; undefined when the workspace's service was never started. `running` only
+ * while the agent's process (named by its pid file) is alive: an agent that died is `stopped`.
+ */
 export function serviceState(root: string, workspaceId: string): string | undefined {
   const f = simPaths(root).serviceState(workspaceId);
-  return existsSync(f) ? readFileSync(f, "utf8").trim() : undefined;
+  if (!existsSync(f)) return undefined;
+  const state = readFileSync(f, "utf8").trim();
+  return state === "running" && agentPid(root, workspaceId) === undefined ? "stopped" : state;
+}
+
+/** The pid of the workspace's simulated agent daemon when its pid file names a live process. */
+export function agentPid(root: string, workspaceId: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(simPaths(root).agentPidFile(workspaceId), "utf8").trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The agent dies (as after a crash or `kill`): its pid file stays, naming a process that is gone. */
+export async function killAgent(root: string, workspaceId: string): Promise<void> {
+  const pid = agentPid(root, workspaceId);
+  if (pid === undefined) throw new Error(`the agent of ${workspaceId} is not running`);
+  process.kill(pid, "SIGKILL");
+  while (agentPid(root, workspaceId) !== undefined) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 /** Installed simulated packages and their versions. */

@@ -71,9 +71,11 @@ export function scomPortConfigured(paths: SystemPaths): boolean {
   }
 }
 
-export async function refuseMultipleConnections(ctx: ToolContext, workspaceId: string): Promise<void> {
+/** `ours`: workspaces this handler connected, which it replaces rather than keeps beside the new one. */
+export async function refuseMultipleConnections(ctx: ToolContext, workspaceId: string, ours: string[] = []): Promise<void> {
   const { workspaces, scom } = await configuredWorkspaces(ctx);
-  const others = [...workspaces].filter((id) => id !== workspaceId.toLowerCase()).sort();
+  const mine = new Set([workspaceId, ...ours].map((id) => id.toLowerCase()));
+  const others = [...workspaces].filter((id) => !mine.has(id)).sort();
   if (others.length === 0 && !scom) return;
   const connections = [
     ...(others.length > 0 ? [`workspace${others.length > 1 ? "s" : ""} ${others.join(", ")}`] : []),

@@ -49,6 +49,28 @@ function fallbackStatus(extensionDir: string, processEnv: ProcessEnvironment, op
   }
 }
 
+/**
+ * The last resort for an exception nothing caught (main.ts): a status with code 30 where the guest agent reads
+ * it, so that the portal does not go on showing the previous operation's status as if nothing happened.
+ */
+export function lastResortStatus(argument: string | undefined, extensionDir: string, rawEnv: NodeJS.ProcessEnv, error: unknown): void {
+  const operation = parseOperation(argument);
+  if (!operation) return;
+  const processEnv = parseProcessEnvironment(rawEnv);
+  const failure = toExtensionError(error);
+  try {
+    const env = loadEnvironment(extensionDir, processEnv);
+    writeStatus(env.statusFolder, currentSequence(env.configFolder, processEnv), env.name, {
+      operation: capitalized(operation),
+      status: "error",
+      code: failure.code,
+      message: failureMessage(operation, failure),
+    });
+  } catch {
+    fallbackStatus(extensionDir, processEnv, operation, failure);
+  }
+}
+
 export async function invoke(argument: string | undefined, extensionDir: string, rawEnv: NodeJS.ProcessEnv, output: Output): Promise<number> {
   const processEnv = parseProcessEnvironment(rawEnv);
   const operation = parseOperation(argument);

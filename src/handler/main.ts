@@ -2,7 +2,7 @@
 // which people run by hand). The extension directory is the one holding bin/, whatever the working directory is.
 import { writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { invoke, safeExitCode } from "./invocation.ts";
+import { invoke, lastResortStatus, safeExitCode } from "./invocation.ts";
 import { redact } from "./secrets.ts";
 
 const script = process.argv[1] ?? ".";
@@ -24,6 +24,7 @@ function writeOut(fd: 1 | 2, text: string): void {
 
 process.on("uncaughtException", (error) => {
   writeOut(2, redact(`OmsAgentForLinux: internal error (${error.message}); see extension.log\n`));
+  lastResortStatus(process.argv[2], extensionDir, process.env, error);
   process.exit(30);
 });
 

@@ -55,8 +55,12 @@ async function runOnboarding({ paths, childEnv, deadline, log }: ToolContext, re
   try {
     return await runChild({ label: "omsadmin", file: paths.omsadmin, args: [], timeoutMs: ONBOARD_TIMEOUT_MS, childEnv }, deadline, log);
   } finally {
-    rmSync(paths.onboardConf, { force: true });
-    if (existsSync(paths.onboardConf)) log.error(`could not remove ${paths.onboardConf}`);
+    // A run that lost the handler lock leaves the file alone: it may already be the new holder's.
+    const lockLost = deadline.signal.aborted && (deadline.signal.reason as ExtensionError | undefined)?.reason === "LockLost";
+    if (!lockLost) {
+      rmSync(paths.onboardConf, { force: true });
+      if (existsSync(paths.onboardConf)) log.error(`could not remove ${paths.onboardConf}`);
+    }
   }
 }
 
@@ -123,6 +127,22 @@ const ONBOARDING_FAILURES: FailureTable<OnboardingExit> = {
     33: (exit) => metaConfigurationFailed(exit),
     34: (exit) => metaConfigurationFailed(exit),
     60: () => ({ reason: "PythonMissing", problem: "omsadmin.sh needs python, which is not installed", action: "install python3 (or python2), then retry" }),
+    // omsadmin.sh runs under `set -e` and logs every step with logger: without a syslog socket the first log
+    // line before the onboarding ends it with logger's exit 1.
+    1: ({ output }) => {
+      const logger = /^logger: (.*)$/m.exec(output)?.[1];
+      return logger
+        ? {
+            reason: "SyslogUnavailable",
+            problem: `omsadmin.sh stopped before onboarding because it could not log to syslog (logger: ${logger}): this machine has no syslog socket /dev/log`,
+            action: "install and start a syslog daemon (rsyslog or syslog-ng) or enable systemd-journald's /dev/log socket, then retry",
+          }
+        : {
+            reason: "OnboardingFailed",
+            problem: "omsadmin.sh failed with exit code 1",
+            action: "see extension.log for its output, fix the cause, then retry",
+          };
+    },
     30: (exit) => internalError(exit),
     31: (exit) => internalError(exit),
     32: (exit) => internalError(exit),
@@ -134,12 +154,18 @@ const ONBOARDING_FAILURES: FailureTable<OnboardingExit> = {
   }),
 };
 
+/**
+ * The line omsadmin.sh prints for a 33 or 34 (installer/scripts/omsadmin.sh, onboard()), without its "For more
+ * details" tail; the output above it (su's and sudo's, a helper's traceback) may mention anything.
+ */
+const METACONFIG_LINE =
+  /(Configuring omsconfig and generating metaconfig failed with error code \d+|MetaConfig generation script not available at \S+?)\.?(?: For more details.*)?$/m;
+
 function metaConfigurationFailed({ exitCode, output }: OnboardingExit) {
+  const said = METACONFIG_LINE.exec(output)?.[1];
   return {
     reason: "MetaConfigurationFailed",
-    problem: /Permission denied/.test(output)
-      ? "omsconfig could not generate its metaconfiguration: permission denied"
-      : `omsconfig could not generate its metaconfiguration (exit ${exitCode})`,
+    problem: `the workspace was onboarded and its agent started, but omsconfig could not generate its metaconfiguration (exit ${exitCode}${said ? `: ${said}` : ""})`,
     action: "check /var/opt/microsoft/omsconfig/omsconfig.log and that the omsagent user can run its sudo rules, then retry",
   } as const;
 }

@@ -1,14 +1,14 @@
 // What surrounds an onboarding (omsadmin.sh itself is run by omsadmin.ts): what the agent of a workspace
 // actually uses, whether omsadmin.sh did what it claimed, the agent's identity kept across a failed attempt,
 // and the ownership of the workspace's files.
-import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { configuredWorkspaces } from "./connections.ts";
 import { ExtensionError } from "./errors.ts";
 import type { Logger } from "./log-line.ts";
 import { agentAccount, AGENT_GROUP, AGENT_USER, type SystemPaths } from "./paths.ts";
 import { proxyEndpoint } from "./secrets.ts";
-import { chownTree } from "./state.ts";
+import { chownTree, writeFileDurably } from "./state.ts";
 import type { ToolContext } from "./tool.ts";
 
 /** What the agent of one workspace actually uses: omsadmin.conf's URL_TLD and the agent-wide proxy.conf. */
@@ -88,6 +88,42 @@ export function keepAgentIdentity(paths: SystemPaths, workspaceId: string, log: 
       if (process.getuid?.() === 0) chownSync(file.path, file.uid, file.gid);
       log.info(`restored ${file.path}, which the failed onboarding removed: the agent keeps its identity`);
     }
+  };
+}
+
+/**
+ * omsadmin.sh rewrites the agent-wide proxy.conf before its onboarding request (set_proxy_setting), and enable
+ * removes it when the settings name no proxy: keep its content, mode and owner (or its absence) so that a failed
+ * enable can put it back and the agent keeps the proxy it worked with.
+ */
+export function keepProxyConf(paths: SystemPaths, log: Logger): () => void {
+  let kept: { content: string; mode: number; uid: number; gid: number } | undefined;
+  try {
+    const stats = statSync(paths.proxyConf);
+    kept = { content: readFileSync(paths.proxyConf, "utf8"), mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid };
+  } catch {
+    // No proxy.conf: the agent connected directly.
+  }
+  return () => {
+    if (!kept) {
+      if (existsSync(paths.proxyConf)) {
+        rmSync(paths.proxyConf, { force: true });
+        log.info("removed the proxy.conf the failed change wrote: the agent connects directly, as before");
+      }
+      return;
+    }
+    try {
+      const stats = statSync(paths.proxyConf);
+      const same =
+        readFileSync(paths.proxyConf, "utf8") === kept.content && (stats.mode & 0o7777) === kept.mode && stats.uid === kept.uid && stats.gid === kept.gid;
+      if (same) return;
+    } catch {
+      // Removed: put it back.
+    }
+    writeFileDurably(paths.proxyConf, kept.content, kept.mode);
+    chmodSync(paths.proxyConf, kept.mode);
+    if (process.getuid?.() === 0) chownSync(paths.proxyConf, kept.uid, kept.gid);
+    log.info("restored the agent's previous proxy.conf: the failed change does not leave its proxy behind");
   };
 }
 

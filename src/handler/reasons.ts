@@ -37,6 +37,7 @@ export const ReasonCodes = {
   ServiceControlRejectedOptions: 30,
   ServiceControlTimedOut: 30,
   AgentFilesMissing: 30,
+  AgentNotRunning: 30,
 
   MetaConfigurationFailed: 33,
 
@@ -58,6 +59,7 @@ export const ReasonCodes = {
   PermissionDenied: 52,
   NotRunningAsRoot: 52,
   ServiceManagerMissing: 52,
+  SyslogUnavailable: 52,
 
   WorkspaceKeyRejected: 53,
   ClockSkewOrKeyRejected: 53,

@@ -1,7 +1,8 @@
 // service_control drives the omsagent daemons (systemd units or init.d scripts) per workspace. Every call to
 // it goes through this module, and a failed one becomes an error through its failure table (tool.ts).
-import type { ExtensionError } from "./errors.ts";
-import { runChild, type ChildResult } from "./process.ts";
+import { ExtensionError } from "./errors.ts";
+import { outputTail, runChild, type ChildResult } from "./process.ts";
+import { redact } from "./secrets.ts";
 import { classifyExit, type Exit, type FailureTable, type Row, type ToolContext } from "./tool.ts";
 
 const SERVICE_TIMEOUT_MS = 120_000;
@@ -77,6 +78,33 @@ function runServiceControl({ paths, childEnv, deadline, log }: ToolContext, args
 export async function serviceControl(ctx: ToolContext, command: "disable" | "enable" | "stop", workspaceId: string): Promise<void> {
   const result = await runServiceControl(ctx, [command, workspaceId]);
   if (result.timedOut || result.exitCode !== 0) throw classifyServiceFailure(command, result);
+}
+
+/** The last lines a tool printed, on one line, short enough to quote in a status message. */
+function quoteOutput(output: string): string {
+  const lines = output
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !/^service_control exiting with code/.test(line));
+  const text = lines.slice(-3).join(" / ");
+  return redact(text.length > 300 ? `…${text.slice(-300)}` : text);
+}
+
+/**
+ * Starts the workspace's agent and checks that it runs: `service_control enable` only registers the unit, and
+ * `start` can exit 0 for a daemon that dies at once. Fails quoting what the service said when it does not run.
+ */
+export async function startAgent(ctx: ToolContext, workspaceId: string): Promise<void> {
+  const result = await runServiceControl(ctx, ["start", workspaceId]);
+  if (result.timedOut) throw classifyServiceFailure("start", result);
+  if (await isAgentRunning(ctx, workspaceId)) return;
+  const said = quoteOutput(result.output);
+  throw new ExtensionError(
+    "AgentNotRunning",
+    `the agent of workspace ${workspaceId} does not run: service_control start exited ${result.exitCode}${said ? ` and said "${said}"` : " and said nothing"}`,
+    `run systemctl status omsagent-${workspaceId} and see /var/opt/microsoft/omsagent/${workspaceId}/log/omsagent.log, fix what stops it, then retry`,
+    { details: outputTail(result.output) },
+  );
 }
 
 /** `service_control is-running` answers 1 when the agent runs and 0 when it does not. */

@@ -2,7 +2,7 @@
 // handler process: the documented code, in the exit code and the status file, with a message that names
 // the cause and the fix.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -20,6 +20,14 @@ async function newVm(options: Parameters<typeof createSimulatedVm>[0] = {}): Pro
   const version = [...vm.staged.keys()][0]!;
   vm.agent.setup({ dir: vm.staged.get(version)!.dir }, { seq: 0, settings: SETTINGS });
   return { vm, version };
+}
+
+/** `omsadmin.sh -x` by hand: the workspace is disconnected and the next enable must onboard it. */
+function offboard(vm: SimulatedVm): void {
+  const removed = spawnSync(join(vm.root, "opt/microsoft/omsagent/bin/omsadmin.sh"), ["-x", WORKSPACE_ID], {
+    env: { ...process.env, OMS_HANDLER_ROOT: vm.root },
+  });
+  assert.equal(removed.status, 0, removed.stdout.toString());
 }
 
 async function expectFailure(
@@ -142,6 +150,9 @@ describe("enable: every omsadmin.sh outcome", () => {
   ];
   for (const [scenario, code, reason, times] of cases) {
     test(`omsadmin ${scenario} → ${code} ${reason}`, async () => {
+      // Like the real omsadmin.sh, the simulated one skips onboarding for a running workspace and fails 33/34 only
+      // after onboarding it: each case starts from a machine where the workspace is not connected.
+      offboard(vm);
       vm.fault("omsadmin-onboard", scenario, times ?? 1);
       await expectFailure(vm, version, "enable", code, reason);
       vm.clearFaults();

@@ -90,7 +90,8 @@ test("a new sequence with new settings runs enable fully; a failed enable record
   const { vm, version, agent } = await vmWithSettings();
   await agent.firstInstall(version);
   agent.writeSettings(1, { ...SETTINGS, publicSettings: { workspaceId: WORKSPACE_ID, skipDockerProviderInstall: "true" } });
-  vm.fault("omsadmin-onboard", "exit:4", 1);
+  // A failure omsadmin.sh reports before its check for a running agent (which would skip the onboarding).
+  vm.fault("omsadmin-onboard", "exit:3", 1);
   const failed = await agent.enable(version);
   assert.equal(failed.commands[0]!.exitCode, 53);
   assert.equal(agent.readStatus(version, 1).status, "error");
@@ -204,10 +205,16 @@ test("stopOnMultipleConnections is also checked at enable", async () => {
   assert.match(agent.readStatus(version, 0).message, new RegExp(OTHER_WORKSPACE_ID));
 });
 
+/** Resolves once the simulated bundle has been started (by an install that holds the handler lock). */
+async function bundleStarted(vm: SimulatedVm): Promise<void> {
+  while (!vm.calls().some((line) => line.startsWith("bundle --upgrade"))) await new Promise((r) => setTimeout(r, 50));
+}
+
 test("two concurrent invocations are serialised by the handler lock", async () => {
   const { vm, version, agent } = await vmWithSettings();
   vm.fault("bundle-upgrade", "slow:2", 1);
-  const [first, second] = await Promise.all([agent.run(version, "install"), new Promise((r) => setTimeout(r, 300)).then(() => agent.run(version, "disable"))]);
+  // The second starts once the first holds the lock (it runs the bundle under it), however loaded the machine is.
+  const [first, second] = await Promise.all([agent.run(version, "install"), bundleStarted(vm).then(() => agent.run(version, "disable"))]);
   assert.equal(first.exitCode, 0);
   assert.equal(second.exitCode, 0);
   assert.match(vm.extensionLog(), /another handler operation is running: waiting for it to finish/);
@@ -219,7 +226,7 @@ test("a second invocation gives up within its own budget with a clear message", 
   const { vm, version, agent } = await vmWithSettings(SETTINGS, { env: {} });
   vm.fault("bundle-upgrade", "slow:6", 1);
   const installing = agent.run(version, "install");
-  await new Promise((r) => setTimeout(r, 500));
+  await bundleStarted(vm);
   const waiting = await agent.run(version, "disable", { extraEnv: { OMS_HANDLER_DEADLINE_SECONDS: "2" } });
   assert.equal(waiting.exitCode, 30);
   assert.match(waiting.stderr, /Disable failed \(30 AnotherOperationRunning\): another OmsAgentForLinux operation held the handler lock/);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { serviceState } from "../../simulator/oms/sim.ts";
+import { agentPid, serviceState } from "../../simulator/oms/sim.ts";
 import { createSimulatedVm, OTHER_WORKSPACE_ID, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm, type SimulatedVmOptions } from "../../simulator/vm.ts";
 
 const vms: SimulatedVm[] = [];
@@ -221,9 +221,16 @@ test("a full log disk: the operation still succeeds, writes its status, removes 
 });
 
 /** Processes whose command line names a path under `root` (the simulated tools all live there). */
+/** Processes whose command line names the VM's root, but not the agent daemons service_control started. */
 function processesUnder(root: string): string[] {
+  const agents = new Set(
+    [WORKSPACE_ID, OTHER_WORKSPACE_ID]
+      .map((id) => agentPid(root, id))
+      .filter((pid): pid is number => pid !== undefined)
+      .map(String),
+  );
   return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => /^\d+$/.test(entry) && !agents.has(entry))
     .flatMap((pid) => {
       try {
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");

@@ -1,9 +1,11 @@
 // The workspace key and proxy credentials must not reach extension.log, status files, telemetry,
 // stdout/stderr, any child's command line, or any file left behind — on success and on failure.
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { agentPid, killAgent } from "../../simulator/oms/sim.ts";
 import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
 
 const PROXY_PASSWORD = "Pr0xy-Passw0rd!";
@@ -27,14 +29,41 @@ function assertNoSecret(text: string, where: string): void {
   for (const secret of SECRETS) assert.ok(!text.includes(secret), `a secret leaked into ${where}`);
 }
 
-/** Samples every process's command line while `work` runs. */
+/**
+ * The processes this test file started, directly or not (the VM's handler runs and their children): other test
+ * files running beside this one start tools with the same key on purpose, and must not count here.
+ */
+function ownProcesses(): string[] {
+  const children = new Map<string, string[]>();
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      // The parent pid is the 2nd field after the command name, which is in parentheses and may hold blanks.
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const ppid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]!;
+      children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+    } catch {
+      // Gone already.
+    }
+  }
+  const own: string[] = [];
+  const queue = [String(process.pid)];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      own.push(child);
+      queue.push(child);
+    }
+  }
+  return own;
+}
+
+/** Samples the command lines of this file's processes (see ownProcesses) while `work` runs. */
 async function watchCommandLines<T>(work: Promise<T>): Promise<{ result: T; cmdlines: Set<string> }> {
   const cmdlines = new Set<string>();
   let done = false;
   const sampler = (async () => {
     while (!done) {
-      for (const pid of readdirSync("/proc")) {
-        if (!/^\d+$/.test(pid)) continue;
+      for (const pid of ownProcesses()) {
         try {
           cmdlines.add(readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " "));
         } catch {
@@ -82,6 +111,8 @@ test("no secret in logs, statuses, telemetry, output, command lines or leftover 
     ["exit:8", 3],
   ] as const) {
     agent.writeSettings(Number(agent.goalStateSeq) + 1, settings);
+    // omsadmin.sh skips the onboarding (and its request's failure) while the agent runs.
+    if (agentPid(vm.root, WORKSPACE_ID) !== undefined) await killAgent(vm.root, WORKSPACE_ID);
     vm.fault("omsadmin-onboard", scenario, times);
     await step(agent.enable("1.19.0"));
     assert.equal(agent.readStatus("1.19.0").status, "error");
@@ -116,4 +147,17 @@ test("no secret in logs, statuses, telemetry, output, command lines or leftover 
     }
     assertNoSecret(readFileSync(file, "latin1"), file.slice(vm.dir.length));
   }
+});
+
+test("the command-line scan sees a secret in any process this file started, and none in another file's", async () => {
+  // Another test file's process, started outside this one's tree (sh exits at once, leaving sleep to init).
+  spawnSync("sh", ["-c", `setsid sleep 2 ${WORKSPACE_KEY} >/dev/null 2>&1 &`]);
+  const leak = spawn("sh", ["-c", "sleep 1", "leaky-child", WORKSPACE_KEY]);
+  const { cmdlines } = await watchCommandLines(new Promise((resolve) => leak.on("exit", resolve)));
+  const withKey = [...cmdlines].filter((line) => line.includes(WORKSPACE_KEY));
+  assert.ok(
+    withKey.some((line) => line.includes("leaky-child")),
+    "a leak in its own child is seen",
+  );
+  assert.ok(!withKey.some((line) => line.startsWith("sleep 2")), "a process of another test file is not");
 });

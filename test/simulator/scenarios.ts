@@ -352,6 +352,16 @@ const bundle: Omit<FaultScenario, "tool">[] = [
   },
 ];
 
+const METACONFIG = "/opt/microsoft/omsconfig/Scripts/python3/OMS_MetaConfigHelper.py";
+const OMSCONFIG_LOG = "For more details check logs in /var/opt/microsoft/omsconfig/omsconfig.log";
+const METACONFIG_FAILED = `Configuring omsconfig and generating metaconfig failed with error code 1. ${OMSCONFIG_LOG}`;
+const TRACEBACK: Line[] = [
+  e("Traceback (most recent call last):"),
+  e(`  File "${METACONFIG}", line 52, in <module>`),
+  e("    main(sys.argv[1:])"),
+  e("PermissionError: [Errno 13] Permission denied: '/etc/opt/omi/conf/omsconfig/configuration/Pending.mof'"),
+];
+
 const omsadmin: Omit<FaultScenario, "tool">[] = [
   { scenario: "exit:0", code: 0, out: [], what: "success without doing anything" },
   {
@@ -360,53 +370,53 @@ const omsadmin: Omit<FaultScenario, "tool">[] = [
     out: ["Workspace <id> already onboarded and agent is running."],
     what: "onboarding skipped: the agent claims to be running (a workspace without omsadmin.conf counts as running)",
   },
-  { scenario: "exit:1", code: 1, out: [`error${T}This script must be run as root or as the omsagent user.`], what: "not root" },
-  { scenario: "exit:2", code: 2, out: [`error${T}Parsing error: 'unexpected' is unparsed`, "<omsadmin usage>"], what: "INVALID_OPTION_PROVIDED" },
-  { scenario: "exit:3", code: 3, out: [`error${T}Missing Workspace ID or Shared Key information for onboarding`], what: "INVALID_CONFIG_PROVIDED" },
-  { scenario: "3-guid", code: 3, out: [`error${T}The Workspace ID is not valid`], what: "INVALID_CONFIG_PROVIDED: bad GUID" },
+  { scenario: "exit:1", code: 1, out: [`-e error${T}This script must be run as root or as the omsagent user.`], what: "not root" },
+  { scenario: "exit:2", code: 2, out: [`-e error${T}Parsing error: 'unexpected' is unparsed`, "<omsadmin usage>"], what: "INVALID_OPTION_PROVIDED" },
+  { scenario: "exit:3", code: 3, out: [`-e error${T}Missing Workspace ID or Shared Key information for onboarding`], what: "INVALID_CONFIG_PROVIDED" },
+  { scenario: "3-guid", code: 3, out: [`-e error${T}The Workspace ID is not valid`], what: "INVALID_CONFIG_PROVIDED: bad GUID" },
   {
     scenario: "exit:4",
     code: 4,
-    out: [`error${T}Proxy could not be resolved during the onboarding request. Verify the proxy.`],
+    out: [`-e error${T}Proxy could not be resolved during the onboarding request: curl returned 5. Verify the proxy.`],
     what: "INVALID_PROXY (curl 5 through the proxy)",
   },
   {
     scenario: "4-connect",
     code: 4,
-    out: [`error${T}Error connecting to OMS service through proxy. Verify the proxy.`],
+    out: [`-e error${T}Error connecting to OMS service through proxy: curl returned 7. Verify the proxy.`],
     what: "INVALID_PROXY (curl 7 through the proxy)",
   },
   {
     scenario: "5-key",
     code: 5,
-    out: [`error${T}Error onboarding. HTTP code 403, Reason: InvalidWorkspaceKey. ${KEY_403}`],
+    out: [`-e error${T}Error onboarding. HTTP code 403, Reason: InvalidWorkspaceKey. ${KEY_403}`],
     what: "403: wrong workspace key (also exit:5)",
   },
   {
     scenario: "exit:5",
     code: 5,
-    out: [`error${T}Error onboarding. HTTP code 403, Reason: InvalidWorkspaceKey. ${KEY_403}`],
+    out: [`-e error${T}Error onboarding. HTTP code 403, Reason: InvalidWorkspaceKey. ${KEY_403}`],
     what: "same as 5-key",
   },
   {
     scenario: "5-missing-header",
     code: 5,
-    out: [`error${T}Error onboarding. HTTP code 403, Reason: MissingHeader. ${KEY_403}`],
+    out: [`-e error${T}Error onboarding. HTTP code 403, Reason: MissingHeader. ${KEY_403}`],
     what: "403: MissingHeader",
   },
   {
     scenario: "5-clock",
     code: 5,
-    out: [`error${T}Error onboarding. HTTP code 403, Reason: . ${KEY_403}`],
+    out: [`-e error${T}Error onboarding. HTTP code 403, Reason: . ${KEY_403}`],
     what: "403 with an empty reason (clock skew)",
   },
-  { scenario: "exit:6", code: 6, out: [`error${T}Error onboarding. HTTP code 500`], what: "ERROR_ONBOARDING_NON_200_HTTP" },
-  { scenario: "6-503", code: 6, out: [`error${T}Error onboarding. HTTP code 503`], what: "service unavailable" },
+  { scenario: "exit:6", code: 6, out: [`-e error${T}Error onboarding. HTTP code 500`], what: "ERROR_ONBOARDING_NON_200_HTTP" },
+  { scenario: "6-503", code: 6, out: [`-e error${T}Error onboarding. HTTP code 503`], what: "service unavailable" },
   {
     scenario: "exit:7",
     code: 7,
     out: [
-      `error${T}Error resolving host during the onboarding request. Check the correctness of the workspace ID and the internet connectivity, or add a proxy.`,
+      `-e error${T}Error resolving host during the onboarding request. Check the correctness of the workspace ID and the internet connectivity, or add a proxy.`,
     ],
     what: "ERROR_RESOLVING_HOST (no network / DNS)",
   },
@@ -414,41 +424,40 @@ const omsadmin: Omit<FaultScenario, "tool">[] = [
     scenario: "exit:8",
     code: 8,
     out: [
-      `error${T}Error during the onboarding request: curl returned 35. Check the internet connectivity and the correctness of the workspace ID and shared key or run omsadmin.sh with '-v'`,
+      `-e error${T}Error during the onboarding request: curl returned 35. Check the internet connectivity and the correctness of the workspace ID and shared key or run omsadmin.sh with '-v'`,
     ],
     what: "ERROR_ONBOARDING (other curl error)",
   },
-  { scenario: "exit:30", code: 30, out: [`error${T}Error generating certs: missing config`], what: "INTERNAL_ERROR" },
-  { scenario: "exit:31", code: 31, out: [`error${T}Error generating agent GUID`], what: "RUBY_ERROR_GENERATING_GUID" },
-  { scenario: "exit:32", code: 32, out: [`error${T}Error generating certs`], what: "ERROR_GENERATING_CERTS" },
+  { scenario: "exit:30", code: 30, out: [`-e error${T}Error generating certs: missing config`], what: "INTERNAL_ERROR" },
+  { scenario: "exit:31", code: 31, out: [`-e error${T}Error generating agent GUID`], what: "RUBY_ERROR_GENERATING_GUID" },
+  { scenario: "exit:32", code: 32, out: [`-e error${T}Error generating certs`], what: "ERROR_GENERATING_CERTS" },
   {
     scenario: "exit:33",
     code: 33,
-    out: [
-      `info${T}Retrying configuring omsconfig by calling '/opt/microsoft/omsconfig/Scripts/OMS_MetaConfigHelper.py' with 'sudo'`,
-      `error${T}Error configuring omsconfig. Error: 1`,
-    ],
-    what: "ERROR_GENERATING_METACONFIG",
+    out: [...TRACEBACK, `-e info${T}Retrying configuring omsconfig by calling '${METACONFIG}' with 'sudo'`, ...TRACEBACK, `-e error${T}${METACONFIG_FAILED}`],
+    what: "ERROR_GENERATING_METACONFIG, after the workspace was onboarded and its agent started (the helper's traceback happens to say Permission denied)",
   },
   {
     scenario: "33-permission",
     code: 33,
     out: [
-      "sudo: unable to execute /opt/microsoft/omsconfig/Scripts/OMS_MetaConfigHelper.py: Permission denied",
-      `error${T}Error configuring omsconfig. Error: 1`,
+      e(`-su: line 1: ${METACONFIG}: Permission denied`),
+      `-e info${T}Retrying configuring omsconfig by calling '${METACONFIG}' with 'sudo'`,
+      e(`sudo: unable to execute ${METACONFIG}: Permission denied`),
+      `-e error${T}${METACONFIG_FAILED}`,
     ],
-    what: "metaconfig: Permission denied",
+    what: "metaconfig: su and sudo cannot execute the helper (after onboarding)",
   },
   {
     scenario: "exit:34",
     code: 34,
-    out: [`error${T}MetaConfig generation script not available at /opt/microsoft/omsconfig/Scripts/OMS_MetaConfigHelper.py`],
-    what: "ERROR_METACONFIG_PY_NOT_PRESENT",
+    out: [`-e error${T}MetaConfig generation script not available at ${METACONFIG}. ${OMSCONFIG_LOG}`],
+    what: "ERROR_METACONFIG_PY_NOT_PRESENT (after onboarding)",
   },
   {
     scenario: "exit:60",
     code: 60,
-    out: [`error${T}Python is not installed on this system, please install either the python2 or python3 package.`],
+    out: [e("Error: Python is not installed on this system, onboarding cannot continue."), e("Please install either the python2 or python3 package.")],
     what: "INSTALL_PYTHON",
   },
   { scenario: "exit:9", code: 9, out: [], what: "any other exit:N: silent exit N" },

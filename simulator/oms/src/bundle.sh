@@ -434,6 +434,11 @@ do_install_or_upgrade() {
         echo "simulated scx ($SCX_PKG)" > "$ROOT/opt/microsoft/scx/bin/scxadmin"
     fi
     if pkg_install omsagent "$OMS_PKG" "$BUNDLE_VERSION"; then
+        # The omsagent package's Preinstall_1000 (installer/datafiles/linux.data):
+        # `[ -f $OMS_SERVICE ] && $OMS_SERVICE disable`, every workspace's agent.
+        if [ -x "$ROOT/opt/microsoft/omsagent/bin/service_control" ]; then
+            OMS_SIM_INTERNAL=1 "$ROOT/opt/microsoft/omsagent/bin/service_control" disable
+        fi
         install_omsagent_files
         omsagent_installed_now=1
     else
@@ -446,7 +451,11 @@ do_install_or_upgrade() {
     if pkg_install omsconfig "$DSC_PKG" 1.2.0-0; then
         mkdir -p "$ROOT/opt/microsoft/omsconfig/Scripts" "$ROOT/etc/opt/microsoft/omsconfig" \
             "$ROOT/var/opt/microsoft/omsconfig"
-        echo "# simulated OMS_MetaConfigHelper.py" > "$ROOT/opt/microsoft/omsconfig/Scripts/OMS_MetaConfigHelper.py"
+        mkdir -p "$ROOT/opt/microsoft/omsconfig/Scripts/python3"
+        for mc in Scripts/OMS_MetaConfigHelper.py Scripts/python3/OMS_MetaConfigHelper.py; do
+            printf '#!/bin/sh\n# simulated OMS_MetaConfigHelper.py\n' > "$ROOT/opt/microsoft/omsconfig/$mc"
+            chmod 755 "$ROOT/opt/microsoft/omsconfig/$mc"
+        done
     fi
     if [ "$installMode" = U ]; then
         echo "Applying DSC nxOMSSyslog hotfix..."
@@ -464,8 +473,58 @@ do_install_or_upgrade() {
         mkdir -p "$ROOT/opt/microsoft/docker-cimprov/bin"
     fi
 
-    [ -n "$omsagent_installed_now" ] && run_postinstall_onboarding
+    if [ -n "$omsagent_installed_now" ]; then
+        # The omsagent package's postinstall (installer/datafiles/base_omsagent.data
+        # Postinstall_200 and _300, linux.data Postinstall_600): `omsadmin.sh -U`,
+        # onboarding from /etc/omsagent-onboard.conf, `omsadmin.sh -R`, then
+        # `service_control start` for every workspace: an upgrade starts agents that
+        # were stopped or disabled before it.
+        OMS_SIM_INTERNAL=1 "$ROOT/opt/microsoft/omsagent/bin/omsadmin.sh" -U
+        run_postinstall_onboarding
+        OMS_SIM_INTERNAL=1 "$ROOT/opt/microsoft/omsagent/bin/omsadmin.sh" -R
+        OMS_SIM_INTERNAL=1 "$ROOT/opt/microsoft/omsagent/bin/service_control" start
+    fi
     sim_finish 0
+}
+
+# The omsagent package's Postuninstall_10 (installer/datafiles/base_omsagent.data)
+# and Postuninstall_1000 (linux.data), run on removal (not on upgrade): per
+# workspace, rmdir of certs/ and conf/ (only when empty) and rm -rf of the var
+# tree's tmp/; the package's own files; the primary workspace's symlinks; then
+# rmdir of the parent directories, which fails while a workspace's files are
+# still in them; then userdel omsagent and groupdel omsagent. proxy.conf is no
+# package file and stays.
+postuninstall_omsagent() {
+    pu_etc=$ROOT/etc/opt/microsoft/omsagent
+    pu_var=$ROOT/var/opt/microsoft/omsagent
+    if [ -d "$pu_etc" ]; then
+        for pu_ws in $(ls -1 "$pu_etc" | grep -E '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'); do
+            echo "Deleting certs and conf directories for workspace $pu_ws if empty..."
+            rmdir "$pu_etc/$pu_ws/certs/" 2>/dev/null
+            rmdir "$pu_etc/$pu_ws/conf/" 2>/dev/null
+            rm -rf "$pu_var/$pu_ws/tmp/" 2>/dev/null
+            rmdir "$pu_var/$pu_ws/state/" 2>/dev/null
+        done
+    fi
+    rm -f "$pu_etc"/sysconf/installinfo.txt*
+    rm -rf "$pu_etc/sysconf"
+    rm -f "$pu_etc/certs" "$pu_etc/conf" "$pu_var/tmp" "$pu_var/state" "$pu_var/run" "$pu_var/log" 2>/dev/null
+    rmdir "$pu_etc/certs/" "$pu_etc/conf/" "$pu_var/tmp/" "$pu_var/state/" "$pu_var/run/" "$pu_var/log/" 2>/dev/null
+    rmdir "$pu_etc" 2>/dev/null
+    rmdir "$ROOT/etc/opt/microsoft" 2>/dev/null
+    rmdir "$ROOT/etc/opt" 2>/dev/null
+    rmdir "$pu_var" 2>/dev/null
+    rm -f "$ROOT"/etc/logrotate.d/omsagent*
+    echo "Deleting omsagent service account ..."
+    if grep -q '^omsagent:' "$ROOT/etc/passwd" 2>/dev/null; then
+        grep -v '^omsagent:' "$ROOT/etc/passwd" > "$ROOT/etc/passwd.omssim.$$"
+        cat "$ROOT/etc/passwd.omssim.$$" > "$ROOT/etc/passwd" && rm -f "$ROOT/etc/passwd.omssim.$$"
+        if grep -q '^omsagent:' "$ROOT/etc/group" 2>/dev/null; then
+            echo "Deleting omsagent group ..."
+            grep -v '^omsagent:' "$ROOT/etc/group" > "$ROOT/etc/group.omssim.$$"
+            cat "$ROOT/etc/group.omssim.$$" > "$ROOT/etc/group" && rm -f "$ROOT/etc/group.omssim.$$"
+        fi
+    fi
 }
 
 pkg_remove() {
@@ -494,8 +553,8 @@ do_remove_or_purge() {
     pkg_remove omi
 
     rm -rf "$ROOT/opt/microsoft/omsagent" "$ROOT/opt/microsoft/omsconfig" "$ROOT/opt/microsoft/scx" \
-        "$ROOT/opt/microsoft/docker-cimprov" "$ROOT/opt/omi" "$ROOT/etc/opt/omi" "$ROOT/var/opt/omi" \
-        "$ROOT/etc/opt/microsoft/omsagent/sysconf"
+        "$ROOT/opt/microsoft/docker-cimprov" "$ROOT/opt/omi" "$ROOT/etc/opt/omi" "$ROOT/var/opt/omi"
+    postuninstall_omsagent
 
     if [ "$installMode" = P ]; then
         echo "Purging all files in cross-platform agent ..."

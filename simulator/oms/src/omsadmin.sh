@@ -17,25 +17,44 @@ umask 022
 # @@OMSSIM_LIB@@
 
 sim_finish() {
-    sim_leave_failed_onboarding
     exit "$1"
 }
 
-# The real onboard() runs create_workspace_directories before its HTTP request
-# and save_config (omsadmin.conf) only after a 200; on a proxy, 403, non-200 or
-# curl failure it removes the certificates (cleanup_certs) and returns, so the
-# workspace's directories stay behind without conf/omsadmin.conf
-# (installer/scripts/omsadmin.sh: onboard(), cleanup_certs()). Faults for those
-# failures leave the same traces, like a wrong key or an unreachable service.
-sim_leave_failed_onboarding() {
-    [ "${SIM_FAULT_POINT-}" = omsadmin-onboard ] || return 0
-    case ${SIM_FAULT-} in
-        exit:4 | 4-connect | exit:5 | 5-* | exit:6 | 6-* | exit:7 | exit:8) ;;
-        *) return 0 ;;
+# Where in the real onboard() (installer/scripts/omsadmin.sh, microsoft/OMS-Agent-for-Linux
+# at 4573f0b; "l." below are its lines) each injected onboarding failure happens,
+# so that it leaves what the real one leaves:
+#   start       before anything is written (parse error, bad ID, no python: l.436-471)
+#   certs       after create_workspace_directories, at certificate generation (l.489-513)
+#   request     after the certificates and set_proxy_setting, which rewrites proxy.conf
+#               from PROXY (l.557 -> create_proxy_conf), at the curl request; the
+#               failure removes the certificates (cleanup_certs) and returns (l.594-638)
+#   metaconfig  after save_config, the symlinks, syslog and `service_control start`:
+#               the workspace is onboarded and its agent started (l.640-704)
+sim_fault_stage() {
+    case $1 in
+        exit:4 | 4-* | exit:5 | 5-* | exit:6 | 6-* | exit:7 | exit:8) echo request ;;
+        exit:30 | exit:31 | exit:32) echo certs ;;
+        exit:33 | 33-* | exit:34) echo metaconfig ;;
+        *) echo start ;;
     esac
-    is_guid "$WORKSPACE_ID" || return 0
-    create_workspace_directories "$WORKSPACE_ID"
-    rm -f "$FILE_CRT" "$FILE_KEY"
+}
+
+# sim_onboard_fault_at STAGE: applies the onboarding fault taken at the start of
+# the run when it belongs to STAGE.
+sim_onboard_fault_at() {
+    [ -n "${SIM_ONBOARD_FAULT-}" ] || return 0
+    [ "$(sim_fault_stage "$SIM_ONBOARD_FAULT")" = "$1" ] || return 0
+    SIM_FAULT=$SIM_ONBOARD_FAULT
+    SIM_ONBOARD_FAULT=
+    if [ "$1" = request ]; then
+        # The error line comes first, then cleanup_certs (l.215-218) removes the
+        # certificates, even an onboarded workspace's.
+        SIM_CODE=
+        sim_fault_emit "$SIM_FAULT"
+        rm -f "$FILE_CRT" "$FILE_KEY"
+        sim_finish "$SIM_CODE"
+    fi
+    sim_fault_apply omsadmin-onboard
 }
 
 if ! sim_root_installed "$OMS_SIM_BAKED_ROOT"; then
@@ -57,7 +76,26 @@ DF_CONF_DIR=$ETC_DIR/conf
 FILE_ONBOARD=$ROOT/etc/omsagent-onboard.conf
 CONF_PROXY=$ETC_DIR/proxy.conf
 SERVICE_CONTROL=$ROOT/opt/microsoft/omsagent/bin/service_control
-METACONFIG_PY=$ROOT/opt/microsoft/omsconfig/Scripts/OMS_MetaConfigHelper.py
+# l.56-65: the python3 helper when python3 is installed, else the python2 one, else
+# none (onboard() then exits 60). The simulated machine's tools are in $ROOT/usr/bin.
+if [ -x "$ROOT/usr/bin/python3" ]; then
+    SIM_METACONFIG_SHOWN=/opt/microsoft/omsconfig/Scripts/python3/OMS_MetaConfigHelper.py
+elif [ -x "$ROOT/usr/bin/python2" ]; then
+    SIM_METACONFIG_SHOWN=/opt/microsoft/omsconfig/Scripts/OMS_MetaConfigHelper.py
+else
+    SIM_METACONFIG_SHOWN=
+fi
+METACONFIG_PY=$ROOT$SIM_METACONFIG_SHOWN
+
+# A python helper's traceback as su/sudo pass it on (stderr).
+sim_metaconfig_traceback() {
+    {
+        echo "Traceback (most recent call last):"
+        echo "  File \"$SIM_METACONFIG_SHOWN\", line 52, in <module>"
+        echo "    main(sys.argv[1:])"
+        echo "PermissionError: [Errno 13] Permission denied: '/etc/opt/omi/conf/omsconfig/configuration/Pending.mof'"
+    } >&2
+}
 OMI_CONF_FILE=$ROOT/etc/opt/omi/conf/omiserver.conf
 SIM_STATE=$ROOT/.omssim/state
 
@@ -83,6 +121,7 @@ NON_OMS_WS="scom LAD"
 INVALID_OPTION_PROVIDED=2
 INVALID_CONFIG_PROVIDED=3
 INVALID_PROXY=4
+ERROR_GENERATING_METACONFIG=33
 ERROR_METACONFIG_PY_NOT_PRESENT=34
 
 # ------------------------------ fault outputs --------------------------------
@@ -100,67 +139,76 @@ sim_fault_emit() {
             echo "Workspace $WORKSPACE_ID already onboarded and agent is running."
             SIM_CODE=0 ;;
         exit:1)
-            printf 'error\t%s\n' "This script must be run as root or as the omsagent user."
+            say error "This script must be run as root or as the omsagent user."
             SIM_CODE=1 ;;
         exit:2)
-            printf 'error\t%s\n' "Parsing error: 'unexpected' is unparsed"
+            say error "Parsing error: 'unexpected' is unparsed"
             usage
             SIM_CODE=2 ;;
         exit:3)
-            printf 'error\t%s\n' "Missing Workspace ID or Shared Key information for onboarding"
+            say error "Missing Workspace ID or Shared Key information for onboarding"
             SIM_CODE=3 ;;
         3-guid)
-            printf 'error\t%s\n' "The Workspace ID is not valid"
+            say error "The Workspace ID is not valid"
             SIM_CODE=3 ;;
         exit:4)
-            printf 'error\t%s\n' "Proxy could not be resolved during the onboarding request. Verify the proxy."
+            say error "Proxy could not be resolved during the onboarding request: curl returned 5. Verify the proxy."
             SIM_CODE=4 ;;
         4-connect)
-            printf 'error\t%s\n' "Error connecting to OMS service through proxy. Verify the proxy."
+            say error "Error connecting to OMS service through proxy: curl returned 7. Verify the proxy."
             SIM_CODE=4 ;;
         exit:5 | 5-key)
-            printf 'error\t%s\n' "Error onboarding. HTTP code 403, Reason: InvalidWorkspaceKey. Check the Workspace ID, Workspace Key and that the time of the system is correct."
+            say error "Error onboarding. HTTP code 403, Reason: InvalidWorkspaceKey. Check the Workspace ID, Workspace Key and that the time of the system is correct."
             SIM_CODE=5 ;;
         5-missing-header)
-            printf 'error\t%s\n' "Error onboarding. HTTP code 403, Reason: MissingHeader. Check the Workspace ID, Workspace Key and that the time of the system is correct."
+            say error "Error onboarding. HTTP code 403, Reason: MissingHeader. Check the Workspace ID, Workspace Key and that the time of the system is correct."
             SIM_CODE=5 ;;
         5-clock)
-            printf 'error\t%s\n' "Error onboarding. HTTP code 403, Reason: . Check the Workspace ID, Workspace Key and that the time of the system is correct."
+            say error "Error onboarding. HTTP code 403, Reason: . Check the Workspace ID, Workspace Key and that the time of the system is correct."
             SIM_CODE=5 ;;
         exit:6)
-            printf 'error\t%s\n' "Error onboarding. HTTP code 500"
+            say error "Error onboarding. HTTP code 500"
             SIM_CODE=6 ;;
         6-503)
-            printf 'error\t%s\n' "Error onboarding. HTTP code 503"
+            say error "Error onboarding. HTTP code 503"
             SIM_CODE=6 ;;
         exit:7)
-            printf 'error\t%s\n' "Error resolving host during the onboarding request. Check the correctness of the workspace ID and the internet connectivity, or add a proxy."
+            say error "Error resolving host during the onboarding request. Check the correctness of the workspace ID and the internet connectivity, or add a proxy."
             SIM_CODE=7 ;;
         exit:8)
-            printf 'error\t%s\n' "Error during the onboarding request: curl returned 35. Check the internet connectivity and the correctness of the workspace ID and shared key or run omsadmin.sh with '-v'"
+            say error "Error during the onboarding request: curl returned 35. Check the internet connectivity and the correctness of the workspace ID and shared key or run omsadmin.sh with '-v'"
             SIM_CODE=8 ;;
         exit:30)
-            printf 'error\t%s\n' "Error generating certs: missing config"
+            say error "Error generating certs: missing config"
             SIM_CODE=30 ;;
         exit:31)
-            printf 'error\t%s\n' "Error generating agent GUID"
+            say error "Error generating agent GUID"
             SIM_CODE=31 ;;
         exit:32)
-            printf 'error\t%s\n' "Error generating certs"
+            say error "Error generating certs"
             SIM_CODE=32 ;;
         exit:33)
-            printf 'info\t%s\n' "Retrying configuring omsconfig by calling '/opt/microsoft/omsconfig/Scripts/OMS_MetaConfigHelper.py' with 'sudo'"
-            printf 'error\t%s\n' "Error configuring omsconfig. Error: 1"
+            # l.686-704: `su - omsagent -c $METACONFIG_PY > /dev/null`, a retry with
+            # `sudo -u omsagent`, then the error line; only their stderr shows. The
+            # helper's traceback may name any error, "Permission denied" included.
+            sim_metaconfig_traceback
+            say info "Retrying configuring omsconfig by calling '$SIM_METACONFIG_SHOWN' with 'sudo'"
+            sim_metaconfig_traceback
+            say error "Configuring omsconfig and generating metaconfig failed with error code 1. For more details check logs in /var/opt/microsoft/omsconfig/omsconfig.log"
             SIM_CODE=33 ;;
         33-permission)
-            echo "sudo: unable to execute /opt/microsoft/omsconfig/Scripts/OMS_MetaConfigHelper.py: Permission denied"
-            printf 'error\t%s\n' "Error configuring omsconfig. Error: 1"
+            echo "-su: line 1: $SIM_METACONFIG_SHOWN: Permission denied" >&2
+            say info "Retrying configuring omsconfig by calling '$SIM_METACONFIG_SHOWN' with 'sudo'"
+            echo "sudo: unable to execute $SIM_METACONFIG_SHOWN: Permission denied" >&2
+            say error "Configuring omsconfig and generating metaconfig failed with error code 1. For more details check logs in /var/opt/microsoft/omsconfig/omsconfig.log"
             SIM_CODE=33 ;;
         exit:34)
-            printf 'error\t%s\n' "MetaConfig generation script not available at /opt/microsoft/omsconfig/Scripts/OMS_MetaConfigHelper.py"
+            say error "MetaConfig generation script not available at $SIM_METACONFIG_SHOWN. For more details check logs in /var/opt/microsoft/omsconfig/omsconfig.log"
             SIM_CODE=34 ;;
         exit:60)
-            printf 'error\t%s\n' "Python is not installed on this system, please install either the python2 or python3 package."
+            # l.436-440: on stderr, without the info/error prefix.
+            echo "Error: Python is not installed on this system, onboarding cannot continue." >&2
+            echo "Please install either the python2 or python3 package." >&2
             SIM_CODE=60 ;;
         exit:*)
             # Codes the real omsadmin.sh never uses: exit silently with it.
@@ -208,16 +256,46 @@ usage() {
     echo "$sim_u_base -o"
 }
 
+# The real log_info/log_warning/log_error (l.226-242) run `echo -e "info\t$1"` and then
+# `logger -i -p $LOG_FACILITY.info -t omsagent "[INFO] $1"`. The script's #!/bin/sh is
+# dash on Debian and Ubuntu, whose echo has no -e option: it prints "-e " and
+# interprets the \t itself. say prints a line the way dash's echo does.
+say() {
+    printf -- '-e %s\t%s\n' "$1" "$2"
+}
+
+# logger fails (exit 1) when the machine has no syslog socket (minimal images,
+# containers); util-linux logger then prints this line. The simulated machine's
+# socket is $ROOT/dev/log (simulator/README.md, "Syslog").
+sim_logger() {
+    [ -e "$ROOT/dev/log" ] && return 0
+    echo "logger: socket /dev/log: No such file or directory" >&2
+    return 1
+}
+
+# The real script runs under `set -e` (l.3), but functions called as
+# `onboard || clean_exit $?` (l.1217 and the other actions) run with it
+# suspended; only what main() calls directly (parse_args with -p, the
+# "Reading onboarding params" line) ends the script when logger fails.
+SIM_ERREXIT=1
+sim_log() {
+    say "$1" "$2"
+    if ! sim_logger; then
+        [ -n "$SIM_ERREXIT" ] && exit 1
+    fi
+    return 0
+}
+
 log_info() {
-    printf 'info\t%s\n' "$1"
+    sim_log info "$1"
 }
 
 log_warning() {
-    printf 'warning\t%s\n' "$1"
+    sim_log warning "$1"
 }
 
 log_error() {
-    printf 'error\t%s\n' "$1"
+    sim_log error "$1"
 }
 
 clean_exit() {
@@ -317,7 +395,7 @@ save_config() {
         echo "LOG_FACILITY=$LOG_FACILITY"
         echo "CERTIFICATE_UPDATE_ENDPOINT=$CERTIFICATE_UPDATE_ENDPOINT"
         echo "URL_TLD=$URL_TLD"
-        echo "DSC_ENDPOINT=$DSC_ENDPOINT"
+        printf 'DSC_ENDPOINT=%s\n' "$DSC_ENDPOINT"
         echo "OMS_ENDPOINT=https://$WORKSPACE_ID.ods.$URL_TLD/OperationalData.svc/PostJsonDataItems"
         echo "AZURE_RESOURCE_ID=$AZURE_RESOURCE_ID"
         echo "OMSCLOUD_ID=$OMSCLOUD_ID"
@@ -438,6 +516,10 @@ record_key_hash() {
 }
 
 onboard() {
+    if [ -z "$SIM_METACONFIG_SHOWN" ]; then
+        sim_fault_emit exit:60
+        clean_exit 60
+    fi
     if [ "$VERBOSE" -eq 1 ]; then
         # The real script shows the first 4 characters of the key; the simulator none.
         echo "Workspace ID:      $WORKSPACE_ID"
@@ -492,8 +574,11 @@ onboard() {
         AGENT_GUID=$(grep '^AGENT_GUID=' "$CONF_OMSADMIN" | head -n 1 | cut -d= -f2)
         log_info "Reusing previous agent GUID $AGENT_GUID"
     else
+        sim_onboard_fault_at certs
         AGENT_GUID=$(sim_new_guid)
         log_info "Generating certificate ..."
+        # agent_maintenance_script.rb generate_certs: a 2048-bit RSA key.
+        sim_pace 2
         write_certs
     fi
     log_info "Agent GUID is $AGENT_GUID"
@@ -503,8 +588,13 @@ onboard() {
     fi
 
     set_proxy_setting
+    # The topology request (curl, l.580-592).
+    sim_pace 1
+    sim_onboard_fault_at request
     CERTIFICATE_UPDATE_ENDPOINT="https://$WORKSPACE_ID.oms.$URL_TLD/ConfigurationService.Svc/RenewCertificate"
-    DSC_ENDPOINT="https://$WORKSPACE_ID.agentsvc.$URL_TLD/Accounts/$WORKSPACE_ID/Nodes(AgentId='$AGENT_GUID')"
+    # agent_maintenance_script.rb (l.183-184) escapes the parentheses, because
+    # service_control sources omsadmin.conf as shell (setup_variables: `. $conf`).
+    DSC_ENDPOINT="https://$WORKSPACE_ID.agentsvc.azure-automation.net/Accounts/$WORKSPACE_ID/Nodes\\(AgentId='$AGENT_GUID'\\)"
     record_key_hash onboarded-key.sha256
     log_info "Onboarding success"
 
@@ -530,12 +620,53 @@ onboard() {
             mkdir -p "$ROOT/etc/cron.d"
             echo "*/15 * * * * omsagent /opt/omi/bin/OMSConsistencyInvoker >/dev/null 2>&1" > "$ROOT/etc/cron.d/OMSConsistencyInvoker"
         fi
+        sim_onboard_fault_at metaconfig
         if [ ! -f "$METACONFIG_PY" ]; then
-            log_error "MetaConfig generation script not available at $METACONFIG_PY"
+            log_error "MetaConfig generation script not available at $SIM_METACONFIG_SHOWN. For more details check logs in /var/opt/microsoft/omsconfig/omsconfig.log"
             return $ERROR_METACONFIG_PY_NOT_PRESENT
         fi
-        log_info "Configured omsconfig"
+        # l.686-697: as root, `su - omsagent -c $METACONFIG_PY`, then `sudo -u omsagent`.
+        # The simulator cannot switch users: it "runs" the helper by checking that it is
+        # executable, and prints what su and sudo print when it is not.
+        sim_pace 2
+        if [ ! -x "$METACONFIG_PY" ]; then
+            echo "-su: line 1: $SIM_METACONFIG_SHOWN: Permission denied" >&2
+            log_info "Retrying configuring omsconfig by calling '$SIM_METACONFIG_SHOWN' with 'sudo'"
+            echo "sudo: unable to execute $SIM_METACONFIG_SHOWN: Permission denied" >&2
+            log_error "Configuring omsconfig and generating metaconfig failed with error code 1. For more details check logs in /var/opt/microsoft/omsconfig/omsconfig.log"
+            return $ERROR_GENERATING_METACONFIG
+        fi
+        log_info "omsconfig is configured successfuly"
     fi
+    return 0
+}
+
+# -U (l.942-960, run by the package's Postinstall_200): the pre-multi-homing
+# proxy.conf moves to its current place; the simulator has no older layouts to migrate.
+update_workspaces() {
+    if [ -f "$DF_CONF_DIR/proxy.conf" ]; then
+        echo "Moving proxy configuration from file $DF_CONF_DIR/proxy.conf to $CONF_PROXY..."
+        cp -pf "$DF_CONF_DIR/proxy.conf" "$CONF_PROXY"
+    fi
+    return 0
+}
+
+# -R (l.962-988, run by the package's Postinstall_600 before starting every agent).
+reconstruct_full_workspace_state() {
+    for sim_rw_ws in $(list_guid_dirs); do
+        WORKSPACE_ID=$sim_rw_ws
+        setup_workspace_variables "$WORKSPACE_ID"
+        if [ -f "$FILE_KEY" ] && [ -f "$FILE_CRT" ] && [ -f "$CONF_OMSADMIN" ]; then
+            if [ -s "$CONF_OMSADMIN" ]; then
+                create_workspace_directories "$WORKSPACE_ID"
+                configure_logrotate
+            else
+                log_warning "Workspace $sim_rw_ws has an empty configuration file at $CONF_DIR/omsadmin.conf; please onboard to populate this configuration"
+            fi
+        else
+            log_warning "Workspace $sim_rw_ws has created a folder $ETC_DIR/$sim_rw_ws, but is missing certificates or configuration; please onboard"
+        fi
+    done
     return 0
 }
 
@@ -693,6 +824,20 @@ set -- $@
 set +f
 parse_args "$@"
 
+# The real parse_args writes proxy.conf as soon as it has read -p (l.317-325),
+# before anything else happens; its log line can end the script (set -e).
+if [ -n "$PROXY_HOST" ]; then
+    if [ -n "$PROXY_USER" ]; then
+        # The real script prompts for the password; the simulator reads one line from stdin.
+        printf 'Proxy password for %s: ' "$PROXY_USER"
+        IFS= read -r PROXY_PASS || PROXY_PASS=
+        echo
+        create_proxy_conf "$PROXY_USER:$PROXY_PASS@$PROXY_HOST"
+    else
+        create_proxy_conf "$PROXY_HOST"
+    fi
+fi
+
 if [ $# -eq 0 ] || { [ $# -eq 1 ] && [ "$VERBOSE" = "1" ]; }; then
     if [ -r "$FILE_ONBOARD" ]; then
         log_info "Reading onboarding params from: $FILE_ONBOARD"
@@ -704,29 +849,24 @@ if [ $# -eq 0 ] || { [ $# -eq 1 ] && [ "$VERBOSE" = "1" ]; }; then
         clean_exit $INVALID_OPTION_PROVIDED
     fi
 fi
+# From here on the real main() calls each action as `action || clean_exit`, which
+# suspends set -e.
+SIM_ERREXIT=
 
 # One fault point per invocation, for the first operation the real script runs.
+# An onboarding fault is taken now and applied where the real failure happens.
+SIM_ONBOARD_FAULT=
 if [ "$DETECT_SCOM" = 1 ]; then
     sim_fault_check omsadmin-scom
 elif [ "$ONBOARDING" = 1 ]; then
-    SIM_FAULT_POINT=omsadmin-onboard
-    sim_fault_check omsadmin-onboard
+    if sim_fault_take omsadmin-onboard; then
+        SIM_ONBOARD_FAULT=$SIM_FAULT
+        sim_onboard_fault_at start
+    fi
 elif [ "$LIST_WORKSPACES" = 1 ]; then
     sim_fault_check omsadmin-list
 elif [ "$REMOVE" = 1 ] || [ "$REMOVE_ALL" = 1 ]; then
     sim_fault_check omsadmin-remove
-fi
-
-if [ -n "$PROXY_HOST" ]; then
-    if [ -n "$PROXY_USER" ]; then
-        # The real script prompts for the password; the simulator reads one line from stdin.
-        printf 'Proxy password for %s: ' "$PROXY_USER"
-        IFS= read -r PROXY_PASS || PROXY_PASS=
-        echo
-        create_proxy_conf "$PROXY_USER:$PROXY_PASS@$PROXY_HOST"
-    else
-        create_proxy_conf "$PROXY_HOST"
-    fi
 fi
 
 if [ "$DETECT_SCOM" = "1" ]; then
@@ -740,6 +880,14 @@ fi
 
 if [ "$LIST_WORKSPACES" = "1" ]; then
     list_workspaces || clean_exit 1
+fi
+
+if [ "$UPDATE_WORKSPACES" = "1" ]; then
+    update_workspaces || clean_exit $?
+fi
+
+if [ "$RECONSTRUCT_WORKSPACE_STATE" = "1" ]; then
+    reconstruct_full_workspace_state || clean_exit $?
 fi
 
 if [ "$REMOVE" = "1" ]; then

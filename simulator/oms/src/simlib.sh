@@ -123,10 +123,19 @@ sim_fault_invalid() {
 #   anything else    -> sim_fault_emit prints the output, sim_finish exits
 # Internal calls between simulated tools (OMS_SIM_INTERNAL=1) never consume faults.
 sim_fault_check() {
+    sim_fault_take "$1" || return 0
+    sim_fault_apply "$1"
+}
+
+# sim_fault_take POINT: reads, validates and consumes one use of the fault armed
+# at POINT, sets SIM_FAULT to its scenario and returns 0; returns 1 (SIM_FAULT
+# empty) when there is none. A tool whose real counterpart fails at different
+# stages (omsadmin.sh onboarding) takes the fault first and applies it later.
+sim_fault_take() {
     SIM_FAULT=
-    [ -n "${OMS_SIM_INTERNAL-}" ] && return 0
+    [ -n "${OMS_SIM_INTERNAL-}" ] && return 1
     sim_ff=$ROOT/.omssim/faults/$1
-    [ -f "$sim_ff" ] || return 0
+    [ -f "$sim_ff" ] || return 1
 
     sim_fc_n=0
     sim_fc_scenario=
@@ -176,6 +185,11 @@ sim_fault_check() {
     fi
 
     SIM_FAULT=$sim_fc_scenario
+    return 0
+}
+
+# sim_fault_apply POINT: applies SIM_FAULT (see sim_fault_check).
+sim_fault_apply() {
     case $SIM_FAULT in
         hang)
             sim_hang_line
@@ -187,6 +201,21 @@ sim_fault_check() {
             SIM_CODE=
             sim_fault_emit "$SIM_FAULT"
             sim_finish "$SIM_CODE" ;;
+    esac
+}
+
+# OMS_SIM_PACE=realistic: the simulated tools take about as long as the real
+# ones (a real enable took 7-14 s: RSA key generation in agent_maintenance_script.rb,
+# the HTTPS request, `su - omsagent` for the metaconfig, service_control's
+# 0.5 s polls while systemd starts the daemon). Unset (or "fast"): no waiting.
+# sim_pace SECONDS: sleeps that long only at the realistic pace.
+sim_pace() {
+    case ${OMS_SIM_PACE-} in
+        '' | fast) return 0 ;;
+        realistic) sleep "$1" ;;
+        *)
+            echo "omssim: OMS_SIM_PACE must be 'realistic' or 'fast' (or unset), got '$OMS_SIM_PACE'" >&2
+            exit 99 ;;
     esac
 }
 

@@ -1,6 +1,8 @@
 // enable: connect the installed agent to the workspace. Runs on every goal state and after reboots, so an
 // already-applied sequence with unchanged settings returns at once and leaves the status alone.
 import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { agentProblem } from "../agent-health.ts";
 import { locateBundle } from "../bundle.ts";
 import { refuseMultipleConnections } from "../connections.ts";
 import { resolveDomain, resolveProxy } from "../connectivity.ts";
@@ -11,12 +13,13 @@ import {
   configurationDifferences,
   configurationMismatch,
   keepAgentIdentity,
+  keepProxyConf,
   ownWorkspaceTrees,
   readAgentConfiguration,
   verifyOnboarded,
 } from "../onboarding.ts";
 import { proxyEndpoint, registerProxySecrets } from "../secrets.ts";
-import { isAgentRunning, serviceControl } from "../service.ts";
+import { isAgentRunning, serviceControl, startAgent } from "../service.ts";
 import { settingsFileHash } from "../settings.ts";
 import type { AppliedEnable } from "../state.ts";
 import { hasSucceeded } from "../status.ts";
@@ -37,6 +40,41 @@ async function disconnectPrevious(ctx: OperationContext, previous: string | unde
   return previous;
 }
 
+interface FailedEnable {
+  workspaceId: string;
+  /** The workspace had no omsadmin.conf before this enable's onboarding. */
+  createdWorkspace: boolean;
+  stoppedAgent: boolean;
+  restoreProxy: () => void;
+  restoreIdentity: () => void;
+}
+
+/**
+ * A failed enable leaves the machine as it found it: proxy.conf and the certificates back, and the agent
+ * running again if this enable stopped it. omsadmin.sh's 33 and 34 come after the workspace was onboarded and
+ * its agent started with the new configuration, which stays; that workspace is then this handler's own.
+ */
+async function undoFailedEnable(ctx: OperationContext, error: unknown, failed: FailedEnable): Promise<void> {
+  const { paths, log, state } = ctx;
+  const { workspaceId } = failed;
+  const onboardedAnyway = error instanceof ExtensionError && error.reason === "MetaConfigurationFailed";
+  if (failed.createdWorkspace && existsSync(join(paths.workspaceEtc(workspaceId), "conf", "omsadmin.conf"))) {
+    // seq -1: the next enable runs fully, but knows which workspace is its own (connections.ts).
+    state.recordApplied({ seq: -1, settingsHash: "", workspaceId, handlerVersion: ctx.env.version, at: new Date().toISOString() });
+    log.info(`workspace ${workspaceId} was onboarded by this enable although it failed: it counts as this handler's own`);
+  }
+  if (!onboardedAnyway) {
+    failed.restoreIdentity();
+    failed.restoreProxy();
+  }
+  if (failed.stoppedAgent && !(await isAgentRunning(ctx, workspaceId).catch(() => false))) {
+    log.info(`starting the agent of workspace ${workspaceId} again: this enable stopped it and then failed`);
+    await startAgent(ctx, workspaceId).catch((restartError: unknown) =>
+      log.warn(`could not start the agent of workspace ${workspaceId} again: ${(restartError as Error).message}`),
+    );
+  }
+}
+
 type AppliedCheck = Pick<OperationContext, "env" | "seq" | "state">;
 
 /** The enable this sequence asks for already succeeded, and its status file still says so. */
@@ -45,11 +83,15 @@ function appliedBefore({ env, seq, state }: AppliedCheck): AppliedEnable | undef
   return applied?.seq === seq && hasSucceeded(env.statusFolder, seq, "Enable") ? applied : undefined;
 }
 
-/** Already applied from this very settings file: decided without decrypting anything. */
+/**
+ * Already applied from this very settings file, and the workspace is still onboarded with its agent running:
+ * decided without decrypting anything or starting a child.
+ */
 export function appliedFromSameFile(ctx: AppliedCheck & Pick<OperationContext, "paths">): boolean {
   if (!existsSync(ctx.paths.omsadmin)) return false;
   const fileHash = settingsFileHash(ctx.env.configFolder, ctx.seq);
-  return fileHash !== undefined && appliedBefore(ctx)?.settingsFileHash === fileHash;
+  const applied = fileHash === undefined ? undefined : appliedBefore(ctx);
+  return applied !== undefined && applied.settingsFileHash === fileHash && agentProblem(ctx.paths, applied.workspaceId) === undefined;
 }
 
 export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
@@ -71,12 +113,15 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   const trusted = appliedBefore(ctx);
   if (applied?.seq === seq && !trusted)
     log.info(`sequence ${seq} was applied, but its status file does not say enable succeeded (empty, damaged or unfinished): running enable again`);
+  // Enable repairs: the guest agent runs it at every boot, after someone ran omsadmin.sh -x or the agent died.
+  const broken = trusted ? agentProblem(paths, trusted.workspaceId) : undefined;
+  if (broken) log.info(`sequence ${seq} was applied, but ${broken}: running enable again to repair it`);
 
   const settings = (await ctx.settings({ needProtected: true }))!;
   settings.warnings.forEach((warning) => log.warn(warning));
   const workspaceId = settings.public.workspaceId;
   // The guest agent may rewrite the same settings re-encrypted: compare what they say, not their bytes.
-  if (trusted?.settingsHash === settings.hash) return alreadyApplied("same effective settings");
+  if (trusted?.settingsHash === settings.hash && !broken) return alreadyApplied("same effective settings");
   ctx.reportTransitioning(`Connecting to workspace ${workspaceId}`);
 
   const protectedSettings = settings.protected!;
@@ -98,39 +143,50 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   const wanted = { domain: domain.value, proxy: proxy.value };
   const before = readAgentConfiguration(paths, workspaceId);
   const stale = before.onboarded ? configurationDifferences(before, wanted) : [];
-  if (!proxy.value && existsSync(paths.proxyConf)) {
-    // omsadmin.sh would keep using a proxy the settings no longer name.
-    rmSync(paths.proxyConf, { force: true });
-    log.info("removed the agent's previous proxy configuration: no proxy is configured now");
+
+  // A refusal changes nothing: it comes before anything is removed or stopped. The workspace this handler
+  // connected before is being replaced, not kept beside the new one.
+  const previous = applied?.workspaceId !== undefined && applied.workspaceId !== workspaceId ? [applied.workspaceId] : [];
+  if (settings.public.stopOnMultipleConnections) {
+    await refuseMultipleConnections(ctx, workspaceId, previous);
   }
 
-  // Our own previous workspace is being replaced, not a second connection: remove it before looking.
-  const disconnected = await disconnectPrevious(ctx, applied?.workspaceId, workspaceId);
-  if (settings.public.stopOnMultipleConnections) {
-    await refuseMultipleConnections(ctx, workspaceId);
-  }
-  if (stale.length > 0 && (await isAgentRunning(ctx, workspaceId))) {
-    log.info(`the agent of workspace ${workspaceId} uses ${stale.join(" and ")}: stopping it so that omsadmin.sh configures it again`);
-    await serviceControl(ctx, "stop", workspaceId);
-  }
+  // From here on the machine changes. Keep what omsadmin.sh may change or remove, to put it back if this fails.
+  const restoreProxy = keepProxyConf(paths, log);
   const restoreIdentity = before.onboarded ? keepAgentIdentity(paths, workspaceId, log) : () => {};
+  let stoppedAgent = false;
+  let disconnected: string | undefined;
   try {
+    if (!proxy.value && existsSync(paths.proxyConf)) {
+      // omsadmin.sh would keep using a proxy the settings no longer name.
+      rmSync(paths.proxyConf, { force: true });
+      log.info("removed the agent's previous proxy configuration: no proxy is configured now");
+    }
+    disconnected = await disconnectPrevious(ctx, applied?.workspaceId, workspaceId);
+    // omsadmin.sh exits 0 at once, configuring nothing, when the workspace is onboarded and its agent runs:
+    // a changed proxy or domain would then never reach the agent.
+    if (stale.length > 0 && (await isAgentRunning(ctx, workspaceId))) {
+      log.info(`the agent of workspace ${workspaceId} uses ${stale.join(" and ")}: stopping it so that omsadmin.sh configures it again`);
+      await serviceControl(ctx, "stop", workspaceId);
+      stoppedAgent = true;
+    }
     const request = { workspaceId, workspaceKey: protectedSettings.workspaceKey, domain: domain.value, proxy: proxy.value, resourceId };
     await onboard(ctx, request, ctx.tuning.retryDelayMs);
+    await verifyOnboarded(ctx, workspaceId);
+    ownWorkspaceTrees(paths, workspaceId, log);
+    // Success means the agent uses what the status is about to claim.
+    const remaining = configurationDifferences(readAgentConfiguration(paths, workspaceId), wanted);
+    if (remaining.length > 0) throw configurationMismatch(workspaceId, remaining);
+    // "Connected" means the agent process runs; `service_control enable` would only register it.
+    if (!(await isAgentRunning(ctx, workspaceId))) {
+      log.info("the agent is not running after onboarding: starting it");
+      await startAgent(ctx, workspaceId);
+    }
   } catch (error) {
-    restoreIdentity();
+    await undoFailedEnable(ctx, error, { workspaceId, createdWorkspace: !before.onboarded, stoppedAgent, restoreProxy, restoreIdentity });
     throw error;
   }
-  await verifyOnboarded(ctx, workspaceId);
-  ownWorkspaceTrees(paths, workspaceId, log);
-  // Success means the agent uses what the status is about to claim.
-  const remaining = configurationDifferences(readAgentConfiguration(paths, workspaceId), wanted);
-  if (remaining.length > 0) throw configurationMismatch(workspaceId, remaining);
 
-  if (!(await isAgentRunning(ctx, workspaceId))) {
-    log.info("the agent is not running after onboarding: starting it");
-    await serviceControl(ctx, "enable", workspaceId);
-  }
   state.recordApplied({
     seq,
     settingsHash: settings.hash,

@@ -1,8 +1,8 @@
 // uninstall: during an update, keep everything (the new version's install reuses it); otherwise remove
 // the agent with the bundle shipped in the package (no network needed), the workspace's directories, and
 // the handler's own state.
-import { existsSync, lstatSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, lstatSync, rmdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { locateBundle, runBundle } from "../bundle.ts";
 import { waitForPackageManager } from "../package-manager.ts";
 import type { SystemPaths } from "../paths.ts";
@@ -27,6 +27,27 @@ function removeDanglingLinks(paths: SystemPaths): void {
       if (lstatSync(link).isSymbolicLink() && !existsSync(link)) rmSync(link, { force: true });
     } catch {
       // Not there.
+    }
+  }
+}
+
+/**
+ * The package's removal scripts rmdir /etc/opt/microsoft/omsagent and /var/opt/microsoft/omsagent only when
+ * they are empty, which they are not while workspaces' files are in them, and then delete the omsagent user:
+ * what stays is owned by a uid nobody has (installer/datafiles/base_omsagent.data, Postuninstall_10). Nothing
+ * of the agent's trees may remain, and the parents the package would have removed go when empty.
+ */
+function removeAgentTrees(paths: SystemPaths, log: OperationContext["log"]): void {
+  for (const tree of [paths.omsagentEtc, paths.omsagentVar]) {
+    if (!existsSync(tree)) continue;
+    rmSync(tree, { recursive: true, force: true });
+    log.info(`removed ${tree}, which the package's removal left behind`);
+  }
+  for (const parent of [dirname(paths.omsagentEtc), dirname(dirname(paths.omsagentEtc))]) {
+    try {
+      rmdirSync(parent);
+    } catch {
+      // Not empty (other Microsoft software) or already gone.
     }
   }
 }
@@ -72,6 +93,7 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
   // bundle --remove keeps proxy.conf, which holds the proxy's user and password: a real uninstall takes it.
   rmSync(paths.proxyConf, { force: true });
   removeDanglingLinks(paths);
+  removeAgentTrees(paths, log);
   return {
     message: `Uninstall succeeded: the Log Analytics agent was removed${workspaces.size > 0 ? ` with the configuration of workspace ${[...workspaces].join(", ")}` : ""}`,
     purgeState: true,
