@@ -912,6 +912,9 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
 
   /** The provider a path belongs to: the last `/providers/<namespace>` in it (Microsoft.Resources when none). */
   function providerOf(lowerPath: string): Provider | undefined {
+    // The Log Analytics query API (/v1/workspaces/{id}/query, fake-monitor.ts) is another service
+    // (api.loganalytics.io) that this server also plays: it takes no api-version.
+    if (lowerPath.startsWith("/v1/")) return undefined;
     const namespaces = [...lowerPath.matchAll(/\/providers\/([^/]+)/g)].map((x) => x[1] ?? "");
     const last = namespaces.at(-1);
     if (last === undefined) return "Microsoft.Resources";

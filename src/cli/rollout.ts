@@ -1,6 +1,7 @@
 // Running one operation per machine across a fleet: a fixed pool of workers (bounded concurrency; each machine
 // is handled by exactly one worker, start to finish), a deadline per machine, and one row per machine whatever
 // happens to it.
+import { setMaxListeners } from "node:events";
 import { explainError, isAbort } from "./errors.ts";
 import type { Outcome } from "./arm.ts";
 import { StepError } from "./arm.ts";
@@ -145,6 +146,9 @@ export async function runFleet(targets: Target[], work: Work, options: RolloutOp
     retries: 0,
   });
 
+  // Each machine in flight listens for Ctrl-C on the run's signal (runOne): more than Node's default of 10 is
+  // the design, not a leak, and must not print MaxListenersExceededWarning at --concurrency 16.
+  if (options.signal) setMaxListeners(options.concurrency + 10, options.signal);
   const size = Math.max(1, options.batch ?? targets.length);
   const waves = Math.ceil(targets.length / size);
   for (let wave = 0; wave < waves; wave++) {

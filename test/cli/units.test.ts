@@ -364,3 +364,36 @@ describe("Resource Graph query and wave options", () => {
     assert.equal(parseCountOrPercent("lots", "--batch", 5, "up", 1).ok, false);
   });
 });
+
+describe("runFleet", () => {
+  test("machines in flight each listening for Ctrl-C on the run's signal print no listener-leak warning", async () => {
+    const { runFleet } = await import("../../src/cli/rollout.ts");
+    const sources = Array.from({ length: 24 }, (_, i) => ({
+      value: `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm${i}`,
+      where: `argument ${i + 1}`,
+    }));
+    const { targets } = buildTargetList(sources);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on("warning", onWarning);
+    try {
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const run = runFleet(targets, async () => (await gate, { result: "succeeded", code: 0, message: "ok" }), {
+        concurrency: 16,
+        timeoutMs: 60_000,
+        signal: new AbortController().signal,
+        what: "deploy",
+      });
+      // All 16 workers are waiting on the gate, each with its listener on the run's signal.
+      await new Promise((resolve) => setImmediate(resolve));
+      release();
+      const { rows } = await run;
+      assert.equal(rows.length, 24);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings, [], "16 machines in flight listening for Ctrl-C is not a listener leak");
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+});

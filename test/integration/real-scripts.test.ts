@@ -169,6 +169,22 @@ test("4. uninstall leaves nothing of the agent's trees, and no directory owned b
   assert.doesNotMatch(readFileSync(join(vm.root, "etc/passwd"), "utf8"), /^omsagent:/m, "the package deleted its user");
 });
 
+test("7. an uncaught exception in the shipped runtime exits 30 and leaves an error status, not the previous one", async () => {
+  const { version, agent } = await vmWith(settingsFor(WORKSPACE_ID));
+  assert.equal((await agent.run(version, "install")).exitCode, 0);
+  // A damaged entry whose timer throws outside every promise chain: only the entry's last resort can see it.
+  const entry = join(agent.baseDir(version), "bin", "handler.mjs");
+  writeFileSync(entry, `${readFileSync(entry, "utf8")}\nsetTimeout(() => { throw new Error("injected fault"); }, 0);\n`);
+  const run = await agent.run(version, "enable");
+  assert.equal(run.exitCode, 30, run.output);
+  assert.match(run.output, /internal error \(injected fault\)/);
+  const status = agent.readStatus(version, 0);
+  assert.equal(status.operation, "Enable");
+  assert.equal(status.status, "error");
+  assert.equal(status.code, 30);
+  assert.match(status.message, /^Enable failed \(30 UnexpectedError\): the handler hit an unexpected error \(injected fault\)/);
+});
+
 test("7. the entry's last resort for an uncaught exception leaves a status with code 30", async () => {
   const { version, agent } = await vmWith(settingsFor(WORKSPACE_ID));
   assert.equal((await agent.run(version, "install")).exitCode, 0);

@@ -3,7 +3,6 @@
 //   migrate dcr    the workspace's legacy Linux collection as a data collection rule (printed, or --create)
 //   migrate plan   per machine: legacy agent, AMA, DCR associations, identity, and what migrate would do
 //   migrate        per machine: AMA → association → heartbeat verified → legacy agent removed
-import { setMaxListeners } from "node:events";
 import { mkdir } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
@@ -392,9 +391,6 @@ async function fleetCommand(parsed: Parsed, fleet: FleetOptions, deps: RunDeps, 
     pollIntervalMs: fleet.pollIntervalMs,
     journal,
   };
-  // Each machine in flight listens for Ctrl-C on this signal (rollout.ts runOne); more than Node's default of 10
-  // is expected, not a leak.
-  if (deps.signal) setMaxListeners(fleet.concurrency + 10, deps.signal);
   const started = performance.now();
   const run = await runFleet(actionable, (t, s) => migrateMachine(ctx, t, resumed?.last.get(t.key)?.state, s), {
     concurrency: fleet.concurrency,
