@@ -1,9 +1,6 @@
 // The four commands. `run` is the whole CLI as a function (argv in, exit code out) so tests and the benchmark
 // drive exactly what operators run, with only the credential, streams and backoff timings injected.
-import { mkdir, readFile } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import type { TokenCredential } from "@azure/identity";
 import { parseCommandLine, parseCountOrPercent, parseDuration, parseInteger, USAGE, type Command, type Values } from "./args.ts";
 import { EXTENSION_TYPE, PUBLISHER } from "../shared/identity.ts";
@@ -12,7 +9,17 @@ import { CLOUDS, createArmClients, defaultScope, type ArmClients, type ArmConnec
 import { diagnose, failingChecks, type DoctorVerdict } from "./diagnose.ts";
 import { explainError } from "./errors.ts";
 import { parseKinds, parseTag, notLinuxReason, queryMachines, type GraphSelection } from "./graph.ts";
-import { Journal, JOURNAL_VERSION, lockJournal, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "./journal.ts";
+import {
+  defaultJournalPath,
+  Journal,
+  JOURNAL_VERSION,
+  lockJournal,
+  readJournal,
+  settingsHash,
+  type JournalContents,
+  type JournalHeader,
+  type MachineState,
+} from "./journal.ts";
 import { Redactor } from "../shared/redact.ts";
 import { jsonReport, Output, planReport, planTable, progressLine, summaryLine, table, writeJsonDocument, type Sink } from "./report.ts";
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.ts";
@@ -406,14 +413,7 @@ function checkResumable(header: JournalHeader, spec: ExtensionSpec, path: string
 
 async function newJournal(values: Values, deps: RunDeps, fleet: FleetOptions, spec: ExtensionSpec, targets: Target[], out: Output): Promise<Journal> {
   const env = deps.env ?? process.env;
-  let path = values.journal;
-  if (path === undefined) {
-    // Like other state of command-line tools: XDG_STATE_HOME, else ~/.local/state.
-    const dir = join(env.XDG_STATE_HOME || join(env.HOME || homedir(), ".local", "state"), "omsagent-fleet");
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    // Time for the operator to find it, a random tail so two runs in the same millisecond never collide.
-    path = join(dir, `deploy-${new Date().toISOString().replace(/[-:]/g, "").replace(".", "-")}-${randomBytes(3).toString("hex")}.jsonl`);
-  }
+  const path = values.journal ?? (await defaultJournalPath(env, "deploy"));
   const header: JournalHeader = {
     type: "run",
     version: JOURNAL_VERSION,

@@ -5,8 +5,10 @@
 // line is one machine's state change. The journal never holds protected settings: they are not written at
 // all, and every message (the one place ARM's text, which may echo a request, reaches it) passes through the
 // same redactor as the CLI's output.
-import { createHash } from "node:crypto";
-import { open, readFile, type FileHandle } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import lockfile from "proper-lockfile";
 
 export const JOURNAL_VERSION = 1;
@@ -60,6 +62,17 @@ interface JournalResume {
 type Line = JournalHeader | JournalEntry | JournalResume;
 
 /** JSON with object keys sorted, so equal settings hash equally whatever their key order. */
+/**
+ * Where a run's journal goes when --journal is not given: like other state of command-line tools,
+ * XDG_STATE_HOME, else ~/.local/state. The time is for the operator to find it, the random tail so two runs in
+ * the same millisecond never collide.
+ */
+export async function defaultJournalPath(env: NodeJS.ProcessEnv, command: string): Promise<string> {
+  const dir = join(env.XDG_STATE_HOME || join(env.HOME || homedir(), ".local", "state"), "omsagent-fleet");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return join(dir, `${command}-${new Date().toISOString().replace(/[-:]/g, "").replace(".", "-")}-${randomBytes(3).toString("hex")}.jsonl`);
+}
+
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value && typeof value === "object") {

@@ -379,7 +379,7 @@ describe("runFleet", () => {
     try {
       let release: () => void = () => undefined;
       const gate = new Promise<void>((resolve) => (release = resolve));
-      const run = runFleet(targets, async () => (await gate, { result: "succeeded", code: 0, message: "ok" }), {
+      const run = runFleet(targets, async () => (await gate, { result: "ok" as const, code: 0, message: "ok" }), {
         concurrency: 16,
         timeoutMs: 60_000,
         signal: new AbortController().signal,

@@ -3,10 +3,6 @@
 //   migrate dcr    the workspace's legacy Linux collection as a data collection rule (printed, or --create)
 //   migrate plan   per machine: legacy agent, AMA, DCR associations, identity, and what migrate would do
 //   migrate        per machine: AMA → association → heartbeat verified → legacy agent removed
-import { mkdir } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
-import { homedir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { OPTIONS, parseDuration } from "../args.ts";
 import { MachineOps } from "../arm.ts";
@@ -31,7 +27,16 @@ import {
 } from "../commands.ts";
 import { explainError } from "../errors.ts";
 import { notLinuxReason, queryMachines } from "../graph.ts";
-import { Journal, JOURNAL_VERSION, readJournal, settingsHash, type JournalContents, type JournalHeader, type MachineState } from "../journal.ts";
+import {
+  defaultJournalPath,
+  Journal,
+  JOURNAL_VERSION,
+  readJournal,
+  settingsHash,
+  type JournalContents,
+  type JournalHeader,
+  type MachineState,
+} from "../journal.ts";
 import { jsonReport, Output, progressLine, summaryLine, table, writeJsonDocument } from "../report.ts";
 import { runFleet, type Row } from "../rollout.ts";
 import { buildTargetList, loadTargetSources, type Target } from "../targets.ts";
@@ -448,12 +453,7 @@ async function fleetCommand(parsed: Parsed, fleet: FleetOptions, deps: RunDeps, 
 
 async function newJournal(values: Values, deps: RunDeps, fleet: FleetOptions, goal: MigrationTarget, targets: Target[]): Promise<Journal> {
   const env = deps.env ?? process.env;
-  let path = values.journal;
-  if (path === undefined) {
-    const dir = join(env.XDG_STATE_HOME || join(env.HOME || homedir(), ".local", "state"), "omsagent-fleet");
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    path = join(dir, `migrate-${new Date().toISOString().replace(/[-:]/g, "").replace(".", "-")}-${randomBytes(3).toString("hex")}.jsonl`);
-  }
+  const path = values.journal ?? (await defaultJournalPath(env, "migrate"));
   const header: JournalHeader = {
     type: "run",
     version: JOURNAL_VERSION,
