@@ -317,7 +317,7 @@ describe("migrate plan and migrate", () => {
       const { workspace } = await setup(arm);
       const id = arm.addMachine("vm", "q1", { identity: { type: "SystemAssigned" } });
       installLegacyAgent(arm.machine(id)!, workspace.customerId);
-      const clients = createMonitorClients(
+      const clients = await createMonitorClients(
         {
           endpoint: arm.endpoint,
           scope: `${arm.endpoint}/.default`,

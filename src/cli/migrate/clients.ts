@@ -2,9 +2,9 @@
 // trust, retry layer): Log Analytics workspaces and their legacy data sources, data collection rules and their
 // associations, and the Log Analytics query API, which lives on its own host and token audience.
 import type { TokenCredential } from "@azure/identity";
-import { MonitorClient } from "@azure/arm-monitor";
-import { OperationalInsightsManagementClient } from "@azure/arm-operationalinsights";
-import { LogsQueryClient } from "@azure/monitor-query-logs";
+import type { MonitorClient } from "@azure/arm-monitor";
+import type { OperationalInsightsManagementClient } from "@azure/arm-operationalinsights";
+import type { LogsQueryClient } from "@azure/monitor-query-logs";
 import type { ArmConnection } from "../clients.ts";
 import { installRetryPolicy, type Pipeline } from "../retry.ts";
 
@@ -28,7 +28,13 @@ export interface MonitorClients {
   logs(): LogsQueryClient;
 }
 
-export function createMonitorClients(connection: ArmConnection, credential: TokenCredential, monitor: MonitorConnection): MonitorClients {
+export async function createMonitorClients(connection: ArmConnection, credential: TokenCredential, monitor: MonitorConnection): Promise<MonitorClients> {
+  // Loaded here, not at the top: `--help` and `validate` must start without the Azure SDK (src/cli/clients.ts).
+  const [{ MonitorClient }, { OperationalInsightsManagementClient }, { LogsQueryClient }] = await Promise.all([
+    import("@azure/arm-monitor"),
+    import("@azure/arm-operationalinsights"),
+    import("@azure/monitor-query-logs"),
+  ]);
   const endpoint = connection.endpoint.replace(/\/+$/, "");
   const common = {
     retryOptions: { maxRetries: 0 },

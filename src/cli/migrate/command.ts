@@ -195,7 +195,10 @@ async function connect(
   }
   const endpoint = (values["logs-endpoint"] ?? LOGS_ENDPOINTS[fleet.connection.endpoint] ?? "").replace(/\/+$/, "");
   if (!endpoint && needLogs) usage(`no Log Analytics query endpoint is known for ${fleet.connection.endpoint}; give --logs-endpoint`);
-  const monitor = createMonitorClients(fleet.connection, arm.credential, { logsEndpoint: endpoint, logsScope: values["logs-scope"] ?? `${endpoint}/.default` });
+  const monitor = await createMonitorClients(fleet.connection, arm.credential, {
+    logsEndpoint: endpoint,
+    logsScope: values["logs-scope"] ?? `${endpoint}/.default`,
+  });
   return { arm, monitor };
 }
 
