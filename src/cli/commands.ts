@@ -25,7 +25,7 @@ import { jsonReport, Output, planReport, planTable, progressLine, summaryLine, t
 import { DEFAULT_RETRY, type RetryOptions } from "./retry.ts";
 import { CLI_VERSION, commandHelp } from "./help.ts";
 import { checkEndpoint, tlsTrustError } from "./preflight.ts";
-import { runFleet, type FleetRun, type Row } from "./rollout.ts";
+import { presetRow, runFleet, type FleetRun, type Row } from "./rollout.ts";
 import { runMigrate } from "./migrate/command.ts";
 import { checkSettings, fleetSettingsProblems, readJsonInput } from "./settings-input.ts";
 import { buildTargetList, loadTargetSources, type Target } from "./targets.ts";
@@ -223,32 +223,12 @@ async function dispatchHeld(command: Command, values: Values, positionals: strin
   const preset = new Map<string, Row>();
   for (const t of list.targets) {
     const reason = notLinux.get(t.key);
-    if (reason)
-      preset.set(t.key, {
-        machine: t.label,
-        id: t.id,
-        kind: t.kind,
-        result: "skipped",
-        code: null,
-        errorCode: NOT_LINUX,
-        message: reason,
-        seconds: 0,
-        retries: 0,
-      });
+    if (reason) preset.set(t.key, presetRow(t, { result: "skipped", code: null, errorCode: NOT_LINUX, message: reason }));
   }
   if (resumed) {
     for (const t of list.targets) {
       if (resumed.last.get(t.key)?.state === "succeeded") {
-        preset.set(t.key, {
-          machine: t.label,
-          id: t.id,
-          kind: t.kind,
-          result: "ok",
-          code: 0,
-          message: `succeeded in an earlier run (journal ${values.resume})`,
-          seconds: 0,
-          retries: 0,
-        });
+        preset.set(t.key, presetRow(t, { result: "ok", code: 0, message: `succeeded in an earlier run (journal ${values.resume})` }));
       }
     }
   }

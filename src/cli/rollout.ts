@@ -129,22 +129,18 @@ async function runOne(target: Target, work: Work, options: RolloutOptions): Prom
  * failure budget is checked before each machine starts, so once it is spent only machines already in flight
  * finish and every other one is reported `not-started`.
  */
+/** A row for a machine that was not worked on in this run (done earlier, skipped, never started). */
+export function presetRow(target: Target, outcome: Pick<Row, "result" | "code" | "message" | "errorCode">): Row {
+  return { machine: target.label, id: target.id, kind: target.kind, ...outcome, seconds: 0, retries: 0 };
+}
+
 export async function runFleet(targets: Target[], work: Work, options: RolloutOptions): Promise<FleetRun> {
   const rows: Row[] = new Array(targets.length);
   let done = 0;
   let failures = 0;
   let stopped: FleetRun["stopped"];
   const budgetSpent = (): boolean => options.maxFailures !== undefined && failures > options.maxFailures;
-  const placeholder = (target: Target, result: "skipped" | "not-started", message: string): Row => ({
-    machine: target.label,
-    id: target.id,
-    kind: target.kind,
-    result,
-    code: null,
-    message,
-    seconds: 0,
-    retries: 0,
-  });
+  const placeholder = (target: Target, result: "skipped" | "not-started", message: string): Row => presetRow(target, { result, code: null, message });
 
   // Each machine in flight listens for Ctrl-C on the run's signal (runOne): more than Node's default of 10 is
   // the design, not a leak, and must not print MaxListenersExceededWarning at --concurrency 16.

@@ -38,7 +38,7 @@ import {
   type MachineState,
 } from "../journal.ts";
 import { jsonReport, Output, progressLine, summaryLine, table, writeJsonDocument } from "../report.ts";
-import { runFleet, type Row } from "../rollout.ts";
+import { presetRow, runFleet, type Row } from "../rollout.ts";
 import { buildTargetList, loadTargetSources, type Target } from "../targets.ts";
 import { Redactor } from "../../shared/redact.ts";
 import { createMonitorClients, LOGS_ENDPOINTS, type MonitorClients } from "./clients.ts";
@@ -355,16 +355,7 @@ async function fleetCommand(parsed: Parsed, fleet: FleetOptions, deps: RunDeps, 
   const preset = new Map<string, Row>();
   for (const t of resumed ? list.targets : []) {
     if (resumed!.last.get(t.key)?.state === "succeeded")
-      preset.set(t.key, {
-        machine: t.label,
-        id: t.id,
-        kind: t.kind,
-        result: "ok",
-        code: 0,
-        message: `migrated in an earlier run (journal ${values.resume})`,
-        seconds: 0,
-        retries: 0,
-      });
+      preset.set(t.key, presetRow(t, { result: "ok", code: 0, message: `migrated in an earlier run (journal ${values.resume})` }));
   }
   const actionable = list.targets.filter((t) => !preset.has(t.key));
   const waves = parsed.sub === "migrate" ? waveOptions(values as Parameters<typeof waveOptions>[0], actionable.length) : {};
