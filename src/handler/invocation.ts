@@ -6,15 +6,15 @@ import { formatFailure } from "../shared/status-message.ts";
 import { loadEnvironment, packageFullName, type HandlerEnvironment } from "./environment.ts";
 import { ExtensionError, isExtensionCode, toExtensionError } from "./errors.ts";
 import { acquireLock, type Release } from "./lock.ts";
-import { hasNothingToDo } from "./fast-path.ts";
+import { hasNothingToDo, nothingToDoOutcome } from "./fast-path.ts";
 import { createLineLogger, LOG_FILE, type Logger } from "./log-line.ts";
-import { operations, parseOperation } from "./operations/index.ts";
+import { loadOperation, parseOperation } from "./operations/index.ts";
 import type { OperationContext, OperationOutcome } from "./operations/context.ts";
 import { systemPaths, type SystemPaths } from "./paths.ts";
 import { parseProcessEnvironment, type ProcessEnvironment, type Tuning } from "./process-env.ts";
 import { redact } from "./secrets.ts";
 import { currentSequence } from "./sequence.ts";
-import { loadSettings, type Settings } from "./settings.ts";
+import type { Settings } from "./settings.ts";
 import { StateStore } from "./state.ts";
 import { writeStatus, type StatusReport, type SubStatus } from "./status.ts";
 import { writeTelemetryEvent } from "./telemetry.ts";
@@ -129,9 +129,15 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Proc
     `${operation} started`,
   );
 
-  // Loaded once per invocation; settings with the protected part also serve a public-only request.
-  const load = (needProtected: boolean) =>
-    loadSettings(env.configFolder, seq, { needProtected }, { libDir: env.libDir, waagentLib: paths.waagentLib, childEnv: processEnv.childEnv, deadline, log });
+  // Loaded once per invocation; settings with the protected part also serve a public-only request. The module
+  // (and ajv with it) only when an operation asks.
+  const load = async (needProtected: boolean) =>
+    (await import("./settings.ts")).loadSettings(
+      env.configFolder,
+      seq,
+      { needProtected },
+      { libDir: env.libDir, waagentLib: paths.waagentLib, childEnv: processEnv.childEnv, deadline, log },
+    );
   let withProtected: Promise<Settings | null> | undefined;
   let publicOnly: Promise<Settings | null> | undefined;
   const context: OperationContext = {
@@ -164,7 +170,7 @@ async function runOperation(operation: OperationName, run: Run, processEnv: Proc
         ),
       );
     });
-    outcome = await operations[operation](context);
+    outcome = nothingToDoOutcome(operation, context, log) ?? (await (await loadOperation(operation))(context));
     if (deadline.signal.aborted) throw deadline.signal.reason;
     message = outcome.message;
     exitCode = 0;

@@ -1,6 +1,8 @@
 // The sequence number names the settings file we read and the status file we write.
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { ProcessEnvironment } from "./process-env.ts";
+import { sha256Hex } from "./sha256.ts";
 
 const SETTINGS_FILE = /^(\d+)\.settings$/;
 
@@ -19,4 +21,17 @@ export function currentSequence(configFolder: string, processEnv: Pick<ProcessEn
     if (match) highest = Math.max(highest, Number(match[1]));
   }
   return Math.max(highest, 0);
+}
+
+export function settingsPath(configFolder: string, seq: number): string {
+  return join(configFolder, `${seq}.settings`);
+}
+
+/** Hash of the settings file as the guest agent wrote it: lets enable recognise a re-run without decrypting. */
+export function settingsFileHash(configFolder: string, seq: number): string | undefined {
+  try {
+    return sha256Hex(readFileSync(settingsPath(configFolder, seq)));
+  } catch {
+    return undefined;
+  }
 }

@@ -9,6 +9,7 @@ import type { Logger } from "./log-line.ts";
 import type { ChildEnvironment } from "./process-env.ts";
 import { runChild } from "./process.ts";
 import { registerProxySecrets, registerSecret } from "./secrets.ts";
+import { settingsPath } from "./sequence.ts";
 import { sha256Hex } from "./sha256.ts";
 
 export interface Settings {
@@ -31,19 +32,6 @@ const FIX_SETTINGS = "correct the extension settings (see the settings reference
 
 function invalid(problem: string, action = FIX_SETTINGS, cause?: unknown): ExtensionError {
   return new ExtensionError("InvalidConfiguration", problem, action, { cause });
-}
-
-function settingsPath(configFolder: string, seq: number): string {
-  return join(configFolder, `${seq}.settings`);
-}
-
-/** Hash of the settings file as the guest agent wrote it: lets enable recognise a re-run without decrypting. */
-export function settingsFileHash(configFolder: string, seq: number): string | undefined {
-  try {
-    return sha256Hex(readFileSync(settingsPath(configFolder, seq)));
-  } catch {
-    return undefined;
-  }
 }
 
 /** null means "no settings": the file is absent or empty (the agent writes an empty 0.settings then). */

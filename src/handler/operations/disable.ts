@@ -1,15 +1,14 @@
 // disable: stop the agent's services. The guest agent calls it before every update and uninstall, so
 // "nothing installed" is a success.
-import { existsSync } from "node:fs";
 import { connectedWorkspaceDirectories } from "../connections.ts";
+import { nothingToDoOutcome } from "../fast-path.ts";
 import { serviceControl } from "../service.ts";
 import type { OperationContext, OperationOutcome } from "./context.ts";
 
 export async function disable(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, state } = ctx;
-  if (!existsSync(paths.serviceControl)) {
-    return { message: "Disable succeeded: the Log Analytics agent is not installed, so there was nothing to stop" };
-  }
+  const quick = nothingToDoOutcome("disable", ctx, log);
+  if (quick) return quick;
   ctx.reportTransitioning("Stopping the Log Analytics agent");
   // One call per connected workspace: `service_control disable` without a workspace also walks the directories
   // a failed onboarding left (no omsadmin.conf) and fails for each, and a failed disable keeps the guest agent

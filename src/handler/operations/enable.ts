@@ -7,6 +7,7 @@ import { locateBundle } from "../bundle.ts";
 import { refuseMultipleConnections } from "../connections.ts";
 import { resolveDomain, resolveProxy } from "../connectivity.ts";
 import { ExtensionError } from "../errors.ts";
+import { alreadyApplied, appliedBefore, nothingToDoOutcome } from "../fast-path.ts";
 import { fetchInstanceMetadata } from "../metadata.ts";
 import { onboard, removeWorkspace } from "../omsadmin.ts";
 import {
@@ -20,9 +21,7 @@ import {
 } from "../onboarding.ts";
 import { proxyEndpoint, registerProxySecrets } from "../secrets.ts";
 import { isAgentRunning, serviceControl, startAgent } from "../service.ts";
-import { settingsFileHash } from "../settings.ts";
-import type { AppliedEnable } from "../state.ts";
-import { hasSucceeded } from "../status.ts";
+import { settingsFileHash } from "../sequence.ts";
 import { info, type OperationContext, type OperationOutcome } from "./context.ts";
 
 /**
@@ -75,25 +74,6 @@ async function undoFailedEnable(ctx: OperationContext, error: unknown, failed: F
   }
 }
 
-type AppliedCheck = Pick<OperationContext, "env" | "seq" | "state">;
-
-/** The enable this sequence asks for already succeeded, and its status file still says so. */
-function appliedBefore({ env, seq, state }: AppliedCheck): AppliedEnable | undefined {
-  const applied = state.applied();
-  return applied?.seq === seq && hasSucceeded(env.statusFolder, seq, "Enable") ? applied : undefined;
-}
-
-/**
- * Already applied from this very settings file, and the workspace is still onboarded with its agent running:
- * decided without decrypting anything or starting a child.
- */
-export function appliedFromSameFile(ctx: AppliedCheck & Pick<OperationContext, "paths">): boolean {
-  if (!existsSync(ctx.paths.omsadmin)) return false;
-  const fileHash = settingsFileHash(ctx.env.configFolder, ctx.seq);
-  const applied = fileHash === undefined ? undefined : appliedBefore(ctx);
-  return applied !== undefined && applied.settingsFileHash === fileHash && agentProblem(ctx.paths, applied.workspaceId) === undefined;
-}
-
 export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, state, seq } = ctx;
   if (!existsSync(paths.omsadmin)) {
@@ -103,13 +83,10 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
       "check the install step's status and fix its error; the guest agent runs install again on the next goal state",
     );
   }
+  const quick = nothingToDoOutcome("enable", ctx, log);
+  if (quick) return quick;
   const applied = state.applied();
   const fileHash = settingsFileHash(ctx.env.configFolder, seq);
-  const alreadyApplied = (how: string): OperationOutcome => {
-    log.info(`sequence ${seq} is already applied with these settings (${how}): nothing to do`);
-    return { unchanged: true, message: `Enable succeeded: sequence ${seq} was already applied` };
-  };
-  if (appliedFromSameFile(ctx)) return alreadyApplied("same settings file");
   const trusted = appliedBefore(ctx);
   if (applied?.seq === seq && !trusted)
     log.info(`sequence ${seq} was applied, but its status file does not say enable succeeded (empty, damaged or unfinished): running enable again`);
@@ -121,7 +98,7 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
   settings.warnings.forEach((warning) => log.warn(warning));
   const workspaceId = settings.public.workspaceId;
   // The guest agent may rewrite the same settings re-encrypted: compare what they say, not their bytes.
-  if (trusted?.settingsHash === settings.hash && !broken) return alreadyApplied("same effective settings");
+  if (trusted?.settingsHash === settings.hash && !broken) return alreadyApplied(seq, log, "same effective settings");
   ctx.reportTransitioning(`Connecting to workspace ${workspaceId}`);
 
   const protectedSettings = settings.protected!;

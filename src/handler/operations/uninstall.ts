@@ -3,8 +3,6 @@
 // the handler's own state.
 import { existsSync, lstatSync, rmdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { locateBundle, runBundle } from "../bundle.ts";
-import { waitForPackageManager } from "../package-manager.ts";
 import type { SystemPaths } from "../paths.ts";
 import { sameVersion } from "../../shared/versions.ts";
 import type { OperationContext, OperationOutcome } from "./context.ts";
@@ -79,6 +77,9 @@ export async function uninstall(ctx: OperationContext): Promise<OperationOutcome
   }
 
   if (existsSync(paths.omsadmin) || existsSync(paths.serviceControl)) {
+    // Loaded here, not at the top: an uninstall with nothing installed (the guest agent runs one wherever an
+    // install failed) needs neither, nor the child-process code behind them.
+    const [{ locateBundle, runBundle }, { waitForPackageManager }] = await Promise.all([import("../bundle.ts"), import("../package-manager.ts")]);
     const bundle = locateBundle(env.extensionDir);
     await waitForPackageManager(paths.packageManagerLocks, Math.min(LOCK_WAIT_MS, ctx.tuning.packageLockWaitMs), deadline, log);
     await runBundle(ctx, bundle, "remove", []);
