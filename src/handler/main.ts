@@ -11,7 +11,7 @@ import { redact } from "./secrets.ts";
  * inside the executable; argv0 is the executable's path as it was started (the shim always execs
  * "$dir/bin/handler"), which keeps a symlinked bin/handler in its extension directory (tests link one binary into
  * many), while execPath is the real file behind it, the only answer when it was found on PATH. Run uncompiled
- * (`bun <dir>/handler.mjs`, as a test of the module graph does), the script itself is that file.
+ * (`bun <ext>/bin/handler.mjs`, esbuild's output, e.g. while debugging), the script itself is that file.
  */
 function startedFrom(): string {
   const script = process.argv[1] ?? ".";
