@@ -21,8 +21,9 @@
 //                                    the agent running (omsadmin.sh sees the workspace onboarded and returns) and
 //                                    with it stopped beforehand (omsadmin.sh really re-onboards);
 //       enable: no-op                the same sequence and settings again;
-//     plus two baselines: the bundled runtime alone (`runtime/bun -e 0`), and shim + runtime + the handler's
-//     entry (an unknown operation, which exits before touching anything);
+//     plus two baselines: the pinned runtime alone (`bun -e 0`, the binary the handler is compiled on, as
+//     npm ci installed it), and shim + bin/handler, the runtime with the handler compiled in, started with an
+//     unknown operation (which exits before touching anything);
 //  4. where the time goes inside one no-op and one full enable, from the timestamps of extension.log;
 //  5. the targets of issue 18, each with the figure of this run and whether it is met: a no-op enable and every
 //     nothing-to-do run within 1.5× the bare runtime start of the same run and 30 MB peak RSS, and every
@@ -39,7 +40,7 @@
 // executed by a small python3 wrapper instead of the Node process, because peak memory of a process TREE cannot
 // be had from Node (process.resourceUsage() is the calling process only). The wrapper takes
 // getrusage(RUSAGE_CHILDREN) after waiting for the shell: the kernel folds every descendant that was waited for
-// (sh → exec'd bun → openssl, bundle, omsadmin.sh, service_control, which the handler always reaps) into it.
+// (sh → exec'd bin/handler → openssl, bundle, omsadmin.sh, service_control, which the handler always reaps) into it.
 // Why python3 and not GNU time: python3 is already required (the simulated system root links it and the fake
 // agent unpacks zips with it, as the real agent does), so nothing is installed; the wrapper reproduces the
 // agent's setsid and TemporaryFile(dir=base_dir) itself, so the shell stays the direct child and session leader,
@@ -53,7 +54,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildPackage, type BuiltPackage } from "./package.ts";
-import { BUN_RUNTIME } from "./runtime.ts";
+import { BUN_RUNTIME, shippedRuntime } from "./runtime.ts";
 import { FakeGuestAgent, type LaunchSpec, type Operation, type RunOptions } from "../simulator/agent/index.ts";
 import { DEFAULT_METADATA, WORKSPACE_ID, WORKSPACE_KEY } from "../simulator/vm.ts";
 import { makeSystemRoot, makeTempDir, startFakeMetadata, type FakeMetadataService } from "../simulator/system-root.ts";
@@ -390,7 +391,7 @@ const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 /** Rows in the order they are printed. */
 const ROWS = [
-  "runtime/bun -e 0 (bare start)",
+  "bun -e 0 (bare start)",
   "shim + runtime + entry (unknown op)",
   "enable: no-op (same seq)",
   "disable: nothing installed",
@@ -539,6 +540,9 @@ async function main(): Promise<void> {
     const buildMs = performance.now() - t;
     const biggest = [...pkg.entries].sort((a, b) => b.size - a.size).slice(0, 3);
 
+    // The bare start: the binary the handler is compiled on, where npm ci put it (bin/handler is that binary with
+    // the handler appended, so this is what starting the runtime costs before any of the handler's code).
+    const bun = shippedRuntime().binPath;
     metadata = await startFakeMetadata(DEFAULT_METADATA);
     const samples = new Map<Row, Sample[]>(ROWS.map((row) => [row, []]));
     const record = (row: Row, sample: Sample) => samples.get(row)!.push(sample);
@@ -555,11 +559,11 @@ async function main(): Promise<void> {
       unpack.push(vm.unpackMs);
       // Each nothing-to-do run is paired with a bare runtime start just before it: on a machine whose load
       // changes from second to second, only a ratio of neighbours says what the run costs over the runtime.
-      const bareStart = () => measureRaw(vm, `${vm.agent.baseDir(vm.version)}/runtime/bun -e 0`, 0);
+      const bareStart = () => measureRaw(vm, `${bun} -e 0`, 0);
       const untouched = async (row: Row, op: Operation, options: RunOptions = {}) => {
         const before = callsLogLines(vm.root);
         const bare = await bareStart();
-        record("runtime/bun -e 0 (bare start)", bare);
+        record("bun -e 0 (bare start)", bare);
         const { sample } = await measure(vm, op, 0, options);
         record(row, { ...sample, timesBare: sample.wallMs / bare.wallMs });
         if (callsLogLines(vm.root) !== before) throw new Error(`${row} ran a tool: not a nothing-to-do run`);
@@ -608,10 +612,10 @@ async function main(): Promise<void> {
           before = callsLogLines(vm.root);
           const { sample, entries } = await measure(vm, "enable", seq);
           if (callsLogLines(vm.root) !== before || !entries.some((e) => /already applied/.test(e.message))) throw new Error("the no-op enable was not a no-op");
-          const bare = await measureRaw(vm, `${base}/runtime/bun -e 0`, 0);
+          const bare = await measureRaw(vm, `${bun} -e 0`, 0);
           record("enable: no-op (same seq)", { ...sample, timesBare: sample.wallMs / bare.wallMs });
           noopEntries = entries;
-          record("runtime/bun -e 0 (bare start)", bare);
+          record("bun -e 0 (bare start)", bare);
           record("shim + runtime + entry (unknown op)", await measureRaw(vm, `${base}/omsagent-shim bench-unknown-operation`, 30));
         }
       }
@@ -626,9 +630,13 @@ async function main(): Promise<void> {
       record("uninstall: bundle --remove", (await measure(vm, "uninstall", 0)).sample);
       if (callsLogLines(vm.root) === before) throw new Error("uninstall ran no bundle --remove");
     }
-    const runtimeVersion = execFileSync(join(runtimeOf, "runtime", "bun"), ["--version"], { encoding: "utf8" }).trim();
+    // BUN_BE_BUN turns the compiled handler back into the bun command line: the runtime the package really carries.
+    const runtimeVersion = execFileSync(join(runtimeOf, "bin", "handler"), ["--version"], {
+      encoding: "utf8",
+      env: { ...process.env, BUN_BE_BUN: "1" },
+    }).trim();
     progress("spawn cost without close_range (strace)…");
-    const spawnCost = spawnCostOnOldKernels(join(runtimeOf, "runtime", "bun"));
+    const spawnCost = spawnCostOnOldKernels(bun);
 
     const operations = ROWS.map((row) => summarise(row, samples.get(row)!));
     const bare = operations[0]!.wallMs.median;

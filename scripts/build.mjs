@@ -1,11 +1,14 @@
-// Bundles the on-machine handler into dist/handler/: the entry handler.mjs and the chunks it imports on
-// demand (chunks/), run by the shipped Bun runtime with no node_modules beside them. Code splitting is what
-// keeps a run with nothing to do fast: pino, ajv and execa sit in chunks that only real work imports
-// (src/handler/fast-path.ts). The fleet CLI is a separate entry and never lands here.
+// Builds the on-machine handler: esbuild bundles src/handler into dist/handler/ (the entry handler.mjs and the
+// chunks it imports on demand, chunks/), then Bun compiles those into one executable with their bytecode,
+// dist/handler/handler, which the package ships as bin/handler (README: "The runtime: Bun"). Code splitting is
+// what keeps a run with nothing to do fast: pino, ajv and execa sit in chunks that only real work imports
+// (src/handler/fast-path.ts), and the executable still evaluates a dynamically imported module only when it is
+// imported. The fleet CLI is a separate entry and never lands here.
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { tsImport } from "tsx/esm/api";
 import { precompiledSettingsValidators } from "./settings-validators.mjs";
 
 /**
@@ -47,6 +50,10 @@ await build({
     // opens a handful of files, and loading it was half the start-up cost of a run with nothing to do.
     "graceful-fs": "./src/handler/plain-fs.cjs",
   },
+  // pino's transports find their worker scripts beside pino's own files (__dirname); the handler uses no transport and
+  // ships no worker, and left free, Bun's compile would write the build machine's directory into the executable,
+  // so that the same sources built in another checkout gave other bytes.
+  define: { __dirname: JSON.stringify("/pino-transport-workers-not-shipped") },
   // The settings validators compiled now rather than by ajv at every run that validates settings.
   plugins: [precompiledSettingsValidators, lockfileExitHooks],
   minify: false,
@@ -54,6 +61,12 @@ await build({
   legalComments: "none",
   logLevel: "warning",
 });
+
+// Compiled on the pinned runtime itself (scripts/runtime.ts compileExecutable, never a Bun that the build would
+// download): shippedRuntime() refuses a runtime that is missing or not the pinned version, and then nothing is
+// built. Bytecode takes parsing the handler's JavaScript out of every start.
+const { compileExecutable } = await tsImport("./runtime.ts", import.meta.url);
+compileExecutable(`${outdir}/handler.mjs`, "dist/handler/handler");
 
 // The simulated OMS bundle is generated, not committed: every npm script that needs it (test, start, package,
 // bench) starts here, so a fresh clone gets it from its sources in simulator/oms/src/.

@@ -4,11 +4,11 @@
 //
 // → <out>/Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-<version>[-simulated].zip (out defaults to dist/).
 // Without --bundle the simulator's fake OMS bundle is packaged and the name ends in -simulated; such a package is
-// for tests and demos only (its manifest.xml label says so). The runtime is always the pinned Bun binary
-// (scripts/runtime.ts). Entries sit at the zip ROOT, which is where the guest agent looks for HandlerManifest.json.
+// for tests and demos only (its manifest.xml label says so). The handler is always compiled on the pinned Bun
+// binary (scripts/runtime.ts, scripts/build.mjs). Entries sit at the zip ROOT, which is where the guest agent looks for HandlerManifest.json.
 // Deflate only: the guest agent on RHEL/CentOS 7 unzips with Python 2.7's zipfile, which reads nothing else.
 //
-// Modes: 0755 for omsagent-shim and runtime/bun, 0644 for everything else. The Azure guest agent's
+// Modes: 0755 for omsagent-shim and bin/handler, 0644 for everything else. The Azure guest agent's
 // zipfile.extractall ignores them and adds u+x to every file, but other unpackers (Arc, humans) honour them.
 // Reproducible: the same sources, bundle and runtime give a byte-identical zip. Entries are sorted, modes fixed, and
 // every entry carries one timestamp — SOURCE_DATE_EPOCH when set, else 1980-01-01 00:00:00 (the zip format's
@@ -36,8 +36,8 @@ export interface BuildPackageOptions {
   /** A namespace and type of the builder's own (default: manifest.xml's). */
   publisher?: string;
   type?: string;
-  /** Handler directory to ship as bin/ (handler.mjs and chunks/); default dist/handler. */
-  handlerDir?: string;
+  /** The compiled handler executable to ship as bin/handler; default dist/handler/handler. */
+  handlerPath?: string;
   log?: (message: string) => void;
 }
 
@@ -53,7 +53,7 @@ export interface BuiltPackage {
   entries: Array<{ name: string; mode: number; size: number }>;
 }
 
-export const EXECUTABLE_ENTRIES = new Set(["omsagent-shim", "runtime/bun"]);
+export const EXECUTABLE_ENTRIES = new Set(["omsagent-shim", "bin/handler"]);
 
 export function zipFileName(version: string, simulated: boolean, fullName: string = EXTENSION_FULL_NAME): string {
   return `${fullName}-${version}${simulated ? "-simulated" : ""}.zip`;
@@ -92,7 +92,7 @@ export async function buildPackage(options: BuildPackageOptions = {}): Promise<B
       outDir: join(stageRoot, "ext"),
       version: options.version,
       bundlePath: options.bundlePath,
-      handlerDir: options.handlerDir,
+      handlerPath: options.handlerPath,
       publisher: options.publisher,
       type: options.type,
       runtime: { kind: "copy" },

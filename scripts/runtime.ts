@@ -62,6 +62,31 @@ export function shippedRuntime(repoRoot: string = REPO_ROOT): ShippedRuntime {
   return { binPath, ...BUN_RUNTIME };
 }
 
+/**
+ * Compiles an ES module (with what it imports) into one executable on the pinned runtime: Bun appends the module
+ * and its bytecode to a copy of `runtime.binPath` itself, so nothing is downloaded. scripts/build.mjs makes the
+ * handler with it; tests compile their stand-ins the same way. The executable would otherwise read .env and
+ * bunfig.toml from whatever working directory it starts in (the guest agent's is arbitrary); a compiled
+ * executable never auto-installs packages. The BUN_* variables of the caller stay out of the build.
+ */
+export function compileExecutable(entry: string, outfile: string, runtime: Pick<ShippedRuntime, "binPath"> = shippedRuntime()): void {
+  execFileSync(
+    runtime.binPath,
+    [
+      "build",
+      "--compile",
+      "--bytecode",
+      "--format=esm",
+      "--no-compile-autoload-dotenv",
+      "--no-compile-autoload-bunfig",
+      `--compile-executable-path=${runtime.binPath}`,
+      entry,
+      `--outfile=${outfile}`,
+    ],
+    { stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } },
+  );
+}
+
 // `node --import tsx scripts/runtime.ts` checks the runtime and prints where it is.
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
   console.log(shippedRuntime().binPath);

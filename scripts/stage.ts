@@ -2,22 +2,23 @@
 //
 //   HandlerManifest.json            generated from handler/HandlerManifest.json with the version filled in
 //   manifest.xml                    ExtensionImage, <Version> = the version; <Label> marks a simulated bundle
-//   omsagent-shim                   POSIX sh entry point (arch/glibc preflight, then exec runtime/bun)
-//   bin/handler.mjs, bin/chunks/    the esbuild bundle of src/handler (dist/handler/)
-//   runtime/bun                     Bun for x64 Linux (scripts/runtime.ts), or for tests a symlink to it
-//   runtime/NOTICE                  where the runtime came from (package, version, integrity) and what it links
-//                                   statically, under which licences, with where their sources are
+//   omsagent-shim                   POSIX sh entry point (arch/glibc preflight, then exec bin/handler)
+//   bin/handler                     one executable: the pinned Bun for x64 Linux (scripts/runtime.ts) with the
+//                                   handler compiled into it (dist/handler/handler, scripts/build.mjs); for tests
+//                                   a symlink to it
+//   bin/NOTICE                      where its runtime came from (package, version, integrity), what that links
+//                                   statically, under which licences, with where their sources are, and how to relink
 //   LICENSE                         this project's licence (MIT)
 //   THIRD-PARTY-NOTICES.txt         licence text of every npm package bundled into bin/ (scripts/notices.ts)
 //   schemas/*.json                  public and protected settings schemas
 //   packages/<bundle>.sh            the OMS shell bundle
 //   packages/<bundle>.sha256sums    `<hex>  <bundle>.sh`, as `sha256sum` writes it (`cd packages; sha256sum -c`)
 //
-// stageExtension() is synchronous and, with a linked runtime, takes a few milliseconds, so tests can build an
+// stageExtension() is synchronous and, with a linked handler, takes a few milliseconds, so tests can build an
 // extension directory per test. It writes nothing outside outDir.
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { bundledPackages, npmNotice, runtimeComponentsNotice } from "./notices.ts";
 import { REPO_ROOT, shippedRuntime } from "./runtime.ts";
 
@@ -28,8 +29,11 @@ export const SIMULATED_BUNDLE_NAME = "omsagent-0.0.0-sim.universal.x64.sh";
 export const SIMULATED_BUNDLE_PATH = join(REPO_ROOT, "simulator", "oms", SIMULATED_BUNDLE_NAME);
 export const SIMULATED_LABEL_SUFFIX = " (simulated OMS bundle — not for production)";
 
-/** `copy` for a real package; `link` (a symlink to the same binary, or to another runtime) keeps test staging fast. */
-export type RuntimeChoice = { kind: "copy" } | { kind: "link"; binPath?: string };
+/**
+ * How bin/handler (the runtime with the handler compiled in, 110 MB) gets into the directory: `copy` for a real
+ * package; `link`, a symlink to the same file, keeps test staging fast.
+ */
+export type RuntimeChoice = { kind: "copy" } | { kind: "link" };
 
 export interface StageOptions {
   /** Directory to create (must not exist, or be empty). */
@@ -39,8 +43,8 @@ export interface StageOptions {
   /** OMS shell bundle `omsagent-<ver>-<build>.universal.x64.sh`; default the simulated bundle. */
   bundlePath?: string;
   runtime: RuntimeChoice;
-  /** The bundled handler: a directory with handler.mjs (and chunks/); default `<repo>/dist/handler`. Tests may pass a stand-in. */
-  handlerDir?: string;
+  /** The compiled handler executable; default `<repo>/dist/handler/handler` (scripts/build.mjs). Tests may pass a stand-in. */
+  handlerPath?: string;
   /** Where handler/, manifest.xml, schemas/ and dist/ are read from; default this repository. */
   repoRoot?: string;
   /**
@@ -178,10 +182,10 @@ function copy(src: string, dest: string, mode: number): void {
 export function stageExtension(options: StageOptions): StagedExtension {
   const dir = resolve(options.outDir);
   const repo = resolve(options.repoRoot ?? REPO_ROOT);
-  const handlerDir = resolve(options.handlerDir ?? join(repo, "dist", "handler"));
-  if (!existsSync(join(handlerDir, "handler.mjs"))) {
+  const handlerPath = resolve(options.handlerPath ?? join(repo, "dist", "handler", "handler"));
+  if (!existsSync(handlerPath)) {
     throw new Error(
-      options.handlerDir ? `handler.mjs not found in ${handlerDir}` : `dist/handler/handler.mjs not found (${handlerDir}) — run npm run build first`,
+      options.handlerPath ? `handler executable not found: ${handlerPath}` : `dist/handler/handler not found (${handlerPath}) — run npm run build first`,
     );
   }
 
@@ -206,10 +210,6 @@ export function stageExtension(options: StageOptions): StagedExtension {
   const version = options.version ?? readManifestXmlVersion(repo);
   if (!VERSION_PATTERN.test(version)) throw new Error(`version must be MAJOR.MINOR.PATCH, got ${JSON.stringify(version)}`);
 
-  if (options.runtime.kind === "link" && options.runtime.binPath !== undefined && !isAbsolute(options.runtime.binPath)) {
-    throw new Error(`runtime.binPath must be absolute, got ${options.runtime.binPath}`);
-  }
-
   for (const [option, value, pattern, example] of [
     ["publisher", options.publisher, PUBLISHER_PATTERN, "Contoso.Monitoring"],
     ["type", options.type, TYPE_PATTERN, "OmsAgentForLinux"],
@@ -218,7 +218,7 @@ export function stageExtension(options: StageOptions): StagedExtension {
   }
 
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`outDir ${dir} exists and is not empty`);
-  for (const sub of ["bin", "runtime", "schemas", "packages"]) mkdirSync(join(dir, sub), { recursive: true });
+  for (const sub of ["bin", "schemas", "packages"]) mkdirSync(join(dir, sub), { recursive: true });
 
   const manifestXml = renderManifestXml(readFileSync(join(repo, "manifest.xml"), "utf8"), version, bundle.simulated, {
     publisher: options.publisher,
@@ -238,17 +238,11 @@ export function stageExtension(options: StageOptions): StagedExtension {
   );
   writeFileSync(join(dir, "THIRD-PARTY-NOTICES.txt"), npmNotice("bin/ (the handler)", bundledPackages(dependencies, repo)), { mode: 0o644 });
   copy(join(repo, "handler", "omsagent-shim"), join(dir, "omsagent-shim"), 0o755);
-  for (const name of listFiles(handlerDir)) {
-    mkdirSync(dirname(join(dir, "bin", name)), { recursive: true });
-    copy(join(handlerDir, name), join(dir, "bin", name), 0o644);
-  }
-
   if (options.runtime.kind === "copy") {
-    const runtime = shippedRuntime(repo);
-    copy(runtime.binPath, join(dir, "runtime", "bun"), 0o755);
-    writeFileSync(join(dir, "runtime", "NOTICE"), runtimeComponentsNotice(runtime), { mode: 0o644 });
+    copy(handlerPath, join(dir, "bin", "handler"), 0o755);
+    writeFileSync(join(dir, "bin", "NOTICE"), runtimeComponentsNotice(shippedRuntime(repo)), { mode: 0o644 });
   } else {
-    symlinkSync(options.runtime.binPath ?? shippedRuntime(repo).binPath, join(dir, "runtime", "bun"));
+    symlinkSync(handlerPath, join(dir, "bin", "handler"));
   }
 
   const schemaDir = join(repo, "schemas");

@@ -1,16 +1,28 @@
 // The extension package: version agreement, staged layout, the shim's preflight, and the zip itself.
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { createHash } from "node:crypto";
 import { verifyBundle } from "../scripts/bundle-check.ts";
+import { runtimeComponentsNotice } from "../scripts/notices.ts";
 import { buildPackage, entryTime, zipFileName } from "../scripts/package.ts";
 import { checkMachineFloor, isElf } from "../scripts/elf.ts";
-import { BUN_RUNTIME, lockedIntegrity, shippedRuntime } from "../scripts/runtime.ts";
-import { parseBundleName, readManifestXmlVersion, REPO_ROOT, SIMULATED_LABEL_SUFFIX, stageExtension, type StagedExtension } from "../scripts/stage.ts";
+import { BUN_RUNTIME, compileExecutable, lockedIntegrity, shippedRuntime } from "../scripts/runtime.ts";
+import {
+  parseBundleName,
+  readManifestXmlVersion,
+  REPO_ROOT,
+  sha256File,
+  SIMULATED_LABEL_SUFFIX,
+  stageExtension,
+  type StagedExtension,
+} from "../scripts/stage.ts";
 import { packageFullName } from "../src/handler/environment.ts";
 import { FakeGuestAgent } from "../simulator/agent/index.ts";
 
@@ -24,17 +36,34 @@ after(() => {
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A stand-in for dist/handler/handler.mjs: prints what it was started with, as JSON. */
-const STAND_IN_HANDLER = `import { basename } from "node:path";
-process.stdout.write(JSON.stringify({
+/**
+ * A stand-in for the handler's entry: prints what it was started with, as JSON; with STAND_IN_IMPORT set it first
+ * imports that package and reports how that went.
+ */
+const STAND_IN_HANDLER = `const report = (imported) => process.stdout.write(JSON.stringify({
   runtime: process.versions.bun ? "bun " + process.versions.bun : "node " + process.version,
   argv: process.argv.slice(2),
-  script: basename(process.argv[1]),
+  argv0: process.argv0,
   nodeOptions: process.env.NODE_OPTIONS ?? null,
   fromDotEnv: process.env.FROM_DOT_ENV ?? null,
   preloaded: globalThis.preloaded ?? null,
+  imported,
 }) + "\\n");
+if (process.env.STAND_IN_IMPORT) import(process.env.STAND_IN_IMPORT).then(() => report("yes"), (error) => report(error.message));
+else report(null);
 `;
+
+let standIn: string | undefined;
+/** The stand-in compiled as scripts/build.mjs compiles the handler (once per test file: it takes a second or two). */
+function standInHandler(): string {
+  if (standIn === undefined) {
+    const dir = tempDir("stand-in-");
+    writeFileSync(join(dir, "entry.mjs"), STAND_IN_HANDLER);
+    compileExecutable(join(dir, "entry.mjs"), join(dir, "handler"));
+    standIn = join(dir, "handler");
+  }
+  return standIn;
+}
 
 /**
  * A shell bundle in the real format (microsoft/OMS-Agent-for-Linux installer/bundle/create_bundle.sh: the skeleton
@@ -68,12 +97,10 @@ function realFormatBundle(dir: string, name = "omsagent-1.19.0-0.universal.x64.s
   return path;
 }
 
-/** A temp dir holding a stand-in handler dir and fake bundles (simulated and "real"-named). */
+/** The compiled stand-in handler and a temp dir holding fake bundles (simulated and "real"-named). */
 function fixtures(): { handler: string; simBundle: string; realBundle: string; dir: string } {
   const dir = tempDir("pkg-fixtures-");
-  const handler = join(dir, "handler");
-  mkdirSync(handler);
-  writeFileSync(join(handler, "handler.mjs"), STAND_IN_HANDLER);
+  const handler = standInHandler();
   const simBundle = join(dir, "omsagent-0.0.0-sim.universal.x64.sh");
   writeFileSync(simBundle, '#!/bin/sh\necho simulated bundle "$@"\n');
   const realBundle = realFormatBundle(dir);
@@ -84,7 +111,7 @@ function stageLinked(extra: { version?: string; bundlePath?: string } = {}): Sta
   const f = fixtures();
   return stageExtension({
     outDir: join(tempDir("stage-"), "ext"),
-    handlerDir: f.handler,
+    handlerPath: f.handler,
     bundlePath: extra.bundlePath ?? f.simBundle,
     version: extra.version,
     runtime: { kind: "link" },
@@ -99,13 +126,12 @@ const EXPECTED_ROOT = [
   "HandlerManifest.json",
   "LICENSE",
   "THIRD-PARTY-NOTICES.txt",
-  "bin/handler.mjs",
+  "bin/NOTICE",
+  "bin/handler",
   "manifest.xml",
   "omsagent-shim",
   "packages/omsagent-0.0.0-sim.universal.x64.sh",
   "packages/omsagent-0.0.0-sim.universal.x64.sha256sums",
-  "runtime/NOTICE",
-  "runtime/bun",
   "schemas/protected-settings.schema.json",
   "schemas/public-settings.schema.json",
 ];
@@ -172,18 +198,19 @@ test("signingInfo names what manifest.xml names, and the fake guest agent refuse
 
 describe("stageExtension", () => {
   test("lays out the zip root; simulated label; sha256sums verifies with sha256sum -c", () => {
+    standInHandler();
     const started = performance.now();
     const staged = stageLinked();
     const ms = performance.now() - started;
     assert.ok(ms < 1000, `staging took ${ms.toFixed(0)} ms`);
     assert.deepEqual(
       staged.files,
-      EXPECTED_ROOT.filter((f) => f !== "runtime/NOTICE"),
+      EXPECTED_ROOT.filter((f) => f !== "bin/NOTICE"),
     );
     assert.equal(staged.simulated, true);
     assert.equal(staged.bundleName, "omsagent-0.0.0-sim.universal.x64.sh");
-    assert.ok(lstatSync(join(staged.dir, "runtime", "bun")).isSymbolicLink());
-    assert.equal(readlinkSync(join(staged.dir, "runtime", "bun")), shippedRuntime().binPath);
+    assert.ok(lstatSync(join(staged.dir, "bin", "handler")).isSymbolicLink());
+    assert.equal(readlinkSync(join(staged.dir, "bin", "handler")), standInHandler());
     assert.ok(readFileSync(join(staged.dir, "manifest.xml"), "utf8").includes(`${SIMULATED_LABEL_SUFFIX}</Label>`));
     assert.equal(statSync(join(staged.dir, "omsagent-shim")).mode & 0o777, 0o755);
     const sums = readFileSync(join(staged.dir, "packages", "omsagent-0.0.0-sim.universal.x64.sha256sums"), "utf8");
@@ -217,28 +244,28 @@ describe("stageExtension", () => {
     // a copy of the repo's inputs without dist/
     const fakeRepo = tempDir("fake-repo-");
     for (const p of ["handler", "schemas", "manifest.xml"]) cpSync(join(REPO_ROOT, p), join(fakeRepo, p), { recursive: true });
-    const link = { kind: "link" as const, binPath: shippedRuntime().binPath };
+    const link = { kind: "link" as const };
     assert.throws(
       () => stageExtension({ outDir: join(tempDir(), "x"), repoRoot: fakeRepo, bundlePath: f.simBundle, runtime: link }),
-      /dist\/handler\/handler\.mjs not found .*run npm run build/,
+      /dist\/handler\/handler not found .*run npm run build/,
     );
     const notABundle = join(f.dir, "omsagent-1.0.0-1.universal.x64.sh");
     writeFileSync(notABundle, "PK\u0003\u0004 not a shell script");
-    assert.throws(() => stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: notABundle, runtime: link }), /not a shell bundle/);
+    assert.throws(() => stageExtension({ outDir: join(tempDir(), "x"), handlerPath: f.handler, bundlePath: notABundle, runtime: link }), /not a shell bundle/);
     assert.throws(
-      () => stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: join(f.dir, "other.sh"), runtime: link }),
+      () => stageExtension({ outDir: join(tempDir(), "x"), handlerPath: f.handler, bundlePath: join(f.dir, "other.sh"), runtime: link }),
       /omsagent-<x\.y\.z>-<build>\.universal\.x64\.sh/,
     );
     assert.throws(
-      () => stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: f.simBundle, version: "1.2", runtime: link }),
+      () => stageExtension({ outDir: join(tempDir(), "x"), handlerPath: f.handler, bundlePath: f.simBundle, version: "1.2", runtime: link }),
       /MAJOR\.MINOR\.PATCH/,
     );
     const full = tempDir();
     writeFileSync(join(full, "junk"), "");
-    assert.throws(() => stageExtension({ outDir: full, handlerDir: f.handler, bundlePath: f.simBundle, runtime: link }), /not empty/);
+    assert.throws(() => stageExtension({ outDir: full, handlerPath: f.handler, bundlePath: f.simBundle, runtime: link }), /not empty/);
     assert.throws(
       () =>
-        stageExtension({ outDir: join(tempDir(), "x"), handlerDir: f.handler, bundlePath: join(f.dir, "omsagent-9.9.9-9.universal.x64.sh"), runtime: link }),
+        stageExtension({ outDir: join(tempDir(), "x"), handlerPath: f.handler, bundlePath: join(f.dir, "omsagent-9.9.9-9.universal.x64.sh"), runtime: link }),
       /OMS bundle not found/,
     );
   });
@@ -311,14 +338,15 @@ describe("omsagent-shim preflight", () => {
     }
   });
 
-  test("with the real tools it execs runtime/bun bin/handler.mjs with the arguments unchanged", { skip: process.arch !== "x64" }, () => {
+  test("with the real tools it execs bin/handler with the arguments unchanged", { skip: process.arch !== "x64" }, () => {
     const staged = stageLinked();
     const r = runShim(join(staged.dir, "omsagent-shim"), null, ["enable", "two words", "--x=$HOME"]);
     assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { runtime: string; argv: string[]; script: string; nodeOptions: string | null };
+    const out = JSON.parse(r.stdout) as { runtime: string; argv: string[]; argv0: string; nodeOptions: string | null };
     assert.deepEqual(out.argv, ["enable", "two words", "--x=$HOME"]);
     assert.equal(out.runtime, `bun ${BUN_RUNTIME.version}`);
-    assert.equal(out.script, "handler.mjs");
+    // The path the handler finds its extension directory from (src/handler/main.ts), the symlink itself.
+    assert.equal(out.argv0, join(staged.dir, "bin", "handler"));
     assert.equal(out.nodeOptions, null, "NODE_OPTIONS is cleared before starting the runtime");
   });
 
@@ -336,6 +364,40 @@ describe("omsagent-shim preflight", () => {
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { fromDotEnv: string | null; preloaded: string | null };
     assert.deepEqual({ fromDotEnv: out.fromDotEnv, preloaded: out.preloaded }, { fromDotEnv: null, preloaded: null });
+  });
+
+  test("the executable itself reads no .env or bunfig.toml from the working directory and installs no package", { skip: process.arch !== "x64" }, async () => {
+    const cwd = tempDir("hostile-cwd-");
+    writeFileSync(join(cwd, ".env"), "FROM_DOT_ENV=yes\n");
+    writeFileSync(join(cwd, "preload.mjs"), "globalThis.preloaded = 'yes';\n");
+    writeFileSync(join(cwd, "bunfig.toml"), 'preload = ["./preload.mjs"]\n');
+    // A registry on loopback that would serve any package: Bun's auto-install asks it first.
+    const asked: string[] = [];
+    const registry = createServer((req, res) => {
+      asked.push(req.url ?? "");
+      res.writeHead(404).end();
+    });
+    registry.listen(0, "127.0.0.1");
+    await once(registry, "listening");
+    try {
+      const url = `http://127.0.0.1:${(registry.address() as AddressInfo).port}/`;
+      // Started directly, without the shim's scrubbing: only how it was built keeps these out.
+      const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
+        execFile(
+          standInHandler(),
+          ["enable"],
+          { cwd, env: { PATH: process.env.PATH, BUN_CONFIG_REGISTRY: url, NPM_CONFIG_REGISTRY: url, STAND_IN_IMPORT: "is-odd" } },
+          (error, stdout, stderr) => done({ status: error ? (error.code as number) : 0, stdout, stderr }),
+        );
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { fromDotEnv: string | null; preloaded: string | null; imported: string };
+      assert.deepEqual({ fromDotEnv: out.fromDotEnv, preloaded: out.preloaded }, { fromDotEnv: null, preloaded: null });
+      assert.match(out.imported, /Cannot find package 'is-odd'/);
+      assert.deepEqual(asked, [], "no request reached the registry");
+    } finally {
+      registry.close();
+    }
   });
 
   test("driven by the fake guest agent from a staged dir (modes normalised, u+x added)", { skip: process.arch !== "x64" }, async () => {
@@ -367,6 +429,8 @@ describe("the shipped runtime", () => {
 
   test("the ELF check finds what the oldest supported machine lacks (the test runner's own Node needs glibc 2.28)", { skip: process.arch !== "x64" }, () => {
     assert.deepEqual(checkMachineFloor(shippedRuntime().binPath), []);
+    // What the package ships: the runtime with the handler compiled in (npm test builds it first).
+    assert.deepEqual(checkMachineFloor(join(REPO_ROOT, "dist", "handler", "handler")), []);
     const problems = checkMachineFloor(process.execPath);
     assert.ok(
       problems.some((p) => /needs GLIBC_2\.(2[89]|[3-9]\d)/.test(p)),
@@ -382,7 +446,7 @@ describe("the zip", () => {
     async () => {
       const f = fixtures();
       const out = tempDir("zip-out-");
-      const built = await buildPackage({ outDir: out, bundlePath: f.simBundle, handlerDir: f.handler, version: "1.19.7" });
+      const built = await buildPackage({ outDir: out, bundlePath: f.simBundle, handlerPath: f.handler, version: "1.19.7" });
       assert.equal(built.zipPath, join(out, "Microsoft.EnterpriseCloud.Monitoring.OmsAgentForLinux-1.19.7-simulated.zip"));
       assert.equal(built.simulated, true);
       assert.equal(built.zipSize, statSync(built.zipPath).size);
@@ -403,14 +467,14 @@ describe("the zip", () => {
         .map((line) => line.split(" "));
       assert.deepEqual(listing.map(([name]) => name).sort(), EXPECTED_ROOT);
       for (const [name, mode] of listing) {
-        assert.equal(mode, name === "omsagent-shim" || name === "runtime/bun" ? "755" : "644", name);
+        assert.equal(mode, name === "omsagent-shim" || name === "bin/handler" ? "755" : "644", name);
       }
 
       // Every ELF file in the zip, wherever it sits, must start on the oldest supported machine.
       const unpacked = tempDir("zip-unpacked-");
       execFileSync("python3", ["-c", "import sys, zipfile\nzipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])", built.zipPath, unpacked]);
       const elves = listing.map(([name]) => name!).filter((name) => isElf(readFileSync(join(unpacked, name))));
-      assert.deepEqual(elves, ["runtime/bun"]);
+      assert.deepEqual(elves, ["bin/handler"]);
       for (const name of elves) assert.deepEqual(checkMachineFloor(join(unpacked, name)), [], name);
 
       const agent = new FakeGuestAgent({ root: tempDir("agent-") });
@@ -450,7 +514,7 @@ describe("publishing under the builder's own namespace", () => {
     const f = fixtures();
     const staged = stageExtension({
       outDir: join(tempDir("stage-"), "ext"),
-      handlerDir: f.handler,
+      handlerPath: f.handler,
       bundlePath: f.simBundle,
       runtime: { kind: "link" },
       publisher: "Contoso.Monitoring",
@@ -477,7 +541,7 @@ describe("publishing under the builder's own namespace", () => {
         () =>
           stageExtension({
             outDir: join(tempDir("stage-"), "ext"),
-            handlerDir: f.handler,
+            handlerPath: f.handler,
             bundlePath: f.simBundle,
             runtime: { kind: "link" },
             publisher,
@@ -593,10 +657,10 @@ describe("licences", () => {
     }
   });
 
-  test("runtime/NOTICE names Bun's statically linked LGPL components and where their sources are", () => {
+  test("bin/NOTICE names Bun's statically linked LGPL components and where their sources are", () => {
     const f = fixtures();
-    const staged = stageExtension({ outDir: join(tempDir("stage-"), "ext"), handlerDir: f.handler, bundlePath: f.simBundle, runtime: { kind: "copy" } });
-    const notice = readFileSync(join(staged.dir, "runtime", "NOTICE"), "utf8");
+    const staged = stageExtension({ outDir: join(tempDir("stage-"), "ext"), handlerPath: f.handler, bundlePath: f.simBundle, runtime: { kind: "copy" } });
+    const notice = readFileSync(join(staged.dir, "bin", "NOTICE"), "utf8");
     assert.match(notice, /JavaScriptCore and WebKit.*LGPL-2\.0.*https:\/\/github\.com\/oven-sh\/WebKit/);
     assert.match(notice, /tinycc: LGPL-2\.1; source https:\/\/github\.com\/tinycc\/tinycc/);
     assert.match(notice, /BoringSSL/);
@@ -604,6 +668,26 @@ describe("licences", () => {
     assert.doesNotMatch(notice, /differs|AVX2/);
     assert.match(notice, /the same as the regular @oven\/bun-linux-x64's; it needs glibc 2\.17, Linux 3\.10 and an x86-64 CPU\nwith SSE4\.2/);
   });
+
+  test(
+    "bin/NOTICE's relinking steps, run with the pinned Bun as 'your build', make the very executable the package ships",
+    { skip: process.arch !== "x64" },
+    () => {
+      const notice = runtimeComponentsNotice(shippedRuntime());
+      const command = /^ {2}<your-bun> build [^]*?--outfile=handler$/m.exec(notice)?.[0];
+      assert.ok(command, notice);
+      const argv = command
+        .replace(/\\\n/g, " ")
+        .trim()
+        .split(/\s+/)
+        .map((word) => word.replaceAll("<your-bun>", shippedRuntime().binPath));
+      // A clone after `node scripts/build.mjs`: what it leaves in dist/handler/ (npm test ran it first).
+      const clone = tempDir("relink-");
+      cpSync(join(REPO_ROOT, "dist", "handler"), join(clone, "dist", "handler"), { recursive: true, filter: (path) => !path.endsWith("/handler/handler") });
+      execFileSync(argv[0]!, argv.slice(1), { cwd: clone, stdio: ["ignore", "ignore", "pipe"], env: { PATH: process.env.PATH } });
+      assert.equal(sha256File(join(clone, "handler")), sha256File(join(REPO_ROOT, "dist", "handler", "handler")));
+    },
+  );
 });
 
 describe("a reproducible zip", () => {

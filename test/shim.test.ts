@@ -4,7 +4,7 @@
 // (dash on Debian/Ubuntu, bash on RHEL/SLES) that this machine has.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -36,21 +36,20 @@ const GLIBC_MAP = (libc: string) =>
   ].join("\n");
 
 /**
- * An extension directory as the guest agent unpacks it: the shim, runtime/bun (a shell script standing in
- * for Bun unless `realRuntime`), HandlerEnvironment.json pointing at config/status folders beside it, a fake
+ * An extension directory as the guest agent unpacks it: the shim, bin/handler (a shell script standing in for the
+ * compiled handler; with `realRuntime`, one that runs that script on the pinned Bun), HandlerEnvironment.json pointing at config/status folders beside it, a fake
  * /proc, and a bin/ of programs that record that they ran.
  */
 function extension(options: { cpuinfo?: string; maps?: string; runtimeMode?: number; realRuntime?: string; chmodWorks?: boolean; settings?: number[] } = {}) {
   const root = tempDir("shim-");
   const ext = join(root, "ext");
-  mkdirSync(join(ext, "runtime"), { recursive: true });
-  mkdirSync(join(ext, "bin"));
+  mkdirSync(join(ext, "bin"), { recursive: true });
   copyFileSync(SHIM, join(ext, "omsagent-shim"));
   if (options.realRuntime) {
-    symlinkSync(shippedRuntime().binPath, join(ext, "runtime", "bun"));
-    writeFileSync(join(ext, "bin", "handler.mjs"), options.realRuntime);
+    writeFileSync(join(root, "handler.mjs"), options.realRuntime);
+    writeFileSync(join(ext, "bin", "handler"), `#!/bin/sh\nexec '${shippedRuntime().binPath}' '${join(root, "handler.mjs")}' "$@"\n`, { mode: 0o755 });
   } else {
-    writeFileSync(join(ext, "runtime", "bun"), '#!/bin/sh\necho "runtime ran: $*"\n', { mode: options.runtimeMode ?? 0o755 });
+    writeFileSync(join(ext, "bin", "handler"), '#!/bin/sh\necho "handler ran: $0 $*"\n', { mode: options.runtimeMode ?? 0o755 });
   }
   const config = join(root, "config");
   mkdirSync(config);
@@ -110,7 +109,7 @@ for (const shell of SHELLS) {
       const e = extension();
       const r = e.run(shell, ["enable", "two words"]);
       assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stdout, `runtime ran: --no-env-file --config=/dev/null --no-install ${e.ext}/bin/handler.mjs enable two words\n`);
+      assert.equal(r.stdout, `handler ran: ${e.ext}/bin/handler enable two words\n`);
       assert.deepEqual(r.ran, []);
       assert.equal(existsSync(e.status), false, "no status from the shim when the runtime starts");
     });
@@ -175,8 +174,8 @@ for (const shell of SHELLS) {
       const e = extension({ runtimeMode: 0o644 });
       const r = e.run(shell, ["enable"]);
       assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stdout, /^runtime ran: /);
-      assert.equal(statSync(join(e.ext, "runtime", "bun")).mode & 0o100, 0o100);
+      assert.match(r.stdout, /^handler ran: /);
+      assert.equal(statSync(join(e.ext, "bin", "handler")).mode & 0o100, 0o100);
     });
 
     test("a runtime that stays without its exec bit (noexec mount) → exit 52 and a status, never the shell's 126", () => {
@@ -184,7 +183,7 @@ for (const shell of SHELLS) {
       const r = e.run(shell, ["update"], { ConfigSequenceNumber: "2" });
       assert.equal(r.status, 52);
       assert.equal(r.stderrLines.length, 1, r.stderr);
-      assert.match(r.stderrLines[0]!, /runtime .*runtime\/bun is not executable and chmod u\+x did not fix it: mount .* without noexec/);
+      assert.match(r.stderrLines[0]!, /handler .*bin\/handler is not executable and chmod u\+x did not fix it: mount .* without noexec/);
       const written = readStatus(join(e.status, "2.status")).status as { operation: string; code: number; formattedMessage: { message: string } };
       assert.equal(written.operation, "Update");
       assert.equal(written.code, 52);

@@ -241,7 +241,7 @@ export class FakeGuestAgent {
 
   /**
    * Fast alternative to installZip for tests: copies an already-staged extension directory into the base dir and
-   * normalises it to what extractall would leave (files 0644, dirs 0755; symlinks, e.g. a linked runtime/bun,
+   * normalises it to what extractall would leave (files 0644, dirs 0755; symlinks, e.g. a linked bin/handler,
    * are kept because a zip could not carry them anyway). The version defaults to the one in its HandlerManifest.json.
    */
   installDir(stagedDir: string, version?: string): InstalledPackage {

@@ -1,12 +1,25 @@
-// Entry point, run by omsagent-shim as `runtime/bun bin/handler.mjs <operation>` (or `doctor [options]`,
-// which people run by hand). The extension directory is the one holding bin/, whatever the working directory is.
+// Entry point of bin/handler, the executable scripts/build.mjs compiles, which omsagent-shim runs as
+// `bin/handler <operation>` (or `doctor [options]`, which people run by hand). The extension directory is the one
+// holding bin/, whatever the working directory is.
 import { writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { invoke, lastResortStatus, safeExitCode } from "./invocation.ts";
 import { redact } from "./secrets.ts";
 
-const script = process.argv[1] ?? ".";
-const extensionDir = resolve(dirname(script), "..");
+/**
+ * The file that started this process, in the extension's bin/. Compiled, the script is /$bunfs/root/handler
+ * inside the executable; argv0 is the executable's path as it was started (the shim always execs
+ * "$dir/bin/handler"), which keeps a symlinked bin/handler in its extension directory (tests link one binary into
+ * many), while execPath is the real file behind it, the only answer when it was found on PATH. Run uncompiled
+ * (`bun <ext>/bin/handler.mjs`, esbuild's output, e.g. while debugging), the script itself is that file.
+ */
+function startedFrom(): string {
+  const script = process.argv[1] ?? ".";
+  if (!script.startsWith("/$bunfs/")) return script;
+  return process.argv0.includes("/") ? process.argv0 : process.execPath;
+}
+
+const extensionDir = resolve(dirname(startedFrom()), "..");
 
 /**
  * An operation's one or two lines go out with write(2): process.stdout and process.stderr are streams, and

@@ -1,19 +1,44 @@
-// Runs with nothing to do load only what they need (src/handler/fast-path.ts): proven by taking the chunks
-// that hold pino, ajv and execa out of the installed extension. The nothing-to-do runs still succeed exactly
-// as before; a run with real work fails without them (so the test would notice a fast path that loads them).
+// Runs with nothing to do load only what they need (src/handler/fast-path.ts): proven by compiling the handler
+// with the chunks that hold pino, ajv and execa replaced by modules that throw as soon as they are evaluated, and
+// installing that executable. The nothing-to-do runs still succeed exactly as before; a run with real work fails
+// (so the test would notice a fast path that loads them, or an executable that evaluated them at start-up).
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { after, before, test } from "node:test";
+import { compileExecutable } from "../../scripts/runtime.ts";
+import { REPO_ROOT } from "../../scripts/stage.ts";
 import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
 
 const SETTINGS = { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } };
-/** The chunks esbuild names after the modules that import pino (log.ts), ajv (settings-schema.ts) and execa. */
-const HEAVY_CHUNKS = [/^log-.*\.mjs$/, /^settings-schema-.*\.mjs$/, /^execa-.*\.mjs$/];
+/**
+ * The chunks esbuild names after the modules that import pino (log.ts), ajv (settings-schema.ts) and execa, and
+ * the modules of the two operations whose nothing-to-do answer src/handler/fast-path.ts gives (enable, disable).
+ */
+const HEAVY_CHUNKS = [/^log-.*\.mjs$/, /^settings-schema-.*\.mjs$/, /^execa-.*\.mjs$/, /^enable-.*\.mjs$/, /^disable-.*\.mjs$/];
+
+const work = mkdtempSync(join(tmpdir(), "fast-path-"));
+let withoutHeavyChunks = "";
+
+/** dist/handler's esbuild output with each heavy chunk turned into a throw, compiled as scripts/build.mjs does. */
+before(() => {
+  const js = join(work, "js");
+  cpSync(join(REPO_ROOT, "dist", "handler"), js, { recursive: true, filter: (path) => !path.endsWith("/handler/handler") });
+  const names = readdirSync(join(js, "chunks"));
+  for (const pattern of HEAVY_CHUNKS) {
+    const matching = names.filter((name) => pattern.test(name));
+    assert.equal(matching.length, 1, `one chunk matches ${pattern} in ${names.join(", ")}`);
+    writeFileSync(join(js, "chunks", matching[0]!), `throw new Error("the test's stand-in for ${matching[0]} was evaluated");\n`);
+  }
+  withoutHeavyChunks = join(work, "handler");
+  compileExecutable(join(js, "handler.mjs"), withoutHeavyChunks);
+});
 
 const vms: SimulatedVm[] = [];
 after(async () => {
   await Promise.all(vms.map((vm) => vm.close()));
+  rmSync(work, { recursive: true, force: true });
 });
 
 async function newVm() {
@@ -24,25 +49,18 @@ async function newVm() {
   return { vm, version, agent: vm.agent };
 }
 
-/**
- * Removes pino's, ajv's and execa's chunks from the installed extension, and `also` (operations' modules whose
- * nothing-to-do answer src/handler/fast-path.ts gives); fails if any of them is not found.
- */
-function removeHeavyChunks(vm: SimulatedVm, version: string, also: RegExp[] = []): void {
-  const chunks = join(vm.agent.baseDir(version), "bin", "chunks");
-  const names = readdirSync(chunks);
-  for (const pattern of [...HEAVY_CHUNKS, ...also]) {
-    const matching = names.filter((name) => pattern.test(name));
-    assert.equal(matching.length, 1, `one chunk matches ${pattern} in ${names.join(", ")}`);
-    rmSync(join(chunks, matching[0]!));
-  }
+/** Installs the executable whose heavy chunks throw in place of the extension's bin/handler. */
+function removeHeavyChunks(vm: SimulatedVm, version: string): void {
+  const handler = join(vm.agent.baseDir(version), "bin", "handler");
+  rmSync(handler);
+  symlinkSync(withoutHeavyChunks, handler);
 }
 
 test("a no-op enable needs neither pino, ajv, execa nor enable's own module, and leaves the status alone", async () => {
   const { vm, version, agent } = await newVm();
   assert.ok((await agent.firstInstall(version)).ok);
   const status = readFileSync(agent.statusFile(version, 0), "utf8");
-  removeHeavyChunks(vm, version, [/^enable-.*\.mjs$/]);
+  removeHeavyChunks(vm, version);
 
   const noop = await agent.run(version, "enable");
   assert.equal(noop.exitCode, 0, noop.output);
@@ -53,19 +71,19 @@ test("a no-op enable needs neither pino, ajv, execa nor enable's own module, and
     /INFO {2}enable seq=0 sequence 0 is already applied with these settings \(same settings file\): nothing to do\n.*INFO {2}enable seq=0 enable made no change; status left as it was\n.*INFO {2}enable seq=0 enable finished \{"exitCode":0,"durationMs":\d+\}\n$/,
   );
 
-  // A new sequence has real work and needs them: proof that the chunks are really gone.
+  // A new sequence has real work and needs them: proof that the installed executable is the one without them.
   agent.writeSettings(1, SETTINGS, version);
   const full = await agent.run(version, "enable");
   assert.equal(full.exitCode, 30, full.output);
   assert.match(
     agent.readStatus(version, 1).message,
-    /^Enable failed \(30 HandlerFilesMissing\): the extension's files on this machine are incomplete .* — remove the extension and add it again/,
+    /^Enable failed \(30 UnexpectedError\): the handler hit an unexpected error \(the test's stand-in for (log|settings-schema|execa|enable|disable)-\w+\.mjs was evaluated\)/,
   );
 });
 
 test("disable, update and uninstall with nothing installed need neither pino, ajv nor execa (disable not even its module)", async () => {
   const { vm, version, agent } = await newVm();
-  removeHeavyChunks(vm, version, [/^disable-.*\.mjs$/]);
+  removeHeavyChunks(vm, version);
   const expected = {
     disable: /Disable succeeded: the Log Analytics agent is not installed, so there was nothing to stop/,
     update: /Update succeeded: prepared the update from 1\.0\.0 to \S+; no workspace configuration to keep/,
@@ -80,7 +98,7 @@ test("disable, update and uninstall with nothing installed need neither pino, aj
   // install always has work to do: it fails without them.
   const install = await agent.run(version, "install");
   assert.equal(install.exitCode, 30, install.output);
-  assert.match(agent.readStatus(version, 0).message, /^Install failed \(30 HandlerFilesMissing\)/);
+  assert.match(agent.readStatus(version, 0).message, /^Install failed \(30 UnexpectedError\): .*the test's stand-in for \S+ was evaluated/);
 });
 
 test("an enable whose status file was lost or damaged runs fully instead of counting as applied", async () => {

@@ -30,7 +30,7 @@ after(() => vm?.close());
 const ops = (step: StepRecord) => step.commands.map((c) => `${c.version}.${c.operation}=${c.exitCode}`);
 
 test("the package carries its own runtime: the unpacked handler runs the bundled Bun", () => {
-  assert.ok(packages.every((p) => p.entries.some((e) => e.name === "runtime/bun")));
+  assert.ok(packages.every((p) => p.entries.some((e) => e.name === "bin/handler")));
   // The tests run under this machine's Node; every handler command ran under the runtime in the package.
   assert.equal(process.versions.bun, undefined);
   const runtimes = [...vm.extensionLog().matchAll(/ started \{"handlerVersion":"[^"]+","runtime":"([^"]+)"/g)].map((m) => m[1]);

@@ -3,9 +3,11 @@
 // success means the agent runs with the settings asked for, and an enable that fails leaves the machine as it was.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { compileExecutable } from "../../scripts/runtime.ts";
+import { REPO_ROOT } from "../../scripts/stage.ts";
 import { agentPid, killAgent, serviceState } from "../../simulator/oms/sim.ts";
 import { lastResortStatus } from "../../src/handler/invocation.ts";
 import { createSimulatedVm, OTHER_WORKSPACE_ID, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
@@ -170,11 +172,16 @@ test("4. uninstall leaves nothing of the agent's trees, and no directory owned b
 });
 
 test("7. an uncaught exception in the shipped runtime exits 30 and leaves an error status, not the previous one", async () => {
-  const { version, agent } = await vmWith(settingsFor(WORKSPACE_ID));
+  const { vm, version, agent } = await vmWith(settingsFor(WORKSPACE_ID));
   assert.equal((await agent.run(version, "install")).exitCode, 0);
   // A damaged entry whose timer throws outside every promise chain: only the entry's last resort can see it.
-  const entry = join(agent.baseDir(version), "bin", "handler.mjs");
-  writeFileSync(entry, `${readFileSync(entry, "utf8")}\nsetTimeout(() => { throw new Error("injected fault"); }, 0);\n`);
+  // Compiled as scripts/build.mjs compiles the shipped one, and installed in its place.
+  const js = join(vm.dir, "damaged");
+  cpSync(join(REPO_ROOT, "dist", "handler"), js, { recursive: true, filter: (path) => !path.endsWith("/handler/handler") });
+  writeFileSync(join(js, "handler.mjs"), `${readFileSync(join(js, "handler.mjs"), "utf8")}\nsetTimeout(() => { throw new Error("injected fault"); }, 0);\n`);
+  compileExecutable(join(js, "handler.mjs"), join(js, "handler"));
+  rmSync(join(agent.baseDir(version), "bin", "handler"));
+  symlinkSync(join(js, "handler"), join(agent.baseDir(version), "bin", "handler"));
   const run = await agent.run(version, "enable");
   assert.equal(run.exitCode, 30, run.output);
   assert.match(run.output, /internal error \(injected fault\)/);

@@ -1,10 +1,10 @@
 // Exercises the handler's own modules on whatever runtime runs this file, and prints one JSON object of
-// outcomes. runtime.test.ts runs it on the test runner's Node and on the shipped Bun and requires the same
+// outcomes. runtime.test.ts runs it on the test runner's Node and compiled on the shipped Bun and requires the same
 // answers: the handler is developed on Node but runs on Bun, so every place where the two could differ and
 // the handler relies on them is probed here (process groups, signals, locks, synchronous log writes, child
 // output, hashing, HTTP).
 //
-//   <runtime> test/runtime/probe.ts <scratch dir>
+//   node --import tsx test/runtime/probe.ts <scratch dir>, or the same compiled: <executable> <scratch dir>
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";

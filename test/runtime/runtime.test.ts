@@ -5,19 +5,19 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { REPO_ROOT, shippedRuntime } from "../../scripts/runtime.ts";
+import { compileExecutable, REPO_ROOT } from "../../scripts/runtime.ts";
 import { makeTempDir } from "../../simulator/system-root.ts";
 
 const PROBE = join(REPO_ROOT, "test", "runtime", "probe.ts");
 
 const RUNTIMES = {
-  // The shipped binary, with the shim's flags.
-  bun: (dir: string) =>
-    execFileSync(shippedRuntime().binPath, ["--no-env-file", "--config=/dev/null", "--no-install", PROBE, dir], {
-      cwd: REPO_ROOT,
-      stdio: "pipe",
-      timeout: 60_000,
-    }),
+  // The shipped runtime as the handler runs on it: the probe compiled into an executable the way scripts/build.mjs
+  // compiles the handler.
+  bun: (dir: string) => {
+    const executable = join(dir, "probe");
+    compileExecutable(PROBE, executable);
+    return execFileSync(executable, [dir], { cwd: REPO_ROOT, stdio: "pipe", timeout: 60_000 });
+  },
   node: (dir: string) => execFileSync(process.execPath, ["--import", "tsx", PROBE, dir], { cwd: REPO_ROOT, stdio: "pipe", timeout: 60_000 }),
 };
 
