@@ -61,7 +61,7 @@ function extension(
     symlinkSync(shippedRuntime().binPath, join(ext, "runtime", "bun"));
     writeFileSync(join(ext, "bin", "handler.mjs"), options.realRuntime);
   } else {
-    writeFileSync(join(ext, "runtime", "bun"), '#!/bin/sh\necho "runtime ran: $*"\n', { mode: options.runtimeMode ?? 0o755 });
+    writeFileSync(join(ext, "runtime", "bun"), `#!/bin/sh\n${options.fakeRuntime ?? 'echo "runtime ran: $*"'}\n`, { mode: options.runtimeMode ?? 0o755 });
   }
   const config = join(root, "config");
   mkdirSync(config);
@@ -302,6 +302,26 @@ for (const shell of SHELLS) {
       assert.equal(written.operation, "Update");
       assert.equal(written.code, 52);
       assert.match(written.formattedMessage.message, /^Update failed \(52 PermissionDenied\): /);
+    });
+
+    test("every BUN_ variable is gone before the runtime starts, wherever it sits in the environment", () => {
+      // The names the runtime got, one a line, from its own environ (a value holding a newline cannot fake one); its
+      // pid's, as /proc/self/environ opened before an exec reads empty after it.
+      const e = extension({ fakeRuntime: `tr '\\0' '\\n' </proc/$$/environ | sed -n 's/=.*//p' | grep BUN || true` });
+      const cases: Array<{ env: Record<string, string>; kept: string[] }> = [
+        { env: {}, kept: [] },
+        { env: { BUN_OPTIONS: "--preload /tmp/x.mjs" }, kept: [] }, // the environment's last entry, no newline after it
+        { env: { BUN_OPTIONS: "--smol", A: "1" }, kept: [] },
+        // After a value with newlines, on the environ's second and third "lines" as `read` sees them.
+        { env: { V: "line 1\nline 2\n", BUN_CONFIG_VERBOSE_FETCH: "curl", W: "x\ny", BUN_INSTALL: "/root/.bun" }, kept: [] },
+        // Only names starting BUN_ go; one only in a value, or elsewhere in a name, stays.
+        { env: { BUNX: "kept", XBUN_Y: "kept", V: "BUN_Z=not a variable", BUN_: "gone" }, kept: ["BUNX", "XBUN_Y"] },
+      ];
+      for (const { env, kept } of cases) {
+        const r = e.run(shell, ["enable"], env);
+        assert.equal(r.status, 0, r.stderr);
+        assert.deepEqual(r.stdout.split("\n").filter(Boolean).sort(), kept, JSON.stringify(env));
+      }
     });
 
     test("the runtime and every child it starts get 1024 open files, soft and hard", { skip: process.arch !== "x64" }, () => {
