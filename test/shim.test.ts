@@ -1,7 +1,8 @@
 // omsagent-shim beyond the preflight basics (test/package.test.ts): what it answers with shell builtins, the
 // SSE4.2 check, the CPU and libc checks running once per boot, the status it leaves when the runtime cannot
-// start, the runtime's exec bit and the open-file limit children inherit. Each test runs under every POSIX shell the supported distributions use as /bin/sh
-// (dash on Debian/Ubuntu, bash on RHEL/SLES) that this machine has.
+// start, the BUN_ scrub, the runtime's exec bit and the open-file limit children inherit. Each test runs under
+// every POSIX shell the supported distributions use as /bin/sh (dash on Debian/Ubuntu, bash on RHEL/SLES) that
+// this machine has, bash both by name and as `sh` (POSIX mode, as /bin/sh runs it).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
@@ -120,8 +121,17 @@ function handlerStatus(operation: string, code: number, message: string): unknow
   return entry!.status;
 }
 
-for (const shell of SHELLS) {
-  describe(`omsagent-shim under ${shell}`, () => {
+/** bash started as `sh`, as RHEL's and SLES's /bin/sh starts it: in POSIX mode, unlike /bin/bash by name. */
+function bashAsSh(): string {
+  const sh = join(tempDir("bash-as-sh-"), "sh");
+  symlinkSync("/bin/bash", sh);
+  return sh;
+}
+
+for (const [label, shell] of [...SHELLS.map((s) => [s, s]), ...(SHELLS.includes("/bin/bash") ? [["/bin/bash as sh", bashAsSh()]] : [])] as Array<
+  [string, string]
+>) {
+  describe(`omsagent-shim under ${label}`, () => {
     test("a healthy machine: builtins answer every check, no program runs before the runtime", () => {
       const e = extension();
       const r = e.run(shell, ["enable", "two words"]);
