@@ -40,7 +40,8 @@ const GLIBC_MAP = (libc: string) =>
 /**
  * An extension directory as the guest agent unpacks it: the shim, runtime/bun (a shell script standing in
  * for Bun unless `realRuntime`), HandlerEnvironment.json pointing at config/status folders beside it, a fake
- * /proc, and a bin/ of programs that record that they ran.
+ * /proc (cpuinfo, self/maps, and sys/kernel/random/boot_id unless `bootId` is null), and a bin/ of programs
+ * that record that they ran.
  */
 function extension(
   options: {
@@ -48,6 +49,8 @@ function extension(
     maps?: string;
     bootId?: string | null;
     runtimeMode?: number;
+    /** The fake runtime's script body (default: it echoes its arguments). */
+    fakeRuntime?: string;
     realRuntime?: string;
     chmodWorks?: boolean;
     settings?: number[];
