@@ -120,7 +120,7 @@ export function runtimeComponentsNotice(runtime: { packageName: string; version:
     "`npm ci` and then `node scripts/build.mjs` make dist/handler/handler.mjs; then run, with your Bun build as",
     "<your-bun>:",
     "",
-    "  <your-bun> build --compile --bytecode --format=esm --no-compile-autoload-dotenv \\",
+    "  <your-bun> build --compile --bytecode --format=esm --splitting --no-compile-autoload-dotenv \\",
     "    --no-compile-autoload-bunfig --compile-executable-path=<your-bun> \\",
     "    dist/handler/handler.mjs --outfile=handler",
     "",

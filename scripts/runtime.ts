@@ -77,6 +77,10 @@ export function compileExecutable(entry: string, outfile: string, runtime: Pick<
       "--compile",
       "--bytecode",
       "--format=esm",
+      // Without it the executable is one module, and every built-in module any chunk imports (node:child_process,
+      // node:net, node:url, node:dns… for execa and pino) loads at every start: 46 against 35 ms and 39 against
+      // 34 MB for a run that stops at once. With it, a chunk's imports load when the chunk does.
+      "--splitting",
       "--no-compile-autoload-dotenv",
       "--no-compile-autoload-bunfig",
       `--compile-executable-path=${runtime.binPath}`,
