@@ -49,12 +49,12 @@
 // alive at the same time) — here that is always the handler's runtime process; its short-lived children (sh
 // scripts, openssl) are a few MB each.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildPackage, type BuiltPackage } from "./package.ts";
-import { BUN_RUNTIME, shippedRuntime } from "./runtime.ts";
+import { BUN_RUNTIME, compileExecutable, shippedRuntime } from "./runtime.ts";
 import { FakeGuestAgent, type LaunchSpec, type Operation, type RunOptions } from "../simulator/agent/index.ts";
 import { DEFAULT_METADATA, WORKSPACE_ID, WORKSPACE_KEY } from "../simulator/vm.ts";
 import { makeSystemRoot, makeTempDir, startFakeMetadata, type FakeMetadataService } from "../simulator/system-root.ts";
@@ -393,6 +393,7 @@ const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const ROWS = [
   "bun -e 0 (bare start)",
   "shim + runtime + entry (unknown op)",
+  "floor: shim + runtime + node:fs, one read",
   "enable: no-op (same seq)",
   "disable: nothing installed",
   "update: nothing to stash",
@@ -543,6 +544,15 @@ async function main(): Promise<void> {
     // The bare start: the binary the handler is compiled on, where npm ci put it (bin/handler is that binary with
     // the handler appended, so this is what starting the runtime costs before any of the handler's code).
     const bun = shippedRuntime().binPath;
+    // The floor: what any handler on this runtime pays before its own code — the shim, then an executable compiled
+    // the same way whose whole program reads HandlerEnvironment.json with node:fs. A target below it cannot be met.
+    const floorDir = join(tmp, "floor");
+    mkdirSync(join(floorDir, "bin"), { recursive: true });
+    writeFileSync(
+      join(floorDir, "floor.mjs"),
+      'import { readFileSync } from "node:fs";\nreadFileSync(process.argv0.replace(/bin\\/handler$/, "HandlerEnvironment.json"));\n',
+    );
+    compileExecutable(join(floorDir, "floor.mjs"), join(floorDir, "bin", "handler"));
     metadata = await startFakeMetadata(DEFAULT_METADATA);
     const samples = new Map<Row, Sample[]>(ROWS.map((row) => [row, []]));
     const record = (row: Row, sample: Sample) => samples.get(row)!.push(sample);
@@ -617,6 +627,9 @@ async function main(): Promise<void> {
           noopEntries = entries;
           record("bun -e 0 (bare start)", bare);
           record("shim + runtime + entry (unknown op)", await measureRaw(vm, `${base}/omsagent-shim bench-unknown-operation`, 30));
+          if (j === 0) for (const file of ["omsagent-shim", "HandlerEnvironment.json"]) copyFileSync(join(base, file), join(floorDir, file));
+          const floor = await measureRaw(vm, `${floorDir}/omsagent-shim enable`, 0);
+          record("floor: shim + runtime + node:fs, one read", { ...floor, timesBare: floor.wallMs / bare.wallMs });
         }
       }
 
@@ -754,6 +767,11 @@ async function main(): Promise<void> {
     }
     const met = results.targets.filter((t) => t.met).length;
     console.log(`  ${met} of ${results.targets.length} targets met`);
+    const floorRow = results.operations.find((op) => op.name === "floor: shim + runtime + node:fs, one read")!;
+    console.log(
+      `  the floor (the shim, then the runtime reading one file with node:fs, no handler code) was ${floorRow.timesBareStart!.toFixed(2)}× the bare start and ${floorRow.peakRssMb.median.toFixed(1)} MB:`,
+    );
+    console.log("  no handler on this runtime can do better than that");
     console.log("");
     console.log(`bench took ${results.benchSeconds} s`);
   } finally {
