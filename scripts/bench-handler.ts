@@ -461,8 +461,8 @@ function spawnCostOnOldKernels(bun: string): SpawnCost | undefined {
 
 /** Rows whose run has nothing to do: the ones that must cost no more than starting the runtime. */
 const NOTHING_TO_DO: Row[] = ["enable: no-op (same seq)", "disable: nothing installed", "update: nothing to stash", "uninstall: nothing installed"];
-/** Rows that are handler operations (everything but the two baselines). */
-const OPERATION_ROWS = ROWS.slice(2);
+/** Rows that are handler operations (everything but the three baselines). */
+const OPERATION_ROWS = ROWS.slice(3);
 
 const LIMITS = { timesBare: 1.5, peakRssMb: 30, overheadMs: 100 } as const;
 
