@@ -1,8 +1,8 @@
 // Most runs on a healthy machine have nothing to do: the guest agent re-runs enable on every goal state and
 // after every reboot, and calls disable (and uninstall) where nothing may be installed yet. Such a run is
-// recognised here from a few small files, and this module is all of the decision: the operations ask it first
-// too (enable.ts, disable.ts), so there is one answer, and a run that has nothing to do never loads an operation's
-// module, pino, ajv or execa. Keep this module's imports to the few small modules a nothing-to-do run needs
+// recognised here from a few small files, and this module is all of that decision: invocation.ts asks it under the
+// lock before it loads the operation (enable.ts and disable.ts rely on it), so a run that has nothing to do never
+// loads an operation's module, pino, ajv or execa. Keep this module's imports to the few small modules a nothing-to-do run needs
 // anyway: everything it imports is loaded by every run (invocation.ts imports it statically).
 import { existsSync } from "node:fs";
 import { agentProblem } from "./agent-health.ts";

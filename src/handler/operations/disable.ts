@@ -1,14 +1,12 @@
 // disable: stop the agent's services. The guest agent calls it before every update and uninstall, so
-// "nothing installed" is a success.
+// "nothing installed" is a success: fast-path.ts gives that answer under the lock (invocation.ts), before this
+// module is loaded, so it only runs where service_control exists.
 import { connectedWorkspaceDirectories } from "../connections.ts";
-import { nothingToDoOutcome } from "../fast-path.ts";
 import { serviceControl } from "../service.ts";
 import type { OperationContext, OperationOutcome } from "./context.ts";
 
 export async function disable(ctx: OperationContext): Promise<OperationOutcome> {
   const { paths, log, state } = ctx;
-  const quick = nothingToDoOutcome("disable", ctx, log);
-  if (quick) return quick;
   ctx.reportTransitioning("Stopping the Log Analytics agent");
   // One call per connected workspace: `service_control disable` without a workspace also walks the directories
   // a failed onboarding left (no omsadmin.conf) and fails for each, and a failed disable keeps the guest agent

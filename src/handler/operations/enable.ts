@@ -1,5 +1,7 @@
 // enable: connect the installed agent to the workspace. Runs on every goal state and after reboots, so an
-// already-applied sequence with unchanged settings returns at once and leaves the status alone.
+// already-applied sequence with unchanged settings returns at once and leaves the status alone: from the same
+// settings file, fast-path.ts answers under the lock (invocation.ts) before this module is loaded; re-encrypted
+// but saying the same, this module does once it has decrypted them.
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { agentProblem } from "../agent-health.ts";
@@ -7,7 +9,7 @@ import { locateBundle } from "../bundle.ts";
 import { refuseMultipleConnections } from "../connections.ts";
 import { resolveDomain, resolveProxy } from "../connectivity.ts";
 import { ExtensionError } from "../errors.ts";
-import { alreadyApplied, appliedBefore, nothingToDoOutcome } from "../fast-path.ts";
+import { alreadyApplied, appliedBefore } from "../fast-path.ts";
 import { fetchInstanceMetadata } from "../metadata.ts";
 import { onboard, removeWorkspace } from "../omsadmin.ts";
 import {
@@ -83,8 +85,6 @@ export async function enable(ctx: OperationContext): Promise<OperationOutcome> {
       "check the install step's status and fix its error; the guest agent runs install again on the next goal state",
     );
   }
-  const quick = nothingToDoOutcome("enable", ctx, log);
-  if (quick) return quick;
   const applied = state.applied();
   const fileHash = settingsFileHash(ctx.env.configFolder, seq);
   const trusted = appliedBefore(ctx);
