@@ -34,7 +34,8 @@ const INSTANCE_CONCURRENCY = 8;
 /** The Arc run-command resource is deleted within this, even after a timeout or Ctrl-C. */
 const CLEANUP_DEADLINE_MS = 30_000;
 
-const ARC_RUN_COMMAND_API = "2024-07-10";
+/** The Arc run-command resource's api-version (no SDK client serves it): what preflight checks the endpoint for. */
+export const ARC_RUN_COMMAND_API = "2024-07-10";
 const NOT_INSTALLED = JSON.stringify({
   healthy: false,
   checks: [

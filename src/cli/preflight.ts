@@ -2,13 +2,14 @@
 // send? A sovereign cloud or an Azure Stack Hub may lag the public cloud (Compute's SDK pins 2026-03-01), and a
 // missing --ca-cert fails TLS: either way every machine would fail with the same error, so it is said once.
 import type { ArmClients } from "./clients.ts";
+import { ARC_RUN_COMMAND_API } from "./diagnose.ts";
 import type { Target } from "./targets.ts";
 
 /** What the SDKs in package.json send (@azure/arm-compute 24.1.0, @azure/arm-hybridcompute 3.0.0) and diagnose's Arc run commands. */
 const SDK_API_VERSIONS = {
   compute: "2026-03-01",
   hybrid: "2021-05-20",
-  arcRunCommands: "2024-07-10",
+  arcRunCommands: ARC_RUN_COMMAND_API,
 };
 
 /** Microsoft.Resources' provider registration API (GET /subscriptions/{s}/providers/{namespace}). */
