@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compareVersions } from "../src/shared/versions.ts";
 import { EXTENSION_TYPE } from "../src/shared/identity.ts";
+import { escapeRegExp } from "../src/shared/redact.ts";
 import { readManifestXmlVersion, REPO_ROOT, VERSION_PATTERN } from "./stage.ts";
 
 /** Documents that show artefact names or deployment examples. */
@@ -25,7 +26,6 @@ const POLICIES = [
   "policy/omsagent-linux-initiative.json",
 ];
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const majorMinor = (version: string) => version.split(".").slice(0, 2).join(".");
 
 export interface CutResult {
@@ -62,7 +62,7 @@ export function cutVersion(to: string, options: { repoRoot?: string; date?: stri
 
   edit("manifest.xml", (xml) => xml.replace(`<Version>${from}</Version>`, `<Version>${to}</Version>`));
   for (const file of ["package.json", "cli/package.json"]) {
-    edit(file, (text) => text.replace(new RegExp(`^(  "version": )"${escape(from)}"`, "m"), `$1"${to}"`));
+    edit(file, (text) => text.replace(new RegExp(`^(  "version": )"${escapeRegExp(from)}"`, "m"), `$1"${to}"`));
   }
   edit("package-lock.json", (text) => {
     const lock = JSON.parse(text) as { version?: string; packages?: Record<string, { version?: string }> };
@@ -72,13 +72,13 @@ export function cutVersion(to: string, options: { repoRoot?: string; date?: stri
   });
 
   // Any namespace: the documents also show packages built with --publisher.
-  const artefacts = new RegExp(`(omsagent-fleet-|${escape(EXTENSION_TYPE)}-)${escape(from)}(?=(-simulated)?\\.(tgz|zip)\\b)`, "g");
+  const artefacts = new RegExp(`(omsagent-fleet-|${escapeRegExp(EXTENSION_TYPE)}-)${escapeRegExp(from)}(?=(-simulated)?\\.(tgz|zip)\\b)`, "g");
   const fromMinor = majorMinor(from);
   const toMinor = majorMinor(to);
   const minorChanged = fromMinor !== toMinor;
   // Deployment examples: the spellings of typeHandlerVersion in ARM/Bicep, az, PowerShell and the CLI's own help.
   const handlerVersion = new RegExp(
-    `((?:"typeHandlerVersion": |typeHandlerVersion: |--version |--type-handler-version |-TypeHandlerVersion |"defaultValue": |DEFAULT_TYPE_HANDLER_VERSION = |default )["']?)${escape(fromMinor)}(?![.\\d])`,
+    `((?:"typeHandlerVersion": |typeHandlerVersion: |--version |--type-handler-version |-TypeHandlerVersion |"defaultValue": |DEFAULT_TYPE_HANDLER_VERSION = |default )["']?)${escapeRegExp(fromMinor)}(?![.\\d])`,
     "g",
   );
   for (const file of DOCUMENTS) {
@@ -97,7 +97,7 @@ export function cutVersion(to: string, options: { repoRoot?: string; date?: stri
   }
 
   edit("CHANGELOG.md", (text) => {
-    if (new RegExp(`^## \\[?${escape(to)}\\]?`, "m").test(text)) throw new Error(`CHANGELOG.md already has a section for ${to}`);
+    if (new RegExp(`^## \\[?${escapeRegExp(to)}\\]?`, "m").test(text)) throw new Error(`CHANGELOG.md already has a section for ${to}`);
     if (!/^## Unreleased[ \t]*$/m.test(text)) throw new Error('CHANGELOG.md has no "## Unreleased" section to turn into the release');
     return text.replace(/^## Unreleased[ \t]*$/m, `## Unreleased\n\n## ${to} — ${date}`);
   });

@@ -54,7 +54,7 @@ const SHORT_SECRET = 6;
 const VALUE_CONTEXT_BEFORE = `(?<=[:="'])`;
 const VALUE_CONTEXT_AFTER = `(?=[@"'])`;
 
-function escapeRegExp(text: string): string {
+export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
