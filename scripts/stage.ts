@@ -116,12 +116,7 @@ function replaceOne(xml: string, tag: string, value: string): string {
 export function renderManifestXml(template: string, version: string, simulated: boolean, identity: { publisher?: string; type?: string } = {}): string {
   if (identity.publisher !== undefined) template = replaceOne(template, "ProviderNameSpace", identity.publisher);
   if (identity.type !== undefined) template = replaceOne(template, "Type", identity.type);
-  let count = 0;
-  let xml = template.replace(/<Version>[^<]*<\/Version>/g, () => {
-    count++;
-    return `<Version>${version}</Version>`;
-  });
-  if (count !== 1) throw new Error(`manifest.xml must contain exactly one <Version>, found ${count}`);
+  let xml = replaceOne(template, "Version", version);
   if (simulated) {
     let labels = 0;
     xml = xml.replace(/<Label>([^<]*)<\/Label>/g, (_all, label: string) => {
