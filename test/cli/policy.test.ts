@@ -18,7 +18,6 @@ function load(name: string): Json {
 const ROLE = {
   vmContributor: "/providers/Microsoft.Authorization/roleDefinitions/9980e02c-c2be-4d73-94e8-173b1dc7cf3c",
   logAnalyticsContributor: "/providers/Microsoft.Authorization/roleDefinitions/92aaf0da-9dab-42b6-94a3-d43ce8d16293",
-  arcAdministrator: "/providers/Microsoft.Authorization/roleDefinitions/cd570a14-e51a-42ad-bac8-bafd67325302",
 };
 
 // Least privilege, as the built-ins have it: Log Analytics Contributor may write VM and Arc extensions (and
@@ -46,7 +45,6 @@ const KINDS = {
 
 /** Azure's built-in definitions, read in place from the shared reference data beside the repository. */
 const BUILTINS = resolve(fileURLToPath(new URL("../..", import.meta.url)), "..", "shared", "data", "azure-policy-builtins");
-void ROLE.arcAdministrator;
 
 const PARAMETER_TYPES = new Set(["String", "Array", "Object", "Boolean", "Integer", "Float", "DateTime"]);
 const SAMPLE_WORKSPACE_ID = "0b6e9a0c-3c55-4b47-9d5c-58f0e2c7a1d3";
