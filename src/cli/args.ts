@@ -186,6 +186,7 @@ Usage:
   omsagent-fleet remove   [targets...] [-f targets.txt] [selection] [options]
   omsagent-fleet diagnose [targets...] [-f targets.txt] [selection] [--offline] [options]
   omsagent-fleet migrate dcr|plan|… --workspace <id> …   move machines to the Azure Monitor Agent (omsagent-fleet migrate --help)
+  omsagent-fleet --version      this CLI's version (after a command, --version is --type-handler-version)
 
 Targets are ARM resource ids of virtual machines, scale sets or Arc machines:
   /subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>
