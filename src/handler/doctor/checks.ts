@@ -382,7 +382,8 @@ export function historyChecks(statuses: LastStatuses, logFolder: string): Check[
     checks.push(skip(HISTORY, "extension.log", `${logPath} could not be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`));
     return checks;
   }
-  const lastRunFailed = [...statuses.values()].sort((a, b) => a.mtimeMs - b.mtimeMs).at(-1)?.status === "error";
+  // lastStatuses keeps them in the order they were written: the last is the latest run.
+  const lastRunFailed = [...statuses.values()].at(-1)?.status === "error";
   checks.push(
     errors.length === 0
       ? pass(HISTORY, "extension.log", "no errors logged")
