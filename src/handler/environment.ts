@@ -30,11 +30,15 @@ function unreadable(problem: string): ExtensionError {
   return new ExtensionError("HandlerEnvironmentInvalid", problem, "reinstall the extension so the guest agent rewrites HandlerEnvironment.json");
 }
 
+/** HandlerEnvironment.json in the extension directory or one level above, or undefined when neither has it. */
+export function handlerEnvironmentPath(extensionDir: string): string | undefined {
+  return [join(extensionDir, FILE), join(dirname(extensionDir), FILE)].find((candidate) => existsSync(candidate));
+}
+
 function findHandlerEnvironment(extensionDir: string): string {
-  for (const candidate of [join(extensionDir, FILE), join(dirname(extensionDir), FILE)]) {
-    if (existsSync(candidate)) return candidate;
-  }
-  throw unreadable(`${FILE} was not found in ${extensionDir} or its parent`);
+  const path = handlerEnvironmentPath(extensionDir);
+  if (path === undefined) throw unreadable(`${FILE} was not found in ${extensionDir} or its parent`);
+  return path;
 }
 
 function requiredFolder(settings: Record<string, unknown>, key: string, path: string): string {

@@ -2,12 +2,10 @@
 // steps and, unless --offline, with a short look at the network. Run by hand (or through Run Command) from the
 // extension directory; it changes nothing, takes no lock and writes no status. What it cannot check is a SKIP with
 // the reason. The whole run is bounded: past its budget it prints what it found and says what it did not finish.
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
 import { DEFAULT_DOMAIN, domainForEnvironment, fetchInstanceMetadata } from "../metadata.ts";
 import { resolveProxy } from "../connectivity.ts";
 import { Deadline } from "../deadline.ts";
-import { loadEnvironment, packageFullName, type HandlerEnvironment } from "../environment.ts";
+import { handlerEnvironmentPath, loadEnvironment, packageFullName, type HandlerEnvironment } from "../environment.ts";
 import { silentLineLogger } from "../log-line.ts";
 import { systemPaths } from "../paths.ts";
 import { parseProcessEnvironment } from "../process-env.ts";
@@ -89,7 +87,7 @@ export async function runDoctor(
     // HandlerEnvironment.json says where the status and log are; without it the history is not looked at.
     let env: HandlerEnvironment | undefined;
     let statuses: LastStatuses | undefined;
-    const found = [join(extensionDir, "HandlerEnvironment.json"), join(dirname(extensionDir), "HandlerEnvironment.json")].some((p) => existsSync(p));
+    const found = handlerEnvironmentPath(extensionDir) !== undefined;
     const historyProblem: Check[] = [];
     if (!found) {
       historyProblem.push(
