@@ -1,5 +1,6 @@
 // Helpers for tests and the demo that drive the simulated OMS toolchain (see simulator/README.md).
 // Only node: built-ins; nothing here touches anything outside the simulated root it is given.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -166,6 +167,12 @@ export async function killAgent(root: string, workspaceId: string): Promise<void
   if (pid === undefined) throw new Error(`the agent of ${workspaceId} is not running`);
   process.kill(pid, "SIGKILL");
   while (agentPid(root, workspaceId) !== undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** Someone runs `omsadmin.sh -x <workspace>` by hand: the workspace is offboarded (its omsadmin.conf gone). */
+export function offboard(root: string, workspaceId: string): void {
+  const removed = spawnSync(simPaths(root).omsadmin, ["-x", workspaceId], { env: { ...process.env, OMS_HANDLER_ROOT: root }, encoding: "utf8" });
+  if (removed.status !== 0) throw new Error(`omsadmin.sh -x ${workspaceId} exited ${removed.status}: ${removed.stdout}${removed.stderr}`);
 }
 
 /** Installed simulated packages and their versions. */

@@ -2,11 +2,12 @@
 // handler process: the documented code, in the exit code and the status file, with a message that names
 // the cause and the fix.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createSimulatedVm, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
+import { offboard } from "../../simulator/oms/sim.ts";
 
 const SETTINGS = { publicSettings: { workspaceId: WORKSPACE_ID }, protectedSettings: { workspaceKey: WORKSPACE_KEY } };
 const MESSAGE = /^(Install|Enable|Disable|Uninstall|Update) failed \((\d+) ([A-Za-z]+)\): .{10,} — .{10,}$/;
@@ -23,13 +24,6 @@ async function newVm(options: Parameters<typeof createSimulatedVm>[0] = {}): Pro
 }
 
 /** `omsadmin.sh -x` by hand: the workspace is disconnected and the next enable must onboard it. */
-function offboard(vm: SimulatedVm): void {
-  const removed = spawnSync(join(vm.root, "opt/microsoft/omsagent/bin/omsadmin.sh"), ["-x", WORKSPACE_ID], {
-    env: { ...process.env, OMS_HANDLER_ROOT: vm.root },
-  });
-  assert.equal(removed.status, 0, removed.stdout.toString());
-}
-
 async function expectFailure(
   vm: SimulatedVm,
   version: string,
@@ -152,7 +146,7 @@ describe("enable: every omsadmin.sh outcome", () => {
     test(`omsadmin ${scenario} → ${code} ${reason}`, async () => {
       // Like the real omsadmin.sh, the simulated one skips onboarding for a running workspace and fails 33/34 only
       // after onboarding it: each case starts from a machine where the workspace is not connected.
-      offboard(vm);
+      offboard(vm.root, WORKSPACE_ID);
       vm.fault("omsadmin-onboard", scenario, times ?? 1);
       await expectFailure(vm, version, "enable", code, reason);
       vm.clearFaults();

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { compileExecutable } from "../../scripts/runtime.ts";
 import { REPO_ROOT } from "../../scripts/stage.ts";
-import { agentPid, killAgent, serviceState } from "../../simulator/oms/sim.ts";
+import { agentPid, killAgent, offboard, serviceState } from "../../simulator/oms/sim.ts";
 import { lastResortStatus } from "../../src/handler/invocation.ts";
 import { createSimulatedVm, OTHER_WORKSPACE_ID, WORKSPACE_ID, WORKSPACE_KEY, type SimulatedVm } from "../../simulator/vm.ts";
 
@@ -48,7 +48,7 @@ test("1. enable starts an agent that is not running after onboarding, and fails 
 
   // A daemon that cannot start at all: no "connected" status, but a code and the service's own words.
   agent.writeSettings(1, settingsFor(WORKSPACE_ID));
-  offboard(vm, WORKSPACE_ID);
+  offboard(vm.root, WORKSPACE_ID);
   daemonFails(vm);
   const failed = await agent.run(version, "enable");
   assert.equal(failed.exitCode, 30, failed.output);
@@ -62,13 +62,6 @@ test("1. enable starts an agent that is not running after onboarding, and fails 
 });
 
 /** `omsadmin.sh -x` by hand: the workspace is disconnected and its agent stopped. */
-function offboard(vm: SimulatedVm, workspaceId: string): void {
-  const removed = spawnSync(join(vm.root, "opt/microsoft/omsagent/bin/omsadmin.sh"), ["-x", workspaceId], {
-    env: { ...process.env, OMS_HANDLER_ROOT: vm.root },
-  });
-  assert.equal(removed.status, 0, removed.stdout.toString());
-}
-
 test("2. a rejected new proxy leaves proxy.conf (content, owner, mode) and the running agent as they were", async () => {
   const { vm, version, agent, proxyConf } = await vmWith(settingsFor(WORKSPACE_ID, { proxy: "http://good-proxy.example:3128" }));
   assert.ok((await agent.firstInstall(version)).ok);
@@ -131,7 +124,7 @@ test("5. enable repairs: after omsadmin.sh -x or a dead agent, the same sequence
   assert.equal(serviceState(vm.root, WORKSPACE_ID), "running");
   assert.match(vm.extensionLog(), /was applied, but the agent of workspace \S+ does not run \(pid \d+ is gone\): running enable again/);
 
-  offboard(vm, WORKSPACE_ID);
+  offboard(vm.root, WORKSPACE_ID);
   const afterRemoval = await agent.run(version, "enable");
   assert.equal(afterRemoval.exitCode, 0, afterRemoval.output);
   assert.ok(existsSync(join(vm.root, "etc/opt/microsoft/omsagent", WORKSPACE_ID, "conf/omsadmin.conf")));
