@@ -367,6 +367,30 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
   }
 
   /**
+   * A write's tokens (takeWriteTokens): 429 with Retry-After when a bucket is empty, else the remaining-request
+   * headers go on the response. `scope` names, as ARM's message does, what was throttled. Returns the status
+   * sent when the write is refused.
+   */
+  function admitTokens(
+    m: Machine,
+    res: ServerResponse,
+    verb: "PUT" | "DELETE" | "POST",
+    instance: string | undefined,
+    scope: "subscription" | "VM",
+  ): number | undefined {
+    const token = takeWriteTokens(m, verb, instance);
+    if (token.retryAfter === undefined) {
+      extraHeaders.set(res, token.headers);
+      return undefined;
+    }
+    stats.throttled++;
+    return error(res, 429, "OperationNotAllowed", `The server rejected the request because too many requests have been received for this ${scope}.`, {
+      "retry-after": String(token.retryAfter),
+      ...token.headers,
+    });
+  }
+
+  /**
    * Takes a token from every bucket a write on this machine counts against: the subscription-and-region bucket
    * of its kind (VM and scale-set extension writes are separate), the VM's own bucket, and for a DELETE ARM's
    * subscription deletes counter. Returns the headers to report, or the refusal with the longest Retry-After.
@@ -589,15 +613,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
    * operation still in flight on the machine (409). Returns the status sent when the write is refused.
    */
   function admitWrite(m: Machine, res: ServerResponse, raw: string, verb: "PUT" | "DELETE"): number | undefined {
-    const token = takeWriteTokens(m, verb);
-    if (token.retryAfter !== undefined) {
-      stats.throttled++;
-      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this subscription.", {
-        "retry-after": String(token.retryAfter),
-        ...token.headers,
-      });
-    }
-    extraHeaders.set(res, token.headers);
+    const throttled = admitTokens(m, res, verb, undefined, "subscription");
+    if (throttled !== undefined) return throttled;
     const fault = injectWriteFault(m, res, raw);
     if (fault !== undefined) return fault;
     if (m.activeOp) {
@@ -712,15 +729,8 @@ export async function startFakeArm(options: FakeArmOptions = {}): Promise<FakeAr
     const body = JSON.parse(raw || "{}") as { commandId?: string; script?: string[] };
     if (body.commandId !== "RunShellScript") return error(res, 400, "InvalidParameter", `The fake serves RunShellScript only, not ${body.commandId}.`);
     if (instanceId !== undefined && !m.instanceViews.has(instanceId)) return error(res, 404, "NotFound", `No instance ${instanceId}.`);
-    const token = takeWriteTokens(m, "POST", instanceId);
-    if (token.retryAfter !== undefined) {
-      stats.throttled++;
-      return error(res, 429, "OperationNotAllowed", "The server rejected the request because too many requests have been received for this VM.", {
-        "retry-after": String(token.retryAfter),
-        ...token.headers,
-      });
-    }
-    extraHeaders.set(res, token.headers);
+    const throttled = admitTokens(m, res, "POST", instanceId, "VM");
+    if (throttled !== undefined) return throttled;
     const key = instanceId ?? "";
     if (m.runningScripts.has(key)) {
       stats.runCommandConflicts++;
