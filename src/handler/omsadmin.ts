@@ -75,6 +75,18 @@ interface OnboardingExit extends Exit {
 }
 
 const ONBOARDING_FAILURES: FailureTable<OnboardingExit> = {
+  evidence: [
+    {
+      // omsadmin.sh runs under `set -e` and logs every step with logger: without a syslog socket the first log
+      // line before the onboarding ends it with logger's exit 1. Any other exit 1 falls through to `otherwise`.
+      when: ({ exitCode, output }) => exitCode === 1 && /^logger: /m.test(output),
+      row: ({ output }) => ({
+        reason: "SyslogUnavailable",
+        problem: `omsadmin.sh stopped before onboarding because it could not log to syslog (logger: ${/^logger: (.*)$/m.exec(output)?.[1]}): this machine has no syslog socket /dev/log`,
+        action: "install and start a syslog daemon (rsyslog or syslog-ng) or enable systemd-journald's /dev/log socket, then retry",
+      }),
+    },
+  ],
   exitCodes: {
     2: () => ({
       reason: "OnboardingInvalidOptions",
@@ -127,22 +139,6 @@ const ONBOARDING_FAILURES: FailureTable<OnboardingExit> = {
     33: (exit) => metaConfigurationFailed(exit),
     34: (exit) => metaConfigurationFailed(exit),
     60: () => ({ reason: "PythonMissing", problem: "omsadmin.sh needs python, which is not installed", action: "install python3 (or python2), then retry" }),
-    // omsadmin.sh runs under `set -e` and logs every step with logger: without a syslog socket the first log
-    // line before the onboarding ends it with logger's exit 1.
-    1: ({ output }) => {
-      const logger = /^logger: (.*)$/m.exec(output)?.[1];
-      return logger
-        ? {
-            reason: "SyslogUnavailable",
-            problem: `omsadmin.sh stopped before onboarding because it could not log to syslog (logger: ${logger}): this machine has no syslog socket /dev/log`,
-            action: "install and start a syslog daemon (rsyslog or syslog-ng) or enable systemd-journald's /dev/log socket, then retry",
-          }
-        : {
-            reason: "OnboardingFailed",
-            problem: "omsadmin.sh failed with exit code 1",
-            action: "see extension.log for its output, fix the cause, then retry",
-          };
-    },
     30: (exit) => internalError(exit),
     31: (exit) => internalError(exit),
     32: (exit) => internalError(exit),
