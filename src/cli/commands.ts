@@ -13,8 +13,7 @@ import {
   defaultJournalPath,
   Journal,
   JOURNAL_VERSION,
-  lockJournal,
-  readJournal,
+  resumeJournal,
   settingsHash,
   type JournalContents,
   type JournalHeader,
@@ -138,12 +137,9 @@ async function dispatchHeld(command: Command, values: Values, positionals: strin
     if (positionals.length > 0 || values["targets-file"] || selection)
       usage("--resume takes its targets from the journal; give no ids, -f or Resource Graph options with it");
     if (values.journal !== undefined) usage("--resume appends to the journal it resumes; --journal does not apply");
-    // Locked before it is read, so the state read is the state this run owns.
-    const lock = await lockJournal(values.resume);
-    if (!lock.ok) usage(lock.message);
-    held.release = lock.release;
-    const read = await readJournal(values.resume);
+    const read = await resumeJournal(values.resume);
     if (!read.ok) usage(read.message);
+    held.release = read.release;
     resumed = read.contents;
   }
   const hand = resumed

@@ -98,12 +98,22 @@ export class Journal {
     readonly path: string,
     private readonly file: FileHandle,
     private readonly redact: (text: string) => string,
+    /** The lock of the run that created the journal (a resumed one's is the resuming command's: resumeJournal). */
+    private readonly release?: () => Promise<void>,
   ) {}
 
-  /** A new journal; refuses to overwrite an existing file (it may be the only record of a run). */
+  /**
+   * A new journal; refuses to overwrite an existing file (it may be the only record of a run). It is locked as
+   * soon as it exists and until close(), so that a --resume of it cannot run beside the run writing it.
+   */
   static async create(path: string, header: JournalHeader, redact: (text: string) => string): Promise<Journal> {
     const file = await open(path, "wx", 0o600);
-    const journal = new Journal(path, file, redact);
+    const lock = await lockJournal(path);
+    if (!lock.ok) {
+      await file.close();
+      throw new Error(lock.message);
+    }
+    const journal = new Journal(path, file, redact, lock.release);
     await journal.append(header);
     return journal;
   }
@@ -156,6 +166,7 @@ export class Journal {
   async close(): Promise<void> {
     await this.flushing;
     await this.file.close();
+    await this.release?.();
   }
 }
 
@@ -166,7 +177,7 @@ export interface JournalContents {
 }
 
 /** Reads a journal; a torn last line (the process died mid-write) is ignored, anything else wrong is an error. */
-export async function readJournal(path: string): Promise<{ ok: true; contents: JournalContents } | { ok: false; message: string }> {
+async function readJournal(path: string): Promise<{ ok: true; contents: JournalContents } | { ok: false; message: string }> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -201,11 +212,28 @@ export async function readJournal(path: string): Promise<{ ok: true; contents: J
 }
 
 /**
+ * A journal to resume, read under its lock (taken first, so that the state read is the state this run owns).
+ * The caller holds the lock until the run ends, whatever way it ends.
+ */
+export async function resumeJournal(
+  path: string,
+): Promise<{ ok: true; contents: JournalContents; release: () => Promise<void> } | { ok: false; message: string }> {
+  const lock = await lockJournal(path);
+  if (!lock.ok) return lock;
+  const read = await readJournal(path);
+  if (!read.ok) {
+    await lock.release().catch(() => undefined);
+    return read;
+  }
+  return { ok: true, contents: read.contents, release: lock.release };
+}
+
+/**
  * An exclusive lock beside the journal (`<journal>.lock`), held for the whole run: two runs resuming the same
  * journal would each re-send what the other is sending and interleave their lines. A lock left by a process
  * that died goes stale after `staleMs` (proper-lockfile keeps a live one fresh) and is taken over.
  */
-export async function lockJournal(path: string, staleMs = 30_000): Promise<{ ok: true; release: () => Promise<void> } | { ok: false; message: string }> {
+async function lockJournal(path: string, staleMs = 30_000): Promise<{ ok: true; release: () => Promise<void> } | { ok: false; message: string }> {
   try {
     const release = await lockfile.lock(path, { lockfilePath: `${path}.lock`, realpath: false, retries: 0, stale: staleMs });
     return { ok: true, release };

@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import lockfile from "proper-lockfile";
 import type { FakeArm } from "../../simulator/arm/fake-arm.ts";
 import { installLegacyAgent, type DataSource } from "../../simulator/arm/fake-monitor.ts";
 import { translate } from "../../src/cli/migrate/dcr.ts";
@@ -362,6 +363,36 @@ describe("migrate plan and migrate", () => {
         assert.ok(!arm.machine(id)!.extensions.has("omsagentforlinux"));
         assert.equal(arm.machine(id)!.deletes, 1);
         assert.equal(arm.machine(id)!.puts, 1);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }));
+
+  test("a resume of a journal another run holds is refused and sends nothing; once the lock is free it runs", () =>
+    withArm({}, async (arm) => {
+      const { workspace, flags } = await setup(arm);
+      const id = arm.addMachine("vm", "held", { identity: { type: "SystemAssigned" } });
+      installLegacyAgent(arm.machine(id)!, workspace.customerId);
+      const dir = await mkdtemp(join(tmpdir(), "migrate-held-"));
+      try {
+        const journal = join(dir, "j.jsonl");
+        const first = await runArm(arm, ["migrate", ...flags, "--journal", journal, "--timeout", "10s", id]);
+        assert.equal(first.code, 0, first.stdout + first.stderr);
+        const writes = () => ({ puts: arm.machine(id)!.puts, deletes: arm.machine(id)!.deletes });
+        const before = writes();
+        // Another process resuming it right now holds its lock.
+        const release = await lockfile.lock(journal, { lockfilePath: `${journal}.lock`, realpath: false, retries: 0 });
+        try {
+          const second = await runArm(arm, ["migrate", "--resume", journal, ...armFlags(arm), "--logs-endpoint", arm.endpoint, "--timeout", "10s"]);
+          assert.equal(second.code, 2, second.stderr);
+          assert.match(second.stderr, /another omsagent-fleet run is using the journal .*j\.jsonl/);
+          assert.deepEqual(writes(), before, "nothing was sent");
+        } finally {
+          await release();
+        }
+        const third = await runArm(arm, ["migrate", "--resume", journal, ...armFlags(arm), "--logs-endpoint", arm.endpoint, "--timeout", "10s"]);
+        assert.equal(third.code, 0, third.stdout + third.stderr);
+        assert.equal(await readFile(`${journal}.lock`, "utf8").catch(() => "released"), "released", "the resume left its lock behind");
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import lockfile from "proper-lockfile";
+import { Journal, JOURNAL_VERSION, resumeJournal, type JournalHeader } from "../../src/cli/journal.ts";
 import { armFlags, deployArgs, parseReport, runArm, withArm, workspace, WORKSPACE_ID, WORKSPACE_KEY, type Workspace } from "./helpers.ts";
 
 let ws: Workspace;
@@ -120,6 +121,28 @@ describe("one run per journal", () => {
       const third = await runArm(arm, [...deployArgs(ws, arm), "--resume", journal]);
       assert.equal(third.code, 0, third.stderr);
     }));
+
+  test("a journal is locked from its creation until the run closes it, so a resume cannot run beside its first run", async () => {
+    const journal = join(ws.dir, "created.jsonl");
+    const header: JournalHeader = {
+      type: "run",
+      version: JOURNAL_VERSION,
+      command: "deploy",
+      started: new Date().toISOString(),
+      endpoint: "https://management.example",
+      extension: { name: "OmsAgentForLinux", typeHandlerVersion: "1.19", autoUpgradeMinorVersion: true, enableAutomaticUpgrade: false },
+      settingsSha256: "0".repeat(64),
+      targets: [],
+    };
+    const created = await Journal.create(journal, header, (text) => text);
+    const whileOpen = await resumeJournal(journal);
+    assert.equal(whileOpen.ok, false);
+    assert.match(!whileOpen.ok ? whileOpen.message : "", /another omsagent-fleet run is using the journal .*created\.jsonl/);
+    await created.close();
+    const afterClose = await resumeJournal(journal);
+    assert.equal(afterClose.ok, true, !afterClose.ok ? afterClose.message : "");
+    if (afterClose.ok) await afterClose.release();
+  });
 });
 
 describe("pacing per bucket, as Compute and ARM have them", () => {

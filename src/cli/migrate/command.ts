@@ -31,7 +31,7 @@ import {
   defaultJournalPath,
   Journal,
   JOURNAL_VERSION,
-  readJournal,
+  resumeJournal,
   settingsHash,
   type JournalContents,
   type JournalHeader,
@@ -265,17 +265,31 @@ function migrationHeader(goal: MigrationTarget): Record<string, string | boolean
 async function fleetCommand(parsed: Parsed, fleet: FleetOptions, deps: RunDeps, out: Output): Promise<number> {
   const { values } = parsed;
   const selection = graphSelection(values as Parameters<typeof graphSelection>[0]);
-  let resumed: JournalContents | undefined;
-  if (values.resume !== undefined) {
-    if (parsed.positionals.length > 0 || values["targets-file"] || selection)
-      usage("--resume takes its targets from the journal; give no ids, -f or Resource Graph options with it");
-    if (values.journal !== undefined) usage("--resume appends to the journal it resumes; --journal does not apply");
-    const read = await readJournal(values.resume);
-    if (!read.ok) usage(read.message);
+  if (values.resume === undefined) return fleetRun(parsed, selection, undefined, fleet, deps, out);
+  if (parsed.positionals.length > 0 || values["targets-file"] || selection)
+    usage("--resume takes its targets from the journal; give no ids, -f or Resource Graph options with it");
+  if (values.journal !== undefined) usage("--resume appends to the journal it resumes; --journal does not apply");
+  const read = await resumeJournal(values.resume);
+  if (!read.ok) usage(read.message);
+  // The journal's lock is this run's until it ends, whatever way it ends.
+  try {
     if (read.contents.header.command !== "migrate" || !read.contents.header.migration)
       usage(`${values.resume} is a ${read.contents.header.command} journal; resume it with omsagent-fleet ${read.contents.header.command} --resume`);
-    resumed = read.contents;
+    return await fleetRun(parsed, selection, read.contents, fleet, deps, out);
+  } finally {
+    await read.release().catch(() => undefined);
   }
+}
+
+async function fleetRun(
+  parsed: Parsed,
+  selection: ReturnType<typeof graphSelection>,
+  resumed: JournalContents | undefined,
+  fleet: FleetOptions,
+  deps: RunDeps,
+  out: Output,
+): Promise<number> {
+  const { values } = parsed;
   const m = resumed?.header.migration;
   const ws = resourceId(values.workspace ?? (m?.workspace as string | undefined), "--workspace", "Microsoft.OperationalInsights/workspaces");
   const dcr = resourceId(values.dcr ?? (m?.dcr as string | undefined), "--dcr", "Microsoft.Insights/dataCollectionRules");
